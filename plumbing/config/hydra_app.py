@@ -1,0 +1,197 @@
+"""Hydra glue: every stage is a Hydra app over ``conf/<stage>.yaml`` with a dataclass schema.
+
+``stage_main`` turns ``run(cfg) -> summary`` into ``python -m <module>``: Hydra composes the
+config (an unknown key or a wrong type stops there, naming the key), the schema's checks run
+(exit code 2 with every problem listed), the output directory is fixed, and the body runs
+inside the stage's MLflow run. ``compose`` gives the same validated config without Hydra's
+runner, for the pipeline and for tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+from omegaconf import DictConfig, OmegaConf
+
+from plumbing.config.validate import ConfigError, validate
+from plumbing.errors import SuiteError
+
+log = logging.getLogger(__name__)
+
+
+def conf_dir() -> Path:
+    """The project's ``conf/`` (``RALIGN_CONF_DIR`` overrides)."""
+    env = os.environ.get("RALIGN_CONF_DIR")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
+    if not path.is_dir():
+        raise RuntimeError(
+            f"config directory {path} not found: install the suite from its checkout "
+            "(pip install -e .) or set RALIGN_CONF_DIR"
+        )
+    return path
+
+
+# ---------------------------------------------------------------------------- stage registry
+@dataclass(frozen=True)
+class StageSpec:
+    name: str  # also the root config's name: conf/<name>.yaml
+    module: str  # `python -m <module>`; defines SCHEMA and run(cfg)
+
+
+STAGES: Dict[str, StageSpec] = {
+    s.name: s
+    for s in (
+        StageSpec("pipeline", "plumbing.pipeline"),
+        StageSpec("preflight", "plumbing.preflight"),
+    )
+}
+
+
+def stage_module(stage: str) -> Any:
+    try:
+        spec = STAGES[stage]
+    except KeyError:
+        raise ConfigError([("stage", f"unknown stage {stage!r}; known: {sorted(STAGES)}")]) from None
+    return importlib.import_module(spec.module)
+
+
+def register_schema(stage: str, schema: type) -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=f"{stage}_schema", node=schema)
+
+
+# ---------------------------------------------------------------------------- compose
+def compose(stage: str, overrides: Sequence[str] = ()) -> Tuple[Any, DictConfig]:
+    """Compose and validate ``conf/<stage>.yaml`` with overrides: (dataclass, DictConfig)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    mod = stage_module(stage)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+            cfg = hydra_compose(config_name=stage, overrides=list(overrides))
+    except HydraException as e:
+        raise ConfigError([(_key_of(e), str(e).strip().splitlines()[0])], f"conf/{stage}.yaml") from None
+    except Exception as e:  # omegaconf errors during merge carry the key
+        if type(e).__module__.startswith("omegaconf"):
+            raise ConfigError([(_key_of(e), str(e).strip().splitlines()[0])], f"conf/{stage}.yaml") from None
+        raise
+    finally:
+        GlobalHydra.instance().clear()
+    obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
+    return obj, cfg
+
+
+def _key_of(e: BaseException) -> str:
+    key = getattr(e, "full_key", None)
+    cause = e.__cause__ or e.__context__
+    if not key and cause is not None:
+        key = getattr(cause, "full_key", None)
+    return str(key) if key else "?"
+
+
+def finalize(obj: Any, cfg: DictConfig, output_dir: Optional[str] = None) -> Tuple[Any, DictConfig]:
+    """Fix ``output_dir`` (absolute, created) in both views of the config."""
+    out = Path(output_dir or obj.output_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    obj.output_dir = str(out)
+    with _open_struct(cfg):
+        cfg.output_dir = str(out)
+    return obj, cfg
+
+
+class _open_struct:
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+
+    def __enter__(self) -> None:
+        OmegaConf.set_struct(self.cfg, False)
+
+    def __exit__(self, *a: Any) -> None:
+        OmegaConf.set_struct(self.cfg, True)
+
+
+def plain(cfg: DictConfig) -> Dict[str, Any]:
+    """Resolved config as plain containers, without Hydra's own node."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    data.pop("hydra", None)  # type: ignore[union-attr]
+    return data  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- running
+def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()) -> Dict[str, Any]:
+    """Run a validated stage config inside its MLflow run; return the stage's summary."""
+    from plumbing import tracking
+    from plumbing.secrets import Scrubber, collect_secret_values
+
+    mod = stage_module(stage)
+    config = plain(cfg)
+    scrub = Scrubber(collect_secret_values(config))
+    _write_provenance(Path(obj.output_dir), config, [scrub.override(o) for o in overrides])
+    tags = tracking.run_tags(stage, obj.name, obj.seed, obj.tracking.sweep_id, obj.tracking.tags)
+    uri = tracking.tracking_uri(obj.tracking.uri, obj.output_dir)
+    with tracking.start_run(
+        uri=uri, experiment=obj.tracking.experiment, run_name=obj.tracking.run_name or stage, tags=tags,
+        parent_run_id=obj.tracking.parent_run_id, config=config, overrides=overrides,
+        enabled=obj.tracking.enabled, max_param_length=obj.tracking.max_param_length,
+        fluent=getattr(mod, "FLUENT_RUN", True),
+    ) as run:
+        summary = mod.run(obj, run) or {}
+        summary.setdefault("mlflow_run_id", run.run_id)
+        summary.setdefault("tracking_uri", uri)
+        return summary
+
+
+def _write_provenance(out: Path, config: Dict[str, Any], overrides: List[str]) -> None:
+    """The resolved config (secrets masked) and the overrides, beside the stage's outputs."""
+    import yaml
+
+    from plumbing.secrets import redact_tree
+
+    (out / "config.yaml").write_text(yaml.safe_dump(redact_tree(config), sort_keys=False))
+    (out / "overrides.txt").write_text("".join(f"{o}\n" for o in overrides))
+
+
+def quiet_libraries() -> None:
+    """One line per HTTP request from httpx would drown the progress display."""
+    for name in ("httpx", "httpcore", "urllib3", "alembic", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def report_error(e: BaseException) -> int:
+    """Print a user-facing error without traceback; return the exit code."""
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+
+
+def stage_main(stage: str, schema: type) -> Callable[[], Any]:
+    """The ``python -m`` entry of a stage: Hydra CLI (overrides, -m sweeps, launchers)."""
+    import hydra
+
+    register_schema(stage, schema)
+
+    @hydra.main(version_base=None, config_path=str(conf_dir()), config_name=stage)
+    def _main(cfg: DictConfig) -> Any:
+        from hydra.core.hydra_config import HydraConfig
+
+        quiet_libraries()
+        hc = HydraConfig.get()
+        overrides = list(hc.overrides.task)
+        try:
+            obj = validate(cfg, schema, f"conf/{stage}.yaml")
+            obj, cfg = finalize(obj, cfg, hc.runtime.output_dir)
+            return execute(stage, obj, cfg, overrides)
+        except (ConfigError, SuiteError) as e:
+            sys.exit(report_error(e))
+
+    return _main

@@ -1,0 +1,332 @@
+"""Structured configs (dataclasses) for the groups every stage shares.
+
+Hydra merges the YAML files in ``conf/`` into these classes, so an unknown key or a value of
+the wrong type fails at composition and names the key. Rules that types cannot express
+(choices, ranges, required-together) live in each class's ``check()`` and are run by
+:func:`plumbing.config.validate.validate` with the full dotted path of every node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+Problems = List[tuple]  # (relative key, message)
+
+
+def _choice(problems: Problems, key: str, value: str, allowed: tuple) -> None:
+    if value not in allowed:
+        problems.append((key, f"must be one of {list(allowed)}, got {value!r}"))
+
+
+def _positive(problems: Problems, key: str, value: float, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        problems.append((key, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}"))
+
+
+# ----------------------------------------------------------------------------- tracking
+@dataclass
+class TrackingConfig:
+    """Where a stage's MLflow run goes. ``uri: null`` = sqlite in the output directory."""
+
+    uri: Optional[str] = None
+    experiment: str = "ralign"
+    run_name: Optional[str] = None
+    parent_run_id: Optional[str] = None
+    sweep_id: Optional[str] = None
+    tags: Dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    # Params longer than this are truncated (old MLflow servers reject > 500 characters).
+    max_param_length: int = 500
+
+    def check(self) -> Problems:
+        p: Problems = []
+        if self.uri is not None and not self.uri.strip():
+            p.append(("uri", "must be null (sqlite in output_dir) or a tracking URI"))
+        if not self.experiment.strip():
+            p.append(("experiment", "must not be empty"))
+        _positive(p, "max_param_length", self.max_param_length)
+        return p
+
+
+# ----------------------------------------------------------------------------- cluster
+@dataclass
+class SlurmConfig:
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    nodes: int = 1
+    gpus_per_node: int = 0
+    cpus_per_task: int = 2
+    mem_gb: int = 8
+    time: str = "01:00:00"
+    # Shell lines run at the top of every job (module load, conda activate, ...).
+    setup: List[str] = field(default_factory=list)
+    # Container image for srun --container-image (pyxis); null runs on the host.
+    container: Optional[str] = None
+    requeue: bool = True
+    # Extra #SBATCH options, e.g. {constraint: h100, exclusive: ""}.
+    extra: Dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> Problems:
+        p: Problems = []
+        _positive(p, "nodes", self.nodes)
+        _positive(p, "gpus_per_node", self.gpus_per_node, allow_zero=True)
+        _positive(p, "cpus_per_task", self.cpus_per_task)
+        _positive(p, "mem_gb", self.mem_gb, allow_zero=True)
+        parts = self.time.split("-")[-1].split(":")
+        if not all(x.isdigit() for x in parts) or not 1 <= len(parts) <= 3:
+            p.append(("time", f"must look like [D-]HH:MM:SS, got {self.time!r}"))
+        return p
+
+
+@dataclass
+class ClusterConfig:
+    kind: str = "local"
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+    def check(self) -> Problems:
+        p: Problems = []
+        _choice(p, "kind", self.kind, ("local", "slurm"))
+        return p
+
+
+# ----------------------------------------------------------------------------- engine
+@dataclass
+class EngineConfig:
+    """Which RL engine trains: TRL in this process, or OpenRLHF on Ray (cluster)."""
+
+    name: str = "local"
+    # local engine: where TRL runs.
+    device: str = "cpu"
+    # openrlhf engine
+    ray_address: Optional[str] = None
+    num_nodes: int = 1
+    gpus_per_node: int = 8
+    vllm_num_engines: int = 1
+    vllm_tensor_parallel_size: int = 1
+    vllm_gpu_memory_utilization: float = 0.6
+    vllm_enable_sleep: bool = False
+    zero_stage: int = 3
+    colocate_all: bool = False
+    gradient_checkpointing: bool = True
+    param_dtype: str = "bf16"
+
+    def check(self) -> Problems:
+        p: Problems = []
+        _choice(p, "name", self.name, ("local", "openrlhf"))
+        _choice(p, "device", self.device, ("cpu", "cuda", "auto"))
+        _choice(p, "zero_stage", self.zero_stage, (0, 1, 2, 3))
+        _choice(p, "param_dtype", self.param_dtype, ("bf16", "fp16", "fp32"))
+        for key in ("num_nodes", "gpus_per_node", "vllm_num_engines", "vllm_tensor_parallel_size"):
+            _positive(p, key, getattr(self, key))
+        if not 0 < self.vllm_gpu_memory_utilization <= 1:
+            p.append(("vllm_gpu_memory_utilization", "must be in (0, 1]"))
+        return p
+
+
+# ----------------------------------------------------------------------------- models
+@dataclass
+class TinyModelSpec:
+    """A random-init Qwen3 and a locally trained tokenizer, built offline (no hub)."""
+
+    seed: int = 0
+    vocab_size: int = 2048
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    num_key_value_heads: int = 1
+    head_dim: int = 32
+    max_position_embeddings: int = 4096
+    # Extra text file(s) to train the tokenizer on, besides the built-in corpus.
+    corpus: List[str] = field(default_factory=list)
+
+    def check(self) -> Problems:
+        p: Problems = []
+        for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                    "num_attention_heads", "num_key_value_heads", "head_dim",
+                    "max_position_embeddings"):
+            _positive(p, key, getattr(self, key))
+        if self.vocab_size < 300:
+            p.append(("vocab_size", "must be >= 300 (256 bytes + special tokens)"))
+        if self.num_attention_heads % max(self.num_key_value_heads, 1):
+            p.append(("num_key_value_heads", "must divide num_attention_heads"))
+        return p
+
+
+@dataclass
+class ModelConfig:
+    """A model by hub id or local directory; with ``tiny`` set it is built locally if absent."""
+
+    name: str = MISSING
+    path: str = MISSING
+    tiny: Optional[TinyModelSpec] = None
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+
+    def check(self) -> Problems:
+        p: Problems = []
+        _choice(p, "dtype", self.dtype, ("auto", "float32", "bfloat16", "float16"))
+        return p
+
+
+# ----------------------------------------------------------------------------- LLM backends
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    seed: Optional[int] = None
+    stop: List[str] = field(default_factory=list)
+
+    def check(self) -> Problems:
+        p: Problems = []
+        _positive(p, "temperature", self.temperature, allow_zero=True)
+        if not 0 < self.top_p <= 1:
+            p.append(("top_p", "must be in (0, 1]"))
+        _positive(p, "max_tokens", self.max_tokens)
+        return p
+
+
+@dataclass
+class ServeConfig:
+    """Start a local OpenAI-compatible server for this backend, and stop it after the stage."""
+
+    launcher: str = "none"  # none | transformers | vllm
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = a free port
+    device: str = "cpu"
+    startup_timeout_s: float = 300.0
+    extra_args: List[str] = field(default_factory=list)
+
+    def check(self) -> Problems:
+        p: Problems = []
+        _choice(p, "launcher", self.launcher, ("none", "transformers", "vllm"))
+        if not 0 <= self.port <= 65535:
+            p.append(("port", f"must be in [0, 65535], got {self.port}"))
+        _positive(p, "startup_timeout_s", self.startup_timeout_s)
+        return p
+
+
+@dataclass
+class CacheConfig:
+    """Persistent cache of LLM calls; a rerun never pays twice for the same call."""
+
+    enabled: bool = True
+    path: Optional[str] = None  # null = <output_dir>/llm_cache.sqlite
+    namespace: str = ""  # part of every key: change it to force fresh calls
+
+
+@dataclass
+class LLMConfig:
+    """One LLM backend: "complete a batch of chat requests" (GenRM, MetaRM, judge, policy)."""
+
+    kind: str = "openai"  # a registered backend: openai | transformers | vllm | ...
+    model: str = MISSING  # served model name, or a local path / hub id for in-process kinds
+    base_url: Optional[str] = None  # openai kind; filled in by `serve` when it launches one
+    api_key: Optional[str] = None  # secret: redacted in every log, param and artifact
+    api_key_env: Optional[str] = None  # or: the name of the env var that holds the key
+    concurrency: int = 64
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 20.0
+    batch_size: int = 8  # in-process kinds
+    device: str = "auto"
+    dtype: str = "auto"
+    tensor_parallel_size: int = 1  # vllm
+    gpu_memory_utilization: float = 0.85  # vllm
+    chat_template_kwargs: Dict[str, Any] = field(default_factory=dict)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+
+    def check(self) -> Problems:
+        from plumbing.llm.registry import backend_names
+
+        p: Problems = []
+        _choice(p, "kind", self.kind, tuple(backend_names()))
+        for key in ("concurrency", "timeout_s", "batch_size", "tensor_parallel_size"):
+            _positive(p, key, getattr(self, key))
+        _positive(p, "max_retries", self.max_retries, allow_zero=True)
+        _positive(p, "backoff_initial_s", self.backoff_initial_s, allow_zero=True)
+        if self.backoff_max_s < self.backoff_initial_s:
+            p.append(("backoff_max_s", "must be >= backoff_initial_s"))
+        if self.kind == "openai" and not self.base_url and self.serve.launcher == "none":
+            p.append(("base_url", "the openai backend needs base_url, or serve.launcher to start a server"))
+        if self.api_key and self.api_key_env:
+            p.append(("api_key", "set api_key or api_key_env, not both"))
+        return p
+
+
+# ----------------------------------------------------------------------------- rewards
+@dataclass
+class RewardConfig:
+    """A GenRM-training reward (DESIGN.md "Rewards for GenRM training")."""
+
+    name: str = MISSING  # outcome | ralign | hybrid
+    # Reward for an unparsable verdict (counted as format_fail).
+    format_fail_reward: float = 0.0
+    # ralign: reward when the MetaRM fails (CallFail / ParseFail), counted, never raised.
+    metarm_failure_reward: float = 0.0
+    # hybrid: outcome + lambda_ap * AP(rollout checklist vs golden checklist).
+    lambda_ap: float = 1.0
+    ap_on_wrong_verdict: bool = False
+
+    def check(self) -> Problems:
+        p: Problems = []
+        _choice(p, "name", self.name, ("outcome", "ralign", "hybrid"))
+        _positive(p, "lambda_ap", self.lambda_ap, allow_zero=True)
+        return p
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class DataConfig:
+    """A data set by name: from the hub (``hub_id`` + ``hub_file``) or a local JSONL/parquet ``path``."""
+
+    name: str = MISSING
+    path: Optional[str] = None
+    hub_id: Optional[str] = None
+    hub_file: Optional[str] = None
+    split: str = "train"
+    limit: Optional[int] = None
+    on_bad_record: str = "error"  # error | skip
+
+    def check(self) -> Problems:
+        p: Problems = []
+        if not self.path and not self.hub_id:
+            p.append(("path", "give a local path or a hub_id"))
+        _choice(p, "on_bad_record", self.on_bad_record, ("error", "skip"))
+        if self.limit is not None:
+            _positive(p, "limit", self.limit)
+        return p
+
+
+# ----------------------------------------------------------------------------- stages
+@dataclass
+class StageConfig:
+    """Fields every stage's root config has. Subclass per stage, one root YAML each."""
+
+    stage: str = MISSING
+    name: str = "default"  # the experiment's name: MLflow tag `experiment`
+    output_dir: str = MISSING
+    seed: int = 0
+    dry_run: bool = False
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    def check(self) -> Problems:
+        p: Problems = []
+        expected = type(self).__dataclass_fields__["stage"].default
+        if expected not in (MISSING, self.stage):
+            p.append(("stage", f"this config is for stage {self.stage!r} but the entry point runs "
+                               f"{expected!r} (an experiment preset of another stage?)"))
+        if not self.output_dir.strip():
+            p.append(("output_dir", "must not be empty"))
+        return p

@@ -1,0 +1,66 @@
+"""Turn a composed DictConfig into a checked dataclass tree, or a ConfigError that names keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator, List, Tuple, Type, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from plumbing.errors import SuiteError
+
+T = TypeVar("T")
+
+
+class ConfigError(SuiteError):
+    """A configuration problem; ``problems`` holds (dotted key, message) pairs."""
+
+    def __init__(self, problems: List[Tuple[str, str]], source: str = "config"):
+        self.problems = problems
+        self.source = source
+        lines = [f"{source}: {len(problems)} problem(s)"]
+        lines += [f"  - {key}: {msg}" for key, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def _walk(obj: Any, prefix: str) -> Iterator[Tuple[str, Any]]:
+    """Yield (dotted path, node) for every dataclass node in ``obj``."""
+    if dataclasses.is_dataclass(obj):
+        yield prefix, obj
+        for f in dataclasses.fields(obj):
+            yield from _walk(getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, f"{prefix}[{i}]")
+
+
+def check_tree(obj: Any) -> List[Tuple[str, str]]:
+    """Run ``check()`` of every dataclass node; return problems with full dotted keys."""
+    problems: List[Tuple[str, str]] = []
+    for path, node in _walk(obj, ""):
+        check = getattr(node, "check", None)
+        if callable(check):
+            for key, msg in check():
+                problems.append((f"{path}.{key}" if path else key, msg))
+    return problems
+
+
+def validate(cfg: DictConfig, schema: Type[T], source: str = "config") -> T:
+    """Resolve ``cfg`` into ``schema`` (types, required fields), then run the semantic checks."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), cfg)
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        msg = str(e).split("\n")[0]
+        if type(e).__name__ == "MissingMandatoryValue":
+            msg = "is required (no value given)"
+        raise ConfigError([(key, msg)], source) from None
+    problems = check_tree(obj)
+    if problems:
+        raise ConfigError(problems, source)
+    return obj  # type: ignore[return-value]

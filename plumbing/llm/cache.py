@@ -1,0 +1,164 @@
+"""Persistent, crash-safe cache of LLM calls: a rerun never pays twice for the same call.
+
+Storage is sqlite in WAL mode with one autocommitted row per finished call, written the
+moment the call returns. A process killed at any instant (SIGKILL included) loses at most
+the calls that were in flight; committed rows survive and the file is never left corrupt
+(WAL recovery runs on the next open). Several threads and processes on one host may share a
+cache file. On a shared network filesystem give each node its own file (sqlite's WAL needs
+shared memory on one host).
+
+The key hashes (backend model identity, namespace, messages, sampling params, sample
+index). Only successful answers are stored: failures are retried on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
+
+log = logging.getLogger(__name__)
+KEY_VERSION = 1
+
+
+def cache_key(model_id: str, request: ChatRequest, namespace: str = "") -> str:
+    payload = {
+        "v": KEY_VERSION,
+        "model": model_id,
+        "ns": namespace,
+        "messages": [[m["role"], m["content"]] for m in request.messages],
+        "sampling": request.sampling.as_dict(),
+        "sample_index": request.sample_index,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def model_fingerprint(path: str) -> str:
+    """Short hash of a local model directory's files (name, size, mtime), '' for hub ids.
+
+    Part of the model identity, so retraining into the same directory invalidates old answers.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return ""
+    h = hashlib.sha256()
+    for f in sorted(p.iterdir()):
+        if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".model", ".jinja"}:
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:12]
+
+
+class LLMCache:
+    """Key → answer store. Thread-safe; one sqlite connection per instance."""
+
+    def __init__(self, path: str | os.PathLike, synchronous: str = "NORMAL"):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        self._conn.execute("PRAGMA busy_timeout=60000")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+            "value TEXT NOT NULL, created REAL NOT NULL)"
+        )
+
+    def get_many(self, keys: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+        keys = list(dict.fromkeys(keys))
+        out: Dict[str, Dict[str, Any]] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                q = f"SELECT key, value FROM calls WHERE key IN ({','.join('?' * len(chunk))})"
+                for k, v in self._conn.execute(q, chunk):
+                    out[k] = json.loads(v)
+        return out
+
+    def get(self, key: str) -> Optional[Dict[str, Any]]:
+        return self.get_many([key]).get(key)
+
+    def put(self, key: str, model: str, value: Dict[str, Any]) -> None:
+        blob = json.dumps(value, ensure_ascii=False)
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO calls (key, model, value, created) VALUES (?, ?, ?, ?)",
+                (key, model, blob, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+
+
+class CachedBackend(LLMBackend):
+    """Serves answers from the cache, sends only misses (each distinct one once) to ``inner``."""
+
+    def __init__(self, inner: LLMBackend, cache: LLMCache, namespace: str = ""):
+        super().__init__()
+        self.inner = inner
+        self.cache = cache
+        self.namespace = namespace
+        self.model_id = inner.model_id
+
+    def __getattr__(self, name: str) -> Any:  # expose the inner backend's settings
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
+        keys = [cache_key(self.model_id, r, self.namespace) for r in requests]
+        hits = self.cache.get_many(keys)
+        results: List[Optional[ChatResult]] = [None] * len(requests)
+        waiting: Dict[str, List[int]] = defaultdict(list)
+        for i, k in enumerate(keys):
+            if k in hits:
+                results[i] = ChatResult.from_cache(hits[k])
+                on_result(i, results[i])
+            else:
+                waiting[k].append(i)
+        unique = list(waiting)
+
+        def _done(j: int, res: ChatResult) -> None:
+            key = unique[j]
+            if res.ok:
+                try:
+                    self.cache.put(key, self.model_id, res.to_cache())
+                except sqlite3.Error as e:  # a full disk must not lose the answer in hand
+                    log.warning("LLM cache write failed (%s); continuing without caching", e)
+            for n, i in enumerate(waiting[key]):
+                results[i] = res if n == 0 else ChatResult(**{**res.__dict__, "cached": True, "attempts": 0})
+                on_result(i, results[i])
+
+        if unique:
+            self.inner.complete([requests[waiting[k][0]] for k in unique], on_result=_done, progress=progress)
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            self.cache.close()

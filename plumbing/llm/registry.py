@@ -1,0 +1,130 @@
+"""LLM backends by name, and the one way stages open a configured backend.
+
+A backend kind is a class with ``from_config(cfg: LLMConfig) -> LLMBackend``. Built-in kinds
+are listed here by import path (so optional dependencies load only when used); new kinds
+register with :func:`register_backend` or are named directly as ``"package.module:Class"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
+
+_BACKENDS: Dict[str, Any] = {
+    "openai": "plumbing.llm.openai_http:OpenAIHTTPBackend",
+    "transformers": "plumbing.llm.transformers_local:TransformersBackend",
+    "vllm": "plumbing.llm.vllm_local:VLLMBackend",
+}
+
+
+def register_backend(name: str) -> Callable[[Any], Any]:
+    def deco(cls: Any) -> Any:
+        _BACKENDS[name] = cls
+        return cls
+
+    return deco
+
+
+def backend_names() -> List[str]:
+    return sorted(_BACKENDS)
+
+
+def backend_class(kind: str) -> Any:
+    target = _BACKENDS.get(kind, kind if ":" in kind else None)
+    if target is None:
+        raise KeyError(f"unknown LLM backend kind {kind!r}; known: {backend_names()}")
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+    return target
+
+
+def resolve_api_key(cfg: Any) -> Optional[str]:
+    """The API key from the config or from the environment variable it names."""
+    if cfg.api_key:
+        return cfg.api_key
+    if cfg.api_key_env:
+        value = os.environ.get(cfg.api_key_env)
+        if not value:
+            from plumbing.config.validate import ConfigError
+
+            raise ConfigError([("api_key_env", f"environment variable {cfg.api_key_env} is not set")])
+        return value
+    return None
+
+
+def make_backend(cfg: Any) -> LLMBackend:
+    """Construct the backend for an :class:`~plumbing.config.schema.LLMConfig` (no server, no cache)."""
+    return backend_class(cfg.kind).from_config(cfg)
+
+
+class ServedBackend(LLMBackend):
+    """An OpenAI-HTTP backend on a local server that starts on the first request that needs
+    it (a fully cached rerun never starts one) and stops on close."""
+
+    def __init__(self, cfg: Any, log_path: Path):
+        from plumbing.launch.server import LocalServer
+        from plumbing.llm.cache import model_fingerprint
+
+        super().__init__()
+        self.cfg = cfg
+        self.server = LocalServer(
+            cfg.serve.launcher, cfg.model, host=cfg.serve.host, port=cfg.serve.port,
+            device=cfg.serve.device, extra_args=cfg.serve.extra_args, log_path=log_path,
+            startup_timeout_s=cfg.serve.startup_timeout_s,
+            tensor_parallel_size=cfg.tensor_parallel_size,
+            gpu_memory_utilization=cfg.gpu_memory_utilization, dtype=cfg.dtype,
+        )
+        fp = model_fingerprint(self.server.served_model)
+        self.model_id = f"openai:{self.server.served_model}" + (f"@{fp}" if fp else "")
+        self._http: Optional[LLMBackend] = None
+        self._lock = threading.Lock()
+
+    def _backend(self) -> LLMBackend:
+        with self._lock:
+            if self._http is None:
+                self.server.start()
+                self._http = make_backend(replace(self.cfg, kind="openai", base_url=self.server.base_url,
+                                                  model=self.server.served_model))
+            return self._http
+
+    def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
+        if not requests:
+            return []
+        return self._backend().complete(requests, on_result=on_result, progress=progress)
+
+    def close(self) -> None:
+        with self._lock:
+            http, self._http = self._http, None
+        try:
+            if http is not None:
+                http.close()
+        finally:
+            self.server.stop()
+
+
+@contextlib.contextmanager
+def open_backend(cfg: Any, output_dir: str | os.PathLike, name: str = "llm") -> Iterator[LLMBackend]:
+    """Open a configured backend: a local server when ``serve.launcher`` asks for one (started
+    lazily), the cache around it, and on exit close everything whatever happened."""
+    from plumbing.llm.cache import CachedBackend, LLMCache
+
+    out = Path(output_dir)
+    if cfg.serve.launcher != "none":
+        backend: LLMBackend = ServedBackend(cfg, out / "logs" / f"{name}_server.log")
+    else:
+        backend = make_backend(cfg)
+    if cfg.cache.enabled:
+        path = Path(cfg.cache.path) if cfg.cache.path else out / "llm_cache.sqlite"
+        backend = CachedBackend(backend, LLMCache(path), cfg.cache.namespace)
+    try:
+        yield backend
+    finally:
+        backend.close()

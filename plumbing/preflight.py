@@ -1,0 +1,114 @@
+"""Preflight: check that a model answers through its configured backend before costly stages.
+
+Materialises the model (a tiny model is built offline), opens the backend (starting and
+stopping a local server when configured), sends a batch of chat prompts through the cache,
+and reports successes, typed failures, retries, cache hits and latency. Fails (exit 2) when
+fewer than ``min_success_rate`` of the requests succeed; the summary is written first.
+
+    python -m plumbing.preflight llm=openai llm.base_url=http://node:8000/v1 llm.model=genrm
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List
+
+from plumbing.config.hydra_app import stage_main
+from plumbing.config.schema import DataConfig, LLMConfig, ModelConfig, Problems, StageConfig
+from plumbing.data import chat_messages, load_records, require
+from plumbing.errors import SuiteError
+from plumbing.llm.registry import open_backend
+from plumbing.llm.types import ChatRequest, SamplingParams
+from plumbing.models import resolve_model
+from plumbing.report import table
+from plumbing.tracking import StageRun
+
+
+@dataclass
+class PreflightConfig(StageConfig):
+    stage: str = "preflight"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    prompts: DataConfig = field(default_factory=DataConfig)
+    n_requests: int = 32
+    min_success_rate: float = 1.0
+
+    def check(self) -> Problems:
+        p = super().check()
+        if self.n_requests < 1:
+            p.append(("n_requests", "must be >= 1"))
+        if not 0 <= self.min_success_rate <= 1:
+            p.append(("min_success_rate", "must be in [0, 1]"))
+        if not self.prompts.path:
+            p.append(("prompts.path", "preflight reads prompts from a local file"))
+        return p
+
+
+SCHEMA = PreflightConfig
+
+
+def _prompt(rec: Dict[str, Any]) -> List[Dict[str, str]]:
+    return chat_messages(require(rec, "messages", list))
+
+
+def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
+    out = Path(cfg.output_dir)
+    model_path = resolve_model(cfg.model)
+    llm = replace(cfg.llm, model=model_path) if cfg.llm.model == cfg.model.path else cfg.llm
+    prompts, load = load_records(cfg.prompts.path, _prompt, cfg.prompts.on_bad_record, cfg.prompts.limit)
+    sampling = SamplingParams.from_config(llm.sampling)
+    requests = [
+        ChatRequest.of(prompts[i % len(prompts)], sampling, sample_index=i // len(prompts))
+        for i in range(cfg.n_requests)
+    ]
+    print(f"[preflight] {cfg.n_requests} requests to {llm.kind} backend for {cfg.model.name}")
+    with open_backend(llm, out, name="preflight") as backend:
+        results = backend.complete(requests, progress=True)
+        stats = backend.stats.as_dict()
+        inner = getattr(backend, "inner", backend)
+        stats["calls_sent"] = inner.stats.requests
+
+    with open(out / "samples.jsonl", "w") as fh:
+        for req, res in zip(requests, results):
+            fh.write(json.dumps({"messages": list(req.messages), "sample_index": req.sample_index,
+                                 "text": res.text, "error": res.error.value if res.error else None,
+                                 "detail": res.detail, "attempts": res.attempts, "cached": res.cached,
+                                 "latency_s": round(res.latency_s, 4)}) + "\n")
+    latencies = sorted(r.latency_s for r in results if r.ok and not r.cached)
+    ok = sum(r.ok for r in results)
+    summary: Dict[str, Any] = {
+        "model": cfg.model.name,
+        "backend": llm.kind,
+        "requests": len(results),
+        "succeeded": ok,
+        "success_rate": ok / len(results),
+        "failures": stats["failures"],
+        "retries": stats["retries"],
+        "cache_hits": stats["cache_hits"],
+        "calls_sent": stats["calls_sent"],
+        "latency_p50_s": statistics.median(latencies) if latencies else None,
+        "latency_max_s": latencies[-1] if latencies else None,
+        "prompts": load.as_dict(),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    tracker.log_metrics({f"preflight/{k}": v for k, v in summary.items() if isinstance(v, (int, float))})
+    tracker.log_artifact(out / "summary.json")
+    tracker.log_artifact(out / "samples.jsonl")
+    print(table(["requests", "succeeded", "failed", "retries", "cache hits", "calls sent", "p50 latency s"],
+                [[summary["requests"], ok, len(results) - ok, summary["retries"], summary["cache_hits"],
+                  summary["calls_sent"], summary["latency_p50_s"]]]))
+    if summary["success_rate"] < cfg.min_success_rate:
+        raise SuiteError(
+            f"preflight: only {ok}/{len(results)} requests succeeded "
+            f"(min_success_rate={cfg.min_success_rate}); failures: {stats['failures']}; see {out / 'samples.jsonl'}"
+        )
+    return summary
+
+
+main = stage_main("preflight", PreflightConfig)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Keep secrets (API keys, tokens, passwords) out of MLflow, logs and artifacts.
+
+Two nets: keys whose *name* says secret are masked wherever they appear in a config, and
+the *values* of those keys and of secret-looking environment variables are scrubbed from any
+text before it is logged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Iterable, Mapping
+
+MASK = "***REDACTED***"
+
+_SECRET_NAME = re.compile(
+    r"(?i)^(.*[_-])?(api[_-]?key|apikey|secret|secret[_-]?key|password|passwd|authorization|"
+    r"credentials?|private[_-]?key|access[_-]?token|auth[_-]?token|bearer|token)$"
+)
+# Tokenizer fields are not secrets.
+_NOT_SECRET = re.compile(r"(?i)^(pad|eos|bos|unk|sep|cls|mask|max|num|special)[_-]?tokens?$")
+_MIN_SECRET_LEN = 6
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a config key or env var name denotes a secret (``api_key``, ``HF_TOKEN``...)."""
+    last = re.split(r"[.\[\]]", str(key).strip())
+    name = [x for x in last if x][-1] if any(last) else str(key)
+    return bool(_SECRET_NAME.match(name)) and not _NOT_SECRET.match(name)
+
+
+def secret_values_from_env(environ: Mapping[str, str] | None = None) -> set[str]:
+    env = os.environ if environ is None else environ
+    return {v for k, v in env.items() if is_secret_key(k) and v and len(v) >= _MIN_SECRET_LEN}
+
+
+def collect_secret_values(obj: Any, found: set[str] | None = None) -> set[str]:
+    """Values stored under secret-named keys anywhere in a nested dict/list structure."""
+    found = set() if found is None else found
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            if is_secret_key(str(k)) and isinstance(v, str) and v:
+                found.add(v)
+            else:
+                collect_secret_values(v, found)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            collect_secret_values(v, found)
+    return found
+
+
+def redact_tree(obj: Any) -> Any:
+    """A copy of a nested dict/list structure with every secret-named key's value masked."""
+    if isinstance(obj, Mapping):
+        return {
+            k: (MASK if is_secret_key(str(k)) and v not in (None, "") else redact_tree(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, (list, tuple)):
+        return [redact_tree(v) for v in obj]
+    return obj
+
+
+class Scrubber:
+    """Replaces known secret values in text. Built once per run from config and environment."""
+
+    def __init__(self, values: Iterable[str] = ()):
+        vals = {v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LEN}
+        vals |= secret_values_from_env()
+        # Longest first so a secret that contains another is masked whole.
+        self._values = sorted(vals, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in self._values)) if vals else None
+
+    def __call__(self, text: str) -> str:
+        if not self._pattern or not isinstance(text, str):
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def override(self, item: str) -> str:
+        """Mask the value of a Hydra override such as ``llm.api_key=sk-...``."""
+        key, sep, _ = item.partition("=")
+        if sep and is_secret_key(key.lstrip("+~")):
+            return f"{key}={MASK}"
+        return self(item)

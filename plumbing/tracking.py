@@ -1,0 +1,296 @@
+"""MLflow tracking for every stage: one run per stage execution.
+
+Embedded default: sqlite in the output directory, no server. ``tracking.uri=http://...``
+points at a server. Each run carries the resolved config (secrets masked) as an artifact, a
+flat set of params, git commit, Slurm job id, tags ``stage``/``experiment``/``sweep_id``/
+``seed`` and ``mlflow.parentRunId`` when part of a pipeline or sweep. A run whose body
+raises is ended FAILED (KILLED on Ctrl-C), never FINISHED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
+
+from plumbing.secrets import Scrubber, collect_secret_values, redact_tree
+
+log = logging.getLogger(__name__)
+
+PARENT_TAG = "mlflow.parentRunId"
+_BATCH = 100  # MLflow's per-call limit for params
+
+
+def tracking_uri(uri: Optional[str], output_dir: str | os.PathLike) -> str:
+    """``uri`` if given, else a sqlite database in ``output_dir`` (created on first use)."""
+    if uri:
+        return uri
+    db = Path(output_dir).resolve() / "mlflow.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{db}"
+
+
+def _artifact_root(uri: str) -> Optional[str]:
+    """For a sqlite store keep artifacts beside the database, not in ./mlruns of the cwd."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").as_uri()
+    return None
+
+
+def ensure_experiment(client: Any, name: str, uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=_artifact_root(uri))
+    except Exception:  # created concurrently by a sibling job
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
+    """Nested dicts → dotted keys; lists are kept as leaf values."""
+    out: Dict[str, Any] = {}
+    if isinstance(tree, Mapping):
+        for k, v in tree.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, Mapping) and v:
+                out.update(flatten(v, key))
+            else:
+                out[key] = v
+    else:
+        out[prefix] = tree
+    return out
+
+
+def git_info(start: Optional[Path] = None) -> Dict[str, str]:
+    """Commit of the checkout the suite runs from (empty when not a git checkout)."""
+    here = start or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return {}
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=10,
+        )
+        return {"git_commit": commit.stdout.strip(), "git_dirty": str(bool(dirty.stdout.strip())).lower()}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+def slurm_tags(environ: Mapping[str, str] | None = None) -> Dict[str, str]:
+    env = os.environ if environ is None else environ
+    names = {
+        "SLURM_JOB_ID": "slurm_job_id",
+        "SLURM_ARRAY_JOB_ID": "slurm_array_job_id",
+        "SLURM_ARRAY_TASK_ID": "slurm_array_task_id",
+        "SLURM_JOB_NAME": "slurm_job_name",
+        "SLURM_JOB_NODELIST": "slurm_nodelist",
+        "SLURM_RESTART_COUNT": "slurm_restart_count",
+    }
+    return {tag: env[var] for var, tag in names.items() if env.get(var)}
+
+
+class StageRun:
+    """Handle to the active MLflow run of a stage. Every logged value passes the scrubber."""
+
+    def __init__(self, run_id: Optional[str], uri: str, experiment_id: Optional[str], scrub: Scrubber,
+                 max_param_length: int = 500):
+        self.run_id = run_id
+        self.uri = uri
+        self.experiment_id = experiment_id
+        self._scrub = scrub
+        self._max_len = max_param_length
+
+    @property
+    def enabled(self) -> bool:
+        return self.run_id is not None
+
+    def _client(self) -> Any:
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        from mlflow.entities import Param
+
+        items = []
+        for k, v in params.items():
+            text = self._scrub(v if isinstance(v, str) else json.dumps(v, default=str))
+            if len(text) > self._max_len:
+                text = text[: self._max_len - 3] + "..."
+            items.append(Param(str(k)[:250], text))
+        client = self._client()
+        for i in range(0, len(items), _BATCH):
+            client.log_batch(self.run_id, params=items[i : i + _BATCH])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        client = self._client()
+        for k, v in tags.items():
+            if v is not None:
+                client.set_tag(self.run_id, k, self._scrub(str(v))[:5000])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
+        if not self.enabled:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(str(k), float(v), now, step or 0)
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+        ]
+        client = self._client()
+        for i in range(0, len(items), 1000):
+            client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: Optional[str] = None) -> None:
+        """Log a file or directory. Text files that contain a known secret are scrubbed first."""
+        if not self.enabled:
+            return
+        path = Path(path)
+        client = self._client()
+        with tempfile.TemporaryDirectory() as tmp:
+            src = self._scrubbed_copy(path, Path(tmp))
+            if src.is_dir():
+                client.log_artifacts(self.run_id, str(src), artifact_path)
+            else:
+                client.log_artifact(self.run_id, str(src), artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        if not self.enabled:
+            return
+        self._client().log_text(self.run_id, self._scrub(text), artifact_file)
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        self.log_text(json.dumps(redact_tree(obj), indent=2, default=str), artifact_file)
+
+    def _scrubbed_copy(self, path: Path, tmp: Path) -> Path:
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        dirty = []
+        for f in files:
+            if f.stat().st_size > 64 * 2**20:
+                continue
+            try:
+                text = f.read_text()
+            except (UnicodeDecodeError, OSError):
+                continue
+            if self._scrub(text) != text:
+                dirty.append((f, text))
+        if not dirty:
+            return path
+        dst = tmp / path.name
+        if path.is_dir():
+            shutil.copytree(path, dst)
+        else:
+            shutil.copy2(path, dst)
+        for f, text in dirty:
+            target = dst if path.is_file() else dst / f.relative_to(path)
+            target.write_text(self._scrub(text))
+        return dst
+
+
+def run_tags(stage: str, experiment: str, seed: int, sweep_id: Optional[str],
+             extra: Mapping[str, str] | None = None) -> Dict[str, str]:
+    tags = {"stage": stage, "experiment": experiment, "seed": str(seed)}
+    if sweep_id:
+        tags["sweep_id"] = sweep_id
+    info = git_info()
+    tags.update(info)
+    if "git_commit" in info:
+        tags["mlflow.source.git.commit"] = info["git_commit"]
+    tags.update(slurm_tags())
+    tags.update({k: str(v) for k, v in (extra or {}).items()})
+    return tags
+
+
+@contextlib.contextmanager
+def start_run(
+    *,
+    uri: str,
+    experiment: str,
+    run_name: Optional[str],
+    tags: Mapping[str, str],
+    parent_run_id: Optional[str] = None,
+    config: Optional[Mapping[str, Any]] = None,
+    overrides: Sequence[str] = (),
+    enabled: bool = True,
+    max_param_length: int = 500,
+    fluent: bool = True,
+) -> Iterator[StageRun]:
+    """Open an MLflow run, log config/params/tags, and end it FINISHED, FAILED or KILLED.
+
+    ``fluent=True`` makes it the process's active run, so libraries that log through
+    ``mlflow.*`` (transformers' MLflow callback in TRL) write into it. A parent run that
+    stays open while its children run in the same process is opened with ``fluent=False``.
+    """
+    scrub = Scrubber(collect_secret_values(config or {}))
+    if not enabled:
+        yield StageRun(None, uri, None, scrub, max_param_length)
+        return
+
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    exp_id = ensure_experiment(client, experiment, uri)
+    all_tags = dict(tags)
+    if parent_run_id:
+        all_tags[PARENT_TAG] = parent_run_id
+    all_tags = {k: scrub(str(v)) for k, v in all_tags.items()}
+    if fluent:
+        run_id = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags).info.run_id
+    else:
+        run_id = client.create_run(exp_id, run_name=run_name, tags=all_tags).info.run_id
+
+    def _end(status: str) -> None:
+        if fluent:
+            mlflow.end_run(status)
+        else:
+            client.set_terminated(run_id, status)
+
+    run = StageRun(run_id, uri, exp_id, scrub, max_param_length)
+    try:
+        if config is not None:
+            safe = redact_tree(config)
+            run.log_params(flatten(safe))
+            import yaml
+
+            run.log_text(yaml.safe_dump(safe, sort_keys=False), "config/resolved.yaml")
+        if overrides:
+            run.log_text("\n".join(scrub.override(o) for o in overrides) + "\n", "config/overrides.txt")
+        yield run
+    except KeyboardInterrupt:
+        _end("KILLED")
+        raise
+    except BaseException as e:
+        if isinstance(e, SystemExit) and e.code in (0, None):
+            _end("FINISHED")
+            raise
+        try:
+            client.set_tag(run_id, "error", scrub(f"{type(e).__name__}: {e}")[:4000])
+        finally:
+            _end("FAILED")
+        raise
+    else:
+        _end("FINISHED")
