@@ -164,7 +164,7 @@ def _write_provenance(out: Path, config: Dict[str, Any], overrides: List[str]) -
 
 def quiet_libraries() -> None:
     """One line per HTTP request from httpx would drown the progress display."""
-    for name in ("httpx", "httpcore", "urllib3", "alembic", "mlflow.store.db.utils"):
+    for name in ("aiohttp", "urllib3", "alembic", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

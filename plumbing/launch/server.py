@@ -16,11 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import weakref
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import httpx
 
 _LIVE: "weakref.WeakSet[LocalServer]" = weakref.WeakSet()
 
@@ -33,6 +34,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def is_healthy(root_url: str, timeout_s: float = 2.0) -> bool:
+    """True when ``GET <root_url>/health`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"{root_url}/health", timeout=timeout_s) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _tail(path: Optional[Path], n: int = 30) -> str:
@@ -151,20 +161,16 @@ class LocalServer:
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                rc = self.proc.poll() if self.proc else -1
-                if rc is not None:
-                    raise ServerStartError(
-                        f"{self.launcher} server exited with code {rc} before it was healthy; "
-                        f"command: {' '.join(self.command())}\n{_tail(self.log_path)}"
-                    )
-                try:
-                    if client.get(f"{self.root_url}/health").status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.25)
+        while time.monotonic() < deadline:
+            rc = self.proc.poll() if self.proc else -1
+            if rc is not None:
+                raise ServerStartError(
+                    f"{self.launcher} server exited with code {rc} before it was healthy; "
+                    f"command: {' '.join(self.command())}\n{_tail(self.log_path)}"
+                )
+            if is_healthy(self.root_url):
+                return
+            time.sleep(0.25)
         raise ServerStartError(
             f"{self.launcher} server not healthy after {self.startup_timeout_s}s\n{_tail(self.log_path)}"
         )
