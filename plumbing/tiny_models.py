@@ -22,7 +22,7 @@ from plumbing.config.schema import TinyModelSpec
 
 SPEC_FILE = "tiny_model.json"
 # Bump when the builder's output changes, so directories built by an older builder are rebuilt.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 PAD, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
@@ -52,9 +52,11 @@ _WORDS = (
 ).split()
 
 
-def builtin_corpus(seed: int = 0, n_lines: int = 3000) -> Iterator[str]:
-    """Deterministic text that covers chat markup, verdict syntax, digits and common words."""
-    rng = random.Random(seed)
+def builtin_corpus(n_lines: int = 3000) -> Iterator[str]:
+    """Deterministic text that covers chat markup, verdict syntax, digits and common words.
+
+    Independent of the model seed: tiny models of different seeds share one tokenizer."""
+    rng = random.Random(0)
     fixed = [
         f"{IM_START}system\nYou are a careful judge.{IM_END}",
         f"{IM_START}user\nWhich response is better?{IM_END}",
@@ -74,7 +76,7 @@ def builtin_corpus(seed: int = 0, n_lines: int = 3000) -> Iterator[str]:
 
 
 def _corpus(spec: TinyModelSpec) -> Iterator[str]:
-    yield from builtin_corpus(spec.seed)
+    yield from builtin_corpus()
     for path in spec.corpus:
         with open(path, encoding="utf-8") as fh:
             yield from fh

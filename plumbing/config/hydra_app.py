@@ -81,15 +81,23 @@ def compose(stage: str, overrides: Sequence[str] = ()) -> Tuple[Any, DictConfig]
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
             cfg = hydra_compose(config_name=stage, overrides=list(overrides))
     except HydraException as e:
-        raise ConfigError([(_key_of(e), str(e).strip().splitlines()[0])], f"conf/{stage}.yaml") from None
+        raise ConfigError([(_key_of(e), _message(e))], f"conf/{stage}.yaml") from None
     except Exception as e:  # omegaconf errors during merge carry the key
         if type(e).__module__.startswith("omegaconf"):
-            raise ConfigError([(_key_of(e), str(e).strip().splitlines()[0])], f"conf/{stage}.yaml") from None
+            raise ConfigError([(_key_of(e), _message(e))], f"conf/{stage}.yaml") from None
         raise
     finally:
         GlobalHydra.instance().clear()
     obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
     return obj, cfg
+
+
+def _message(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0]
+    cause = e.__cause__ or e.__context__
+    if cause is not None and str(cause).strip():
+        msg += f" ({str(cause).strip().splitlines()[0]})"
+    return msg
 
 
 def _key_of(e: BaseException) -> str:

@@ -330,3 +330,15 @@ class StageConfig:
         if not self.output_dir.strip():
             p.append(("output_dir", "must not be empty"))
         return p
+
+
+# Every config group in conf/ and the schema its files must fit (checked by the tests).
+GROUPS = {
+    "tracking": TrackingConfig,
+    "cluster": ClusterConfig,
+    "engine": EngineConfig,
+    "model": ModelConfig,
+    "llm": LLMConfig,
+    "reward": RewardConfig,
+    "data": DataConfig,
+}

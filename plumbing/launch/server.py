@@ -1,5 +1,6 @@
-"""Start and stop a local OpenAI-compatible model server (`transformers serve` on CPU,
-`vllm serve` on GPU): by PID, with a wait for ``/health``, and cleanup on every exit path.
+"""Servers the suite starts and stops itself: a model behind an OpenAI-compatible API
+(`transformers serve` on CPU, `vllm serve` on GPU) and `mlflow server`. Each is owned by
+PID (its own process group), waited for on ``/health``, and cleaned up on every exit path.
 
     with LocalServer("transformers", "/path/to/model") as srv:
         backend = OpenAIHTTPBackend(srv.base_url, srv.served_model)
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 
-_LIVE: "weakref.WeakSet[LocalServer]" = weakref.WeakSet()
+_LIVE: "weakref.WeakSet[ManagedServer]" = weakref.WeakSet()
 
 
 class ServerStartError(RuntimeError):
@@ -52,88 +53,49 @@ def _tail(path: Optional[Path], n: int = 30) -> str:
     return "\n".join(lines[-n:])
 
 
-class LocalServer:
-    def __init__(
-        self,
-        launcher: str,
-        model: str,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        device: str = "cpu",
-        extra_args: Sequence[str] = (),
-        log_path: Optional[str | os.PathLike] = None,
-        startup_timeout_s: float = 300.0,
-        env: Optional[Dict[str, str]] = None,
-        tensor_parallel_size: int = 1,
-        gpu_memory_utilization: float = 0.85,
-        dtype: str = "auto",
-    ):
-        if launcher not in ("transformers", "vllm"):
-            raise ValueError(f"unknown server launcher {launcher!r} (transformers | vllm)")
-        self.launcher = launcher
-        # A local directory is passed as an absolute path; the server then names the model so.
-        self.model = str(Path(model).resolve()) if Path(model).exists() else model
+class ManagedServer:
+    """A server process we own: spawned in its own process group, healthy when
+    ``GET /health`` answers 200, stopped (SIGTERM, then SIGKILL) by process group."""
+
+    name = "server"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_path: Optional[str | os.PathLike] = None,
+                 startup_timeout_s: float = 300.0, env: Optional[Dict[str, str]] = None):
         self.host = host
         self.port = port
-        self.device = device
-        self.extra_args = list(extra_args)
         self.log_path = Path(log_path) if log_path else None
         self.startup_timeout_s = startup_timeout_s
         self.env = dict(env or {})
-        self.tensor_parallel_size = tensor_parallel_size
-        self.gpu_memory_utilization = gpu_memory_utilization
-        self.dtype = dtype
         self.proc: Optional[subprocess.Popen] = None
 
-    # ------------------------------------------------------------------ properties
-    @property
-    def served_model(self) -> str:
-        """The name requests must carry in their ``model`` field."""
-        return self.model
+    def command(self, port: Optional[int] = None) -> List[str]:
+        raise NotImplementedError
 
     @property
     def root_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def base_url(self) -> str:
-        return f"{self.root_url}/v1"
-
-    @property
     def pid(self) -> Optional[int]:
         return self.proc.pid if self.proc else None
 
-    def command(self, port: Optional[int] = None) -> List[str]:
-        port = self.port if port is None else port
-        if self.launcher == "transformers":
-            exe = Path(sys.executable).with_name("transformers")
-            head = [str(exe)] if exe.exists() else [sys.executable, "-m", "transformers.cli.transformers"]
-            return head + ["serve", self.model, "--host", self.host, "--port", str(port),
-                           "--device", self.device, "--dtype", self.dtype, "--log-level", "warning",
-                           *self.extra_args]
-        exe = Path(sys.executable).with_name("vllm")
-        head = [str(exe)] if exe.exists() else ["vllm"]
-        return head + ["serve", self.model, "--host", self.host, "--port", str(port),
-                       "--served-model-name", self.model,
-                       "--tensor-parallel-size", str(self.tensor_parallel_size),
-                       "--gpu-memory-utilization", str(self.gpu_memory_utilization),
-                       "--dtype", self.dtype, *self.extra_args]
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "LocalServer":
+    def start(self) -> "ManagedServer":
         if self.proc is not None and self.proc.poll() is None:
             return self
-        tries = 3 if self.port == 0 else 1
+        fixed = self.port != 0
+        tries = 1 if fixed else 3
         for attempt in range(tries):
-            port = self.port or free_port(self.host)
+            port = self.port if fixed else free_port(self.host)
             try:
                 self._spawn(port)
                 self._wait_healthy()
                 return self
             except ServerStartError as e:
                 self.stop()
+                if not fixed:
+                    self.port = 0
                 busy = "address already in use" in str(e).lower()
-                if self.port == 0 and busy and attempt + 1 < tries:
+                if not fixed and busy and attempt + 1 < tries:
                     continue
                 raise
         raise AssertionError("unreachable")
@@ -165,15 +127,13 @@ class LocalServer:
             rc = self.proc.poll() if self.proc else -1
             if rc is not None:
                 raise ServerStartError(
-                    f"{self.launcher} server exited with code {rc} before it was healthy; "
-                    f"command: {' '.join(self.command())}\n{_tail(self.log_path)}"
+                    f"{self.name} exited with code {rc} before it was healthy; "
+                    f"command: {' '.join(self.command(self.port))}\n{_tail(self.log_path)}"
                 )
             if is_healthy(self.root_url):
                 return
             time.sleep(0.25)
-        raise ServerStartError(
-            f"{self.launcher} server not healthy after {self.startup_timeout_s}s\n{_tail(self.log_path)}"
-        )
+        raise ServerStartError(f"{self.name} not healthy after {self.startup_timeout_s}s\n{_tail(self.log_path)}")
 
     def stop(self, grace_s: float = 15.0) -> None:
         proc, self.proc = self.proc, None
@@ -199,11 +159,92 @@ class LocalServer:
             pass
         _LIVE.discard(self)
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> "ManagedServer":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LocalServer(ManagedServer):
+    """A model behind an OpenAI-compatible API: `transformers serve` (CPU) or `vllm serve` (GPU)."""
+
+    def __init__(
+        self,
+        launcher: str,
+        model: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        device: str = "cpu",
+        extra_args: Sequence[str] = (),
+        log_path: Optional[str | os.PathLike] = None,
+        startup_timeout_s: float = 300.0,
+        env: Optional[Dict[str, str]] = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.85,
+        dtype: str = "auto",
+    ):
+        if launcher not in ("transformers", "vllm"):
+            raise ValueError(f"unknown server launcher {launcher!r} (transformers | vllm)")
+        super().__init__(host, port, log_path, startup_timeout_s, env)
+        self.launcher = launcher
+        self.name = f"{launcher} serve"
+        # A local directory is passed as an absolute path; the server then names the model so.
+        self.model = str(Path(model).resolve()) if Path(model).exists() else model
+        self.device = device
+        self.extra_args = list(extra_args)
+        self.tensor_parallel_size = tensor_parallel_size
+        self.gpu_memory_utilization = gpu_memory_utilization
+        self.dtype = dtype
+
+    @property
+    def served_model(self) -> str:
+        """The name requests must carry in their ``model`` field."""
+        return self.model
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    def command(self, port: Optional[int] = None) -> List[str]:
+        port = self.port if port is None else port
+        if self.launcher == "transformers":
+            return _console("transformers") + [
+                "serve", self.model, "--host", self.host, "--port", str(port), "--device", self.device,
+                "--dtype", self.dtype, "--log-level", "warning", *self.extra_args]
+        return _console("vllm") + [
+            "serve", self.model, "--host", self.host, "--port", str(port), "--served-model-name", self.model,
+            "--tensor-parallel-size", str(self.tensor_parallel_size),
+            "--gpu-memory-utilization", str(self.gpu_memory_utilization), "--dtype", self.dtype,
+            *self.extra_args]
+
+
+class MlflowServer(ManagedServer):
+    """`mlflow server` over a sqlite store, serving artifacts from a local folder."""
+
+    name = "mlflow server"
+
+    def __init__(self, store: str | os.PathLike, artifacts: str | os.PathLike, host: str = "127.0.0.1",
+                 port: int = 0, log_path: Optional[str | os.PathLike] = None, startup_timeout_s: float = 120.0):
+        super().__init__(host, port, log_path, startup_timeout_s)
+        self.store = Path(store).resolve()
+        self.artifacts = Path(artifacts).resolve()
+
+    @property
+    def uri(self) -> str:
+        return self.root_url
+
+    def command(self, port: Optional[int] = None) -> List[str]:
+        port = self.port if port is None else port
+        return _console("mlflow") + [
+            "server", "--backend-store-uri", f"sqlite:///{self.store}", "--artifacts-destination",
+            str(self.artifacts), "--host", self.host, "--port", str(port), "--workers", "1"]
+
+
+def _console(name: str) -> List[str]:
+    """A console script of this environment (beside the interpreter), else from PATH."""
+    exe = Path(sys.executable).with_name(name)
+    return [str(exe)] if exe.exists() else [name]
 
 
 @atexit.register

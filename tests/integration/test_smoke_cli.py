@@ -1,0 +1,54 @@
+"""The README's main job, `ralign run experiment=smoke`, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.integration
+
+
+def test_smoke_experiment_runs_end_to_end_and_a_rerun_pays_nothing(tmp_path, cli, ralign):
+    out = tmp_path / "smoke"
+    first = cli([ralign, "run", "experiment=smoke", f"output_dir={out}"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "mlflow ui --backend-store-uri" in first.stdout
+    steps = json.loads((out / "pipeline.json").read_text())
+    assert steps["preflight"]["status"] == "ok"
+    summary = json.loads((out / "preflight" / "summary.json").read_text())
+    assert summary["succeeded"] == summary["requests"] == 32 and summary["calls_sent"] == 32
+
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("smoke")
+    runs = {r.data.tags["stage"]: r for r in client.search_runs([exp.experiment_id])}
+    assert runs["pipeline"].info.status == runs["preflight"].info.status == "FINISHED"
+    assert runs["preflight"].data.tags["mlflow.parentRunId"] == runs["pipeline"].info.run_id
+
+    server_log = out / "preflight" / "logs" / "preflight_server.log"
+    log_size = server_log.stat().st_size
+    again = cli([ralign, "run", "experiment=smoke", f"output_dir={out}"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads((out / "preflight" / "summary.json").read_text())
+    assert summary["calls_sent"] == 0 and summary["cache_hits"] == 32
+    assert server_log.stat().st_size == log_size  # no server was even started
+
+
+def test_a_failing_step_fails_the_pipeline_and_its_run(tmp_path, cli, ralign):
+    out = tmp_path / "bad"
+    proc = cli([ralign, "run", "experiment=smoke", f"output_dir={out}",
+                "steps.preflight.overrides=['llm=openai','llm.base_url=http://127.0.0.1:9/v1','llm.model=x',"
+                "'llm.max_retries=0','n_requests=2','model=qwen3_8b']"])
+    assert proc.returncode == 2
+    assert "pipeline step 'preflight' failed" in proc.stderr and "Traceback" not in proc.stderr
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id])
+    assert {r.data.tags["stage"]: r.info.status for r in runs} == {"pipeline": "FAILED", "preflight": "FAILED"}
+    assert json.loads((out / "pipeline.json").read_text())["preflight"]["status"] == "failed"
+
+
+def test_ralign_help_and_stage_listing(cli, ralign):
+    assert "ralign run experiment=NAME" in cli([ralign, "--help"]).stdout
+    stages = cli([ralign, "stages"]).stdout
+    assert "preflight" in stages and "python -m plumbing.pipeline" in stages

@@ -1,0 +1,86 @@
+"""In-process transformers backend, the backend registry and lazily started servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from plumbing.config.schema import LLMConfig, ServeConfig
+from plumbing.llm.registry import backend_class, backend_names, open_backend, register_backend
+from plumbing.llm.transformers_local import TransformersBackend
+from plumbing.llm.types import ChatRequest, FailureKind, LLMBackend, SamplingParams
+
+
+def _reqs(n, **kw):
+    return [ChatRequest.of([{"role": "user", "content": f"question number {i}" + "!" * i}], **kw) for i in range(n)]
+
+
+def test_transformers_backend_batches_and_keeps_request_order(tiny_model):
+    seen = []
+    with TransformersBackend(str(tiny_model), device="cpu", batch_size=3) as b:
+        greedy = b.complete(_reqs(7, sampling=SamplingParams(max_tokens=6)), on_result=lambda i, r: seen.append(i))
+        # each item alone gives the same greedy text as in a padded batch
+        alone = [b.complete([r])[0].text for r in _reqs(7, sampling=SamplingParams(max_tokens=6))]
+        sampled = b.complete(_reqs(4, sampling=SamplingParams(temperature=1.0, max_tokens=6, seed=5)))
+        sampled_again = b.complete(_reqs(4, sampling=SamplingParams(temperature=1.0, max_tokens=6, seed=5)))
+    assert sorted(seen) == list(range(7))
+    assert all(r.ok and r.completion_tokens <= 6 for r in greedy)
+    assert [r.text for r in greedy] == alone
+    assert [r.text for r in sampled] == [r.text for r in sampled_again]  # seeded sampling is repeatable
+
+
+def test_transformers_backend_failure_is_typed_not_raised(tmp_path):
+    with TransformersBackend(str(tmp_path / "missing"), device="cpu") as b:
+        res = b.complete(_reqs(2))
+    assert [r.error for r in res] == [FailureKind.BACKEND_ERROR] * 2 and "load failed" in res[0].detail
+
+
+def test_registry_knows_builtin_kinds_and_accepts_new_ones():
+    assert {"openai", "transformers", "vllm"} <= set(backend_names())
+
+    @register_backend("constant")
+    class Constant(LLMBackend):
+        model_id = "constant"
+
+        @classmethod
+        def from_config(cls, cfg):
+            return cls()
+
+        def _complete(self, requests, on_result, progress):
+            from plumbing.llm.types import ChatResult
+
+            out = [ChatResult(text="\\boxed{A}") for _ in requests]
+            for i, r in enumerate(out):
+                on_result(i, r)
+            return out
+
+    assert backend_class("constant") is Constant
+    assert backend_class("plumbing.llm.transformers_local:TransformersBackend") is TransformersBackend
+    with pytest.raises(KeyError):
+        backend_class("nope")
+
+
+def test_open_backend_caches_and_a_fully_cached_rerun_starts_no_server(tiny_model, tmp_path):
+    cfg = LLMConfig(kind="openai", model=str(tiny_model), serve=ServeConfig(launcher="transformers"),
+                    concurrency=4)
+    reqs = _reqs(3, sampling=SamplingParams(max_tokens=4))
+    with open_backend(cfg, tmp_path) as b:
+        first = b.complete(reqs)
+        server = b.inner.server
+        assert server.proc is not None  # started on demand
+    assert server.proc is None  # and stopped on exit
+    with open_backend(cfg, tmp_path) as b:
+        again = b.complete(reqs)
+        assert b.inner.server.proc is None and b.inner._http is None  # never started
+    assert [r.text for r in again] == [r.text for r in first] and all(r.cached for r in again)
+
+
+def test_a_retrained_model_in_the_same_folder_gets_a_new_cache_identity(tiny_model, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(tiny_model, tmp_path / "ckpt")
+    cfg = LLMConfig(kind="openai", model=str(folder), serve=ServeConfig(launcher="transformers"))
+    with open_backend(cfg, tmp_path) as b:
+        before = b.model_id
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes() + b"\0")
+    with open_backend(cfg, tmp_path) as b:
+        assert b.model_id != before and b.model_id.startswith(f"openai:{folder}@")

@@ -1,0 +1,161 @@
+"""Every config in conf/ composes and validates; bad configs fail naming the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from plumbing.config.hydra_app import STAGES, compose, conf_dir
+from plumbing.config.schema import GROUPS
+from plumbing.config.validate import ConfigError, check_tree
+
+CONF = conf_dir()
+# Options that need a value only a user can give (an endpoint URL); the test supplies one.
+USER_VALUES = {("llm", "openai"): ["llm.base_url=http://127.0.0.1:9/v1", "llm.model=served-name"]}
+# Roots that are empty without a preset (a pipeline needs steps).
+ROOT_BASE = {"pipeline": ["experiment=smoke"]}
+
+
+def _choices(stage: str) -> dict:
+    """group(@package) -> option, as Hydra chose them for the root config of ``stage``."""
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from plumbing.config.hydra_app import stage_module
+
+    stage_module(stage)  # registers the schema
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = hcompose(config_name=stage, return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    return {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra/")}
+
+
+def _root_group_cases():
+    for stage in STAGES:
+        for key in _choices(stage):
+            group = key.split("@")[0]
+            if group == "experiment":
+                continue
+            for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
+                yield pytest.param(stage, key, option, id=f"{stage}:{key}={option}")
+
+
+@pytest.mark.parametrize("stage,key,option", list(_root_group_cases()))
+def test_every_group_option_composes_into_every_root_that_uses_the_group(stage, key, option):
+    group = key.split("@")[0]
+    extra = USER_VALUES.get((group, option), [])
+    overrides = [*ROOT_BASE.get(stage, []), f"{key}={option}", "output_dir=/tmp/ralign-config-test", *extra]
+    obj, cfg = compose(stage, overrides)
+    assert obj.stage == stage
+    assert OmegaConf.select(cfg, "output_dir") == "/tmp/ralign-config-test"
+
+
+def _presets():
+    for path in sorted((CONF / "experiment").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        yield pytest.param(path.stem, data.get("stage", "pipeline"), id=path.stem)
+
+
+@pytest.mark.parametrize("preset,stage", list(_presets()))
+def test_every_experiment_preset_validates_against_its_stage(preset, stage):
+    assert stage in STAGES, f"conf/experiment/{preset}.yaml names unknown stage {stage!r}"
+    obj, _ = compose(stage, [f"experiment={preset}", "output_dir=/tmp/ralign-config-test"])
+    assert obj.name == preset or obj.name  # presets name their experiment
+    if stage == "pipeline":
+        for name, step in obj.steps.items():  # each step's own config validates too
+            sub, _ = compose(step.stage, [*step.overrides, f"output_dir=/tmp/ralign-config-test/{name}"])
+            assert sub.stage == step.stage
+
+
+@pytest.mark.parametrize("path", sorted(p for g in GROUPS for p in (CONF / g).glob("*.yaml")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_group_file_fits_its_schema(path: Path):
+    schema = GROUPS[path.parent.name]
+    # Group files may refer to root keys (${output_dir}, ${seed}); give them a root to resolve in.
+    root = OmegaConf.create({"output_dir": "/tmp/x", "seed": 0, "name": "t"})
+    root.node = OmegaConf.structured(schema)
+    cfg = OmegaConf.merge(root, {"node": OmegaConf.load(path)}).node  # unknown keys, types
+    if not OmegaConf.missing_keys(cfg):
+        assert check_tree(OmegaConf.to_object(cfg)) == []
+
+
+def test_every_yaml_file_in_conf_is_covered_by_these_tests():
+    known_dirs = set(GROUPS) | {"experiment", "base", "hydra"}
+    for path in CONF.rglob("*.yaml"):
+        rel = path.relative_to(CONF)
+        if len(rel.parts) == 1:
+            assert path.stem in STAGES, f"root config {rel} has no registered stage"
+        else:
+            assert rel.parts[0] in known_dirs, f"{rel}: group {rel.parts[0]!r} is not in schema.GROUPS"
+
+
+def test_default_output_dir_is_a_timestamped_folder_under_outputs():
+    obj, _ = compose("preflight", [])
+    assert re.fullmatch(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d_preflight", obj.output_dir), obj.output_dir
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("no_such_key=1", "no_such_key"),
+        ("n_requests=abc", "n_requests"),
+        ("llm.no_such_field=1", "llm.no_such_field"),
+        ("tracking.enabled=maybe", "tracking.enabled"),
+    ],
+)
+def test_unknown_key_or_wrong_type_names_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        compose("preflight", [override])
+    assert key in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["llm.concurrency=0"], "llm.concurrency"),
+        (["llm.kind=nope"], "llm.kind"),
+        (["llm.sampling.top_p=1.5"], "llm.sampling.top_p"),
+        (["cluster.slurm.time=soon"], "cluster.slurm.time"),
+        (["llm=openai"], "llm.base_url"),  # required, no value given
+        (["llm=openai", "llm.base_url=http://x/v1", "llm.model=m", "llm.api_key=a", "llm.api_key_env=B"], "llm.api_key"),
+    ],
+)
+def test_semantic_checks_name_the_full_key(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        compose("preflight", overrides)
+    assert any(k == key for k, _ in err.value.problems), err.value.problems
+
+
+def test_a_preset_for_another_stage_is_refused_with_a_hint():
+    with pytest.raises(ConfigError) as err:
+        compose("preflight", ["experiment=smoke"])
+    assert "steps" in str(err.value) or "stage" in str(err.value)
+
+
+def test_pipeline_rejects_unknown_stage_missing_dependency_and_cycles():
+    base = ["experiment=smoke", "output_dir=/tmp/x"]
+    with pytest.raises(ConfigError) as err:
+        compose("pipeline", base + ["steps.preflight.stage=nope"])
+    assert ("steps.preflight.stage" in str(err.value))
+    with pytest.raises(ConfigError) as err:
+        compose("pipeline", base + ["steps.preflight.after=[ghost]"])
+    assert "steps.preflight.after" in str(err.value)
+    from plumbing.pipeline import PipelineConfig, PipelineStep
+
+    cyclic = PipelineConfig(output_dir="/tmp/x", steps={"b": PipelineStep("preflight", after=["c"]),
+                                                       "c": PipelineStep("preflight", after=["b"])})
+    assert any("cycle" in msg for _, msg in check_tree(cyclic))
+
+
+def test_cli_exits_non_zero_and_names_the_key(cli, python):
+    bad_type = cli([python, "-m", "plumbing.preflight", "n_requests=abc"])
+    assert bad_type.returncode != 0 and "n_requests" in bad_type.stderr
+    bad_value = cli([python, "-m", "plumbing.preflight", "llm.concurrency=-3", "output_dir=/tmp/ralign-bad"])
+    assert bad_value.returncode == 2
+    assert "llm.concurrency" in bad_value.stderr and "Traceback" not in bad_value.stderr

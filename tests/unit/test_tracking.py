@@ -1,0 +1,144 @@
+"""Tracking against a real sqlite MLflow store: runs, params, tags, parents, failures, secrets."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from plumbing import tracking
+
+SECRET = "sk-live-Q9f8e7d6c5b4a3"
+ENV_SECRET = "hf_ENVSECRET_0123456789"
+
+
+def _client(tmp_path: Path) -> MlflowClient:
+    return MlflowClient(tracking.tracking_uri(None, tmp_path))
+
+
+def _everything_logged(client: MlflowClient, run_id: str, tmp_path: Path) -> str:
+    """Params, tags, metrics names and every artifact's text of a run, as one string."""
+    run = client.get_run(run_id)
+    parts = [repr(run.data.params), repr(run.data.tags), repr(run.data.metrics)]
+    dst = tmp_path / f"dl-{run_id}"
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(dst),
+                                                tracking_uri=client._tracking_client.tracking_uri)
+    for f in Path(local).rglob("*"):
+        if f.is_file():
+            parts.append(f.read_text(errors="replace"))
+    return "\n".join(parts)
+
+
+def _open(tmp_path: Path, **kw):
+    args = dict(uri=tracking.tracking_uri(None, tmp_path), experiment="exp", run_name="r",
+                tags=tracking.run_tags("genrm_eval", "exp", 3, "sweep-7"))
+    args.update(kw)
+    return tracking.start_run(**args)
+
+
+def test_run_has_params_tags_config_and_finishes(tmp_path):
+    config = {"stage": "genrm_eval", "seed": 3, "llm": {"model": "m", "concurrency": 64},
+              "long": "x" * 900, "steps": [1, 2]}
+    with _open(tmp_path, config=config, overrides=["seed=3"]) as run:
+        run.log_metrics({"helpsteer3/l_acc": 0.75, "nan": float("nan"), "flag": True})
+        run_id = run.run_id
+    client = _client(tmp_path)
+    r = client.get_run(run_id)
+    assert r.info.status == "FINISHED"
+    assert r.data.params["llm.model"] == "m" and r.data.params["llm.concurrency"] == "64"
+    assert r.data.params["steps"] == "[1, 2]"
+    assert len(r.data.params["long"]) == 500  # truncated for old servers
+    assert r.data.metrics == {"helpsteer3/l_acc": 0.75}  # NaN and bools are not metrics
+    tags = r.data.tags
+    assert (tags["stage"], tags["experiment"], tags["seed"], tags["sweep_id"]) == ("genrm_eval", "exp", "3", "sweep-7")
+    arts = {a.path for a in client.list_artifacts(run_id, "config")}
+    assert arts == {"config/resolved.yaml", "config/overrides.txt"}
+    # Embedded default: sqlite and artifacts inside the output directory, nothing in the cwd.
+    assert (tmp_path / "mlflow.db").exists()
+    assert client.get_experiment(r.info.experiment_id).artifact_location.startswith(tmp_path.as_uri())
+
+
+def test_child_links_to_parent_run(tmp_path):
+    with _open(tmp_path, run_name="pipeline", fluent=False) as parent:
+        with _open(tmp_path, run_name="child", parent_run_id=parent.run_id) as child:
+            child_id = child.run_id
+        # the parent stays open while its child runs and after
+        assert _client(tmp_path).get_run(parent.run_id).info.status == "RUNNING"
+    client = _client(tmp_path)
+    assert client.get_run(child_id).data.tags[tracking.PARENT_TAG] == parent.run_id
+    assert client.get_run(parent.run_id).info.status == "FINISHED"
+
+
+def test_a_run_that_raises_is_failed_not_finished(tmp_path):
+    with pytest.raises(RuntimeError):
+        with _open(tmp_path) as run:
+            run_id = run.run_id
+            raise RuntimeError("judge exploded")
+    r = _client(tmp_path).get_run(run_id)
+    assert r.info.status == "FAILED"
+    assert "judge exploded" in r.data.tags["error"]
+
+
+def test_ctrl_c_marks_the_run_killed(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with _open(tmp_path) as run:
+            run_id = run.run_id
+            raise KeyboardInterrupt
+    assert _client(tmp_path).get_run(run_id).info.status == "KILLED"
+
+
+def test_no_secret_reaches_params_tags_or_artifacts(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOME_PROVIDER_API_KEY", ENV_SECRET)
+    config = {"llm": {"api_key": SECRET, "base_url": "http://h/v1"}, "note": f"uses {ENV_SECRET}"}
+    secret_file = tmp_path / "samples.jsonl"
+    secret_file.write_text(f'{{"text": "the key is {SECRET}"}}\n')
+    with _open(tmp_path, config=config, overrides=[f"llm.api_key={SECRET}"],
+               tags={"stage": "s", "leak": SECRET}) as run:
+        run.log_text(f"log line with {ENV_SECRET}", "logs/x.txt")
+        run.log_dict({"api_key": SECRET, "ok": 1}, "d.json")
+        run.log_artifact(secret_file)
+        run.set_tags({"another": f"Bearer {SECRET}"})
+        run.log_params({"extra": SECRET})
+        run_id = run.run_id
+    logged = _everything_logged(_client(tmp_path), run_id, tmp_path)
+    assert "REDACTED" in logged
+    assert SECRET not in logged and ENV_SECRET not in logged
+    assert SECRET in secret_file.read_text()  # the user's own file is left as it was
+
+
+def test_slurm_and_git_tags(monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    tags = tracking.run_tags("policy_train", "e", 1, None)
+    assert tags["slurm_job_id"] == "4242" and tags["slurm_array_task_id"] == "3"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert tags["git_commit"] == head.stdout.strip() == tags["mlflow.source.git.commit"]
+
+
+def test_disabled_tracking_logs_nothing(tmp_path):
+    with _open(tmp_path, enabled=False, config={"a": 1}) as run:
+        run.log_metrics({"m": 1.0})
+        assert run.run_id is None
+    assert not (tmp_path / "mlartifacts").exists()
+
+
+def test_failed_stage_from_the_command_line_is_failed_and_leaks_no_secret(tmp_path, cli, python):
+    """A real stage run whose judge is unreachable: exit 2, run FAILED, key masked everywhere."""
+    out = tmp_path / "run"
+    proc = cli([python, "-m", "plumbing.preflight", f"output_dir={out}", "llm=openai",
+                "llm.base_url=http://127.0.0.1:9/v1", "llm.model=x", "llm.max_retries=0", "n_requests=2",
+                f"llm.api_key={SECRET}", "model=qwen3_8b"], env={"SOME_PROVIDER_API_KEY": ENV_SECRET})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "only 0/2 requests succeeded" in proc.stderr
+    client = _client(out)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.stage = 'preflight'")
+    assert len(runs) == 1 and runs[0].info.status == "FAILED"
+    logged = _everything_logged(client, runs[0].info.run_id, tmp_path)
+    on_disk = "\n".join(f.read_text(errors="replace") for f in out.rglob("*") if f.is_file() and f.suffix != ".db")
+    for text in (logged, on_disk, proc.stdout, proc.stderr):
+        assert SECRET not in text and ENV_SECRET not in text
+    assert (out / "summary.json").exists()  # computed before the failure was raised
