@@ -135,7 +135,7 @@ def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
     return {"steps": {n: r["status"] for n, r in results.items()}}
 
 
-main = stage_main("pipeline", PipelineConfig)
+main = stage_main("pipeline")
 
 if __name__ == "__main__":
     main()

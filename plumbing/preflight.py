@@ -108,7 +108,7 @@ def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
     return summary
 
 
-main = stage_main("preflight", PreflightConfig)
+main = stage_main("preflight")
 
 if __name__ == "__main__":
     main()

@@ -61,10 +61,13 @@ def stage_module(stage: str) -> Any:
     return importlib.import_module(spec.module)
 
 
-def register_schema(stage: str, schema: type) -> None:
+def load_stage(stage: str) -> Any:
+    """The stage's module, with its schema registered for Hydra as ``<stage>_schema``."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name=f"{stage}_schema", node=schema)
+    mod = stage_module(stage)
+    ConfigStore.instance().store(name=f"{stage}_schema", node=mod.SCHEMA)
+    return mod
 
 
 # ---------------------------------------------------------------------------- compose
@@ -75,7 +78,7 @@ def compose(stage: str, overrides: Sequence[str] = ()) -> Tuple[Any, DictConfig]
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
-    mod = stage_module(stage)
+    mod = load_stage(stage)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
@@ -127,6 +130,18 @@ class _open_struct:
 
     def __exit__(self, *a: Any) -> None:
         OmegaConf.set_struct(self.cfg, True)
+
+
+def join_sweep(obj: Any, cfg: DictConfig, sweep_dir: Path) -> None:
+    """Jobs of one Hydra multirun share the sweep's MLflow store and a ``sweep_id`` tag."""
+    from plumbing.tracking import tracking_uri
+
+    sweep_dir = sweep_dir.expanduser().resolve()
+    with _open_struct(cfg):
+        if obj.tracking.uri is None:
+            obj.tracking.uri = cfg.tracking.uri = tracking_uri(None, sweep_dir)
+        if obj.tracking.sweep_id is None:
+            obj.tracking.sweep_id = cfg.tracking.sweep_id = f"{obj.name}-{sweep_dir.name}"
 
 
 def plain(cfg: DictConfig) -> Dict[str, Any]:
@@ -182,24 +197,36 @@ def report_error(e: BaseException) -> int:
     return 2
 
 
-def stage_main(stage: str, schema: type) -> Callable[[], Any]:
-    """The ``python -m`` entry of a stage: Hydra CLI (overrides, -m sweeps, launchers)."""
-    import hydra
+def stage_main(stage: str) -> Callable[[], Any]:
+    """The ``python -m`` entry of a stage: Hydra CLI (overrides, -m sweeps, launchers).
 
-    register_schema(stage, schema)
+    Everything is taken from the stage's canonical module (``STAGES``), not from the copy
+    Python runs as ``__main__``: a second copy of the schema class would not match configs
+    composed later in the same process (multirun jobs, pipeline steps).
+    """
 
-    @hydra.main(version_base=None, config_path=str(conf_dir()), config_name=stage)
-    def _main(cfg: DictConfig) -> Any:
-        from hydra.core.hydra_config import HydraConfig
+    def entry() -> Any:
+        import hydra
 
-        quiet_libraries()
-        hc = HydraConfig.get()
-        overrides = list(hc.overrides.task)
-        try:
-            obj = validate(cfg, schema, f"conf/{stage}.yaml")
-            obj, cfg = finalize(obj, cfg, hc.runtime.output_dir)
-            return execute(stage, obj, cfg, overrides)
-        except (ConfigError, SuiteError) as e:
-            sys.exit(report_error(e))
+        mod = load_stage(stage)
 
-    return _main
+        @hydra.main(version_base=None, config_path=str(conf_dir()), config_name=stage)
+        def _main(cfg: DictConfig) -> Any:
+            from hydra.core.hydra_config import HydraConfig
+
+            quiet_libraries()
+            hc = HydraConfig.get()
+            overrides = list(hc.overrides.task)
+            try:
+                obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
+                obj, cfg = finalize(obj, cfg, hc.runtime.output_dir)
+                if hc.mode is not None and hc.mode.name == "MULTIRUN":
+                    join_sweep(obj, cfg, Path(hc.sweep.dir))
+                return execute(stage, obj, cfg, overrides)
+            except (ConfigError, SuiteError) as e:
+                sys.exit(report_error(e))
+
+        return _main()
+
+    entry.__doc__ = f"Run the {stage} stage from the command line (Hydra)."
+    return entry

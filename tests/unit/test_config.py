@@ -26,9 +26,9 @@ def _choices(stage: str) -> dict:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from plumbing.config.hydra_app import stage_module
+    from plumbing.config.hydra_app import load_stage
 
-    stage_module(stage)  # registers the schema
+    load_stage(stage)  # registers the schema
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         cfg = hcompose(config_name=stage, return_hydra_config=True)

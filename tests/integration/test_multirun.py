@@ -1,0 +1,21 @@
+"""A Hydra multirun sweep: one job per value, all in the sweep's MLflow store with one sweep_id."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.integration
+
+
+def test_sweep_jobs_share_a_store_and_a_sweep_id(tmp_path, tiny_model, cli, python):
+    out = tmp_path / "sweep"
+    proc = cli([python, "-m", "plumbing.preflight", "-m", "seed=1,2", f"output_dir={out}", "llm=transformers",
+                f"model.path={tiny_model}", "n_requests=2", "llm.sampling.max_tokens=4"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "0" / "summary.json").exists() and (out / "1" / "summary.json").exists()
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.stage = 'preflight'")
+    assert sorted(r.data.tags["seed"] for r in runs) == ["1", "2"]
+    assert {r.data.tags["sweep_id"] for r in runs} == {"preflight-sweep"}
+    assert all(r.info.status == "FINISHED" for r in runs)
