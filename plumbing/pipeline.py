@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -47,6 +47,9 @@ class PipelineConfig(StageConfig):
         p = super().check()
         if not self.steps:
             p.append(("steps", "an experiment needs at least one step (pick a preset: experiment=smoke)"))
+        if self.cluster.kind != "local":
+            p.append(("cluster.kind", "this version runs pipeline steps in this process only (cluster=local); "
+                                      "to use Slurm, run `ralign run` inside an sbatch job"))
         for name, step in self.steps.items():
             if step.stage not in STAGES or step.stage == "pipeline":
                 known = sorted(s for s in STAGES if s != "pipeline")
@@ -78,7 +81,7 @@ def order(steps: Dict[str, PipelineStep]) -> List[str]:
     return done
 
 
-def step_overrides(cfg: PipelineConfig, name: str, parent: StageRun) -> List[str]:
+def step_overrides(cfg: PipelineConfig, name: str, parent: Optional[StageRun]) -> List[str]:
     """What the pipeline fixes for every step: where it writes and how it is tracked."""
     out = [
         f"output_dir={Path(cfg.output_dir) / name}",
@@ -89,15 +92,30 @@ def step_overrides(cfg: PipelineConfig, name: str, parent: StageRun) -> List[str
         f"tracking.enabled={str(cfg.tracking.enabled).lower()}",
         f"++tracking.tags.step={name}",
     ]
-    if parent.run_id:
+    if parent is not None and parent.run_id:
         out += [f"tracking.uri={parent.uri}", f"tracking.parent_run_id={parent.run_id}"]
     if cfg.tracking.sweep_id:
         out.append(f"tracking.sweep_id={cfg.tracking.sweep_id}")
     return out
 
 
+def dry_run(cfg: PipelineConfig, plan: List[str]) -> Dict[str, Any]:
+    """Compose and validate every step's config and print the command each step would run."""
+    shown: Dict[str, Any] = {}
+    for name in plan:
+        step = cfg.steps[name]
+        overrides = list(step.overrides) + step_overrides(cfg, name, None)
+        compose(step.stage, overrides)  # a step whose config is wrong fails the dry run here
+        print(f"\n=== {name} ({step.stage}), after: {', '.join(step.after) or '-'} ===\n"
+              f"  python -m {STAGES[step.stage].module} " + " ".join(overrides))
+        shown[name] = {"stage": step.stage, "after": list(step.after), "overrides": overrides}
+    return {"dry_run": True, "steps": shown}
+
+
 def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
     plan = [n for n in order(cfg.steps) if cfg.steps[n].enabled]
+    if cfg.dry_run:
+        return dry_run(cfg, plan)
     results: Dict[str, Dict[str, Any]] = {}
     failed: str | None = None
     for i, name in enumerate(plan, start=1):

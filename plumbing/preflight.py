@@ -54,8 +54,29 @@ def _prompt(rec: Dict[str, Any]) -> List[Dict[str, str]]:
     return chat_messages(require(rec, "messages", list))
 
 
+def plan(cfg: PreflightConfig) -> Dict[str, Any]:
+    """What the stage will do, without doing it (``dry_run=true``)."""
+    step: Dict[str, Any] = {"model": cfg.model.path, "build_tiny_model": cfg.model.tiny is not None,
+                            "backend": cfg.llm.kind, "requests": cfg.n_requests, "prompts": cfg.prompts.path}
+    if cfg.llm.serve.launcher != "none":
+        from plumbing.launch.server import LocalServer
+
+        srv = LocalServer(cfg.llm.serve.launcher, cfg.llm.model, host=cfg.llm.serve.host,
+                          device=cfg.llm.serve.device, extra_args=cfg.llm.serve.extra_args,
+                          tensor_parallel_size=cfg.llm.tensor_parallel_size,
+                          gpu_memory_utilization=cfg.llm.gpu_memory_utilization, dtype=cfg.llm.dtype)
+        step["server_command"] = " ".join(srv.command(cfg.llm.serve.port or 0))
+    else:
+        step["base_url"] = cfg.llm.base_url
+    return step
+
+
 def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
     out = Path(cfg.output_dir)
+    if cfg.dry_run:
+        steps = plan(cfg)
+        print("[preflight] dry run:\n" + "\n".join(f"  {k}: {v}" for k, v in steps.items()))
+        return {"dry_run": True, "plan": steps}
     model_path = resolve_model(cfg.model)
     llm = replace(cfg.llm, model=model_path) if cfg.llm.model == cfg.model.path else cfg.llm
     prompts, load = load_records(cfg.prompts.path, _prompt, cfg.prompts.on_bad_record, cfg.prompts.limit)

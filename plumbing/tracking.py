@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 _BATCH = 100  # MLflow's per-call limit for params
+_BINARY = {".safetensors", ".bin", ".pt", ".pth", ".db", ".sqlite", ".png", ".jpg", ".parquet", ".gz", ".zip"}
 
 
 def tracking_uri(uri: Optional[str], output_dir: str | os.PathLike) -> str:
@@ -189,7 +190,7 @@ class StageRun:
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
         dirty = []
         for f in files:
-            if f.stat().st_size > 64 * 2**20:
+            if f.suffix in _BINARY or f.stat().st_size > 64 * 2**20:
                 continue
             try:
                 text = f.read_text()

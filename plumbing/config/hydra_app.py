@@ -15,14 +15,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from plumbing.config.validate import ConfigError, validate
 from plumbing.errors import SuiteError
-
-log = logging.getLogger(__name__)
 
 
 def conf_dir() -> Path:
@@ -116,20 +114,9 @@ def finalize(obj: Any, cfg: DictConfig, output_dir: Optional[str] = None) -> Tup
     out = Path(output_dir or obj.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     obj.output_dir = str(out)
-    with _open_struct(cfg):
+    with open_dict(cfg):
         cfg.output_dir = str(out)
     return obj, cfg
-
-
-class _open_struct:
-    def __init__(self, cfg: DictConfig):
-        self.cfg = cfg
-
-    def __enter__(self) -> None:
-        OmegaConf.set_struct(self.cfg, False)
-
-    def __exit__(self, *a: Any) -> None:
-        OmegaConf.set_struct(self.cfg, True)
 
 
 def join_sweep(obj: Any, cfg: DictConfig, sweep_dir: Path) -> None:
@@ -137,7 +124,7 @@ def join_sweep(obj: Any, cfg: DictConfig, sweep_dir: Path) -> None:
     from plumbing.tracking import tracking_uri
 
     sweep_dir = sweep_dir.expanduser().resolve()
-    with _open_struct(cfg):
+    with open_dict(cfg):
         if obj.tracking.uri is None:
             obj.tracking.uri = cfg.tracking.uri = tracking_uri(None, sweep_dir)
         if obj.tracking.sweep_id is None:
@@ -153,7 +140,9 @@ def plain(cfg: DictConfig) -> Dict[str, Any]:
 
 # ---------------------------------------------------------------------------- running
 def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()) -> Dict[str, Any]:
-    """Run a validated stage config inside its MLflow run; return the stage's summary."""
+    """Run a validated stage config inside its MLflow run; return the stage's summary.
+
+    A dry run (``dry_run=true``) shows what the stage would do and opens no MLflow run."""
     from plumbing import tracking
     from plumbing.secrets import Scrubber, collect_secret_values
 
@@ -166,7 +155,7 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
     with tracking.start_run(
         uri=uri, experiment=obj.tracking.experiment, run_name=obj.tracking.run_name or stage, tags=tags,
         parent_run_id=obj.tracking.parent_run_id, config=config, overrides=overrides,
-        enabled=obj.tracking.enabled, max_param_length=obj.tracking.max_param_length,
+        enabled=obj.tracking.enabled and not obj.dry_run, max_param_length=obj.tracking.max_param_length,
         fluent=getattr(mod, "FLUENT_RUN", True),
     ) as run:
         summary = mod.run(obj, run) or {}
@@ -186,7 +175,7 @@ def _write_provenance(out: Path, config: Dict[str, Any], overrides: List[str]) -
 
 
 def quiet_libraries() -> None:
-    """One line per HTTP request from httpx would drown the progress display."""
+    """Per-request INFO lines of HTTP and database libraries would drown the progress display."""
     for name in ("aiohttp", "urllib3", "alembic", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -52,3 +52,14 @@ def test_ralign_help_and_stage_listing(cli, ralign):
     assert "ralign run experiment=NAME" in cli([ralign, "--help"]).stdout
     stages = cli([ralign, "stages"]).stdout
     assert "preflight" in stages and "python -m plumbing.pipeline" in stages
+
+
+def test_dry_run_validates_every_step_prints_the_commands_and_does_no_work(tmp_path, cli, ralign):
+    out = tmp_path / "dry"
+    proc = cli([ralign, "run", "experiment=smoke", "dry_run=true", f"output_dir={out}"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"python -m plumbing.preflight model=tiny_qwen3 llm=transformers_serve n_requests=32 output_dir={out}/preflight" in proc.stdout
+    assert not (out / "mlflow.db").exists() and not (out / "preflight").exists()
+    bad = cli([ralign, "run", "experiment=smoke", "dry_run=true", f"output_dir={out}",
+               "steps.preflight.overrides=['llm.concurrency=0']"])
+    assert bad.returncode == 2 and "llm.concurrency" in bad.stderr

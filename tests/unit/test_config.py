@@ -16,6 +16,8 @@ from plumbing.config.validate import ConfigError, check_tree
 CONF = conf_dir()
 # Options that need a value only a user can give (an endpoint URL); the test supplies one.
 USER_VALUES = {("llm", "openai"): ["llm.base_url=http://127.0.0.1:9/v1", "llm.model=served-name"]}
+# Combinations a root refuses on purpose, with the key its error names.
+REFUSED = {("pipeline", "cluster", "slurm"): "cluster.kind"}  # sbatch submission of steps: not yet
 # Roots that are empty without a preset (a pipeline needs steps).
 ROOT_BASE = {"pipeline": ["experiment=smoke"]}
 
@@ -51,6 +53,11 @@ def test_every_group_option_composes_into_every_root_that_uses_the_group(stage, 
     group = key.split("@")[0]
     extra = USER_VALUES.get((group, option), [])
     overrides = [*ROOT_BASE.get(stage, []), f"{key}={option}", "output_dir=/tmp/ralign-config-test", *extra]
+    if (stage, group, option) in REFUSED:
+        with pytest.raises(ConfigError) as err:
+            compose(stage, overrides)
+        assert any(k == REFUSED[stage, group, option] for k, _ in err.value.problems)
+        return
     obj, cfg = compose(stage, overrides)
     assert obj.stage == stage
     assert OmegaConf.select(cfg, "output_dir") == "/tmp/ralign-config-test"
@@ -159,3 +166,19 @@ def test_cli_exits_non_zero_and_names_the_key(cli, python):
     bad_value = cli([python, "-m", "plumbing.preflight", "llm.concurrency=-3", "output_dir=/tmp/ralign-bad"])
     assert bad_value.returncode == 2
     assert "llm.concurrency" in bad_value.stderr and "Traceback" not in bad_value.stderr
+
+
+def test_pipeline_refuses_slurm_until_it_can_submit():
+    with pytest.raises(ConfigError) as err:
+        compose("pipeline", ["experiment=smoke", "cluster=slurm"])
+    assert any(k == "cluster.kind" for k, _ in err.value.problems)
+
+
+def test_preflight_dry_run_plans_without_building_or_tracking(tmp_path):
+    from plumbing.config.hydra_app import execute, finalize
+
+    obj, cfg = finalize(*compose("preflight", [f"output_dir={tmp_path}", "dry_run=true"]))
+    summary = execute("preflight", obj, cfg)
+    assert summary["plan"]["server_command"].split()[1:3] == ["serve", str(tmp_path / "models" / "tiny-qwen3")]
+    assert summary["mlflow_run_id"] is None
+    assert not (tmp_path / "models").exists() and not (tmp_path / "mlflow.db").exists()
