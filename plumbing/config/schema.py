@@ -257,6 +257,9 @@ class LLMConfig:
         _positive(p, "backoff_initial_s", self.backoff_initial_s, allow_zero=True)
         if self.backoff_max_s < self.backoff_initial_s:
             p.append(("backoff_max_s", "must be >= backoff_initial_s"))
+        if self.serve.launcher != "none" and self.kind != "openai":
+            p.append(("kind", f"a server started by the stage (serve.launcher={self.serve.launcher}) is "
+                              "reached over HTTP: kind must be openai"))
         if self.kind == "openai" and not self.base_url and self.serve.launcher == "none":
             p.append(("base_url", "the openai backend needs base_url, or serve.launcher to start a server"))
         if self.api_key and self.api_key_env:
