@@ -1,9 +1,10 @@
-"""Reading record files (JSONL, JSON, parquet) with errors that name file, line and field.
+"""Reading data sets (local JSONL/JSON/parquet, or the hub) with errors that name file,
+line and field.
 
-A stage declares how one record is checked and converted (a function that raises
-:class:`FieldError`); :func:`load_records` applies it to every record and either stops at
-the first bad one with an :class:`InputError` (``on_bad_record="error"``) or skips and
-counts bad records (``"skip"``).
+A data set's ``format`` is a module with ``convert(record, options)`` that checks one raw
+record (raising :class:`FieldError`) and returns the stage's item (several as :class:`Many`).
+:func:`load_records` applies it to every record and either stops at the first bad one with
+an :class:`InputError` (``on_bad_record="error"``) or skips and counts bad records.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from plumbing.errors import SuiteError
 
-T = TypeVar("T")
 _ASSETS = Path(__file__).resolve().parent / "assets"
 
 
@@ -25,6 +25,10 @@ def asset_path(name: str) -> str:
     if not path.exists():
         raise FileNotFoundError(f"no shipped asset {name!r} in {_ASSETS}")
     return str(path)
+
+
+class Many(list):
+    """What ``convert`` returns when one raw record becomes several items."""
 
 
 class FieldError(ValueError):
@@ -88,21 +92,55 @@ def iter_raw(path: str | Path) -> Iterator[Tuple[int, Any, Optional[InputError]]
                 yield i, None, InputError(path, i, "<json>", f"invalid JSON: {e.msg} (column {e.colno})")
 
 
+def iter_hub(hub_id: str, hub_file: Optional[str], split: str) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
+    """Rows of a hub data set (or a local folder laid out like one), numbered from 1."""
+    from datasets import load_dataset
+
+    source = f"hub:{hub_id}" + (f"/{hub_file}" if hub_file else "")
+    try:
+        rows = load_dataset(hub_id, data_files=hub_file, split=split) if hub_file else \
+            load_dataset(hub_id, split=split)
+    except Exception as e:  # offline, missing file, bad split: one clear message
+        raise InputError(source, 0, "-", f"could not load ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    for i, row in enumerate(rows, start=1):
+        yield i, row, None
+
+
+def load_data(cfg: Any) -> Tuple[List[Any], LoadReport]:
+    """Load a configured data set (:class:`~plumbing.config.schema.DataConfig`) through its format."""
+    import importlib
+
+    module = importlib.import_module(cfg.format)
+    options = dict(cfg.options)
+
+    def convert(rec: Dict[str, Any]) -> Any:
+        return module.convert(rec, options)
+
+    if cfg.path:
+        return load_records(cfg.path, convert, cfg.on_bad_record, cfg.limit)
+    source = f"hub:{cfg.hub_id}" + (f"/{cfg.hub_file}" if cfg.hub_file else "")
+    return load_records(source, convert, cfg.on_bad_record, cfg.limit,
+                        rows=iter_hub(cfg.hub_id, cfg.hub_file, cfg.split))
+
+
 def load_records(
     path: str | Path,
-    convert: Callable[[Dict[str, Any]], T],
+    convert: Callable[[Dict[str, Any]], Any],
     on_bad_record: str = "error",
     limit: Optional[int] = None,
-) -> Tuple[List[T], LoadReport]:
-    """Check and convert every record; see the module docstring for ``on_bad_record``."""
+    rows: Optional[Iterator[Tuple[int, Any, Optional[InputError]]]] = None,
+) -> Tuple[List[Any], LoadReport]:
+    """Check and convert every record (``rows`` default: the lines of ``path``); ``convert``
+    returns one item, or several as :class:`Many`. See the module docstring for ``on_bad_record``."""
     report = LoadReport(str(path))
-    out: List[T] = []
-    for line, raw, err in iter_raw(path):
+    out: List[Any] = []
+    for line, raw, err in (iter_raw(path) if rows is None else rows):
         if err is None:
             try:
                 if not isinstance(raw, dict):
                     raise FieldError("<record>", f"expected an object, got {type(raw).__name__}")
-                out.append(convert(raw))
+                item = convert(raw)
+                out.extend(item if isinstance(item, Many) else [item])
                 report.read += 1
             except FieldError as e:
                 err = InputError(path, line, e.field, str(e).split(": ", 1)[-1])
@@ -113,6 +151,7 @@ def load_records(
             if len(report.problems) < 20:
                 report.problems.append(str(err))
         if limit is not None and len(out) >= limit:
+            del out[limit:]
             break
     if not out:
         extra = f" ({report.skipped} bad records skipped)" if report.skipped else ""

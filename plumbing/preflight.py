@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import DataConfig, LLMConfig, ModelConfig, Problems, StageConfig
-from plumbing.data import chat_messages, load_records, require
+from plumbing.data import chat_messages, load_data, require
 from plumbing.errors import SuiteError
 from plumbing.llm.registry import open_backend
 from plumbing.llm.types import ChatRequest, SamplingParams
@@ -32,7 +32,7 @@ class PreflightConfig(StageConfig):
     stage: str = "preflight"
     model: ModelConfig = field(default_factory=ModelConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
-    prompts: DataConfig = field(default_factory=DataConfig)
+    data: Dict[str, DataConfig] = field(default_factory=dict)
     n_requests: int = 32
     min_success_rate: float = 1.0
 
@@ -42,22 +42,27 @@ class PreflightConfig(StageConfig):
             p.append(("n_requests", "must be >= 1"))
         if not 0 <= self.min_success_rate <= 1:
             p.append(("min_success_rate", "must be in [0, 1]"))
-        if not self.prompts.path:
-            p.append(("prompts.path", "preflight reads prompts from a local file"))
+        if not self.data:
+            p.append(("data", "give at least one prompt set, e.g. data=preflight_prompts"))
+        for name, d in self.data.items():
+            if d.format != "plumbing.preflight":
+                p.append((f"data.{name}.format", f"preflight reads chat prompts (format plumbing.preflight), not {d.format}"))
         return p
 
 
 SCHEMA = PreflightConfig
 
 
-def _prompt(rec: Dict[str, Any]) -> List[Dict[str, str]]:
+def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> List[Dict[str, str]]:
+    """Data format of chat prompt sets: ``{"messages": [{role, content}, ...]}`` per record."""
     return chat_messages(require(rec, "messages", list))
 
 
 def plan(cfg: PreflightConfig) -> Dict[str, Any]:
     """What the stage will do, without doing it (``dry_run=true``)."""
     step: Dict[str, Any] = {"model": cfg.model.path, "build_tiny_model": cfg.model.tiny is not None,
-                            "backend": cfg.llm.kind, "requests": cfg.n_requests, "prompts": cfg.prompts.path}
+                            "backend": cfg.llm.kind, "requests": cfg.n_requests,
+                            "data": {n: d.path or d.hub_id for n, d in cfg.data.items()}}
     if cfg.llm.serve.launcher != "none":
         from plumbing.launch.server import LocalServer
 
@@ -79,7 +84,12 @@ def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
         return {"dry_run": True, "plan": steps}
     model_path = resolve_model(cfg.model)
     llm = replace(cfg.llm, model=model_path) if cfg.llm.model == cfg.model.path else cfg.llm
-    prompts, load = load_records(cfg.prompts.path, _prompt, cfg.prompts.on_bad_record, cfg.prompts.limit)
+    prompts: List[List[Dict[str, str]]] = []
+    loads = {}
+    for name, d in cfg.data.items():
+        items, report = load_data(d)
+        prompts += items
+        loads[name] = report.as_dict()
     sampling = SamplingParams.from_config(llm.sampling)
     requests = [
         ChatRequest.of(prompts[i % len(prompts)], sampling, sample_index=i // len(prompts))
@@ -112,7 +122,7 @@ def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
         "calls_sent": stats["calls_sent"],
         "latency_p50_s": statistics.median(latencies) if latencies else None,
         "latency_max_s": latencies[-1] if latencies else None,
-        "prompts": load.as_dict(),
+        "data": loads,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     tracker.log_metrics({f"preflight/{k}": v for k, v in summary.items() if isinstance(v, (int, float))})

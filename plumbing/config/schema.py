@@ -291,15 +291,21 @@ class RewardConfig:
 # ----------------------------------------------------------------------------- data
 @dataclass
 class DataConfig:
-    """A data set by name: from the hub (``hub_id`` + ``hub_file``) or a local JSONL/parquet ``path``."""
+    """A data set by name, from a local JSONL/JSON/parquet ``path`` or the hub (``hub_id`` +
+    ``hub_file``). ``format`` is the module whose ``convert(record, options)`` checks a raw
+    record and turns it into the stage's items (a new format is one module). Every file in
+    ``conf/data/`` starts with ``# @package data.<name>``, so ``data=[a,b]`` selects several."""
 
     name: str = MISSING
+    format: str = MISSING
     path: Optional[str] = None
     hub_id: Optional[str] = None
     hub_file: Optional[str] = None
     split: str = "train"
     limit: Optional[int] = None
     on_bad_record: str = "error"  # error | skip
+    weight: float = 1.0  # mixing weight when a stage mixes several data sets
+    options: Dict[str, Any] = field(default_factory=dict)  # format-specific settings
 
     def check(self) -> Problems:
         p: Problems = []
@@ -308,6 +314,15 @@ class DataConfig:
         _choice(p, "on_bad_record", self.on_bad_record, ("error", "skip"))
         if self.limit is not None:
             _positive(p, "limit", self.limit)
+        _positive(p, "weight", self.weight, allow_zero=True)
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec(self.format) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            p.append(("format", f"no module named {self.format!r} (a format is a module with convert())"))
         return p
 
 
