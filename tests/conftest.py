@@ -11,12 +11,15 @@ from typing import Dict, List, Optional
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "helpers"))  # shared fixture writers (genrm_fixtures, ...)
 for var, value in {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # data sets loaded through `datasets` (the hub code path, from local folders) cache here
+    "HF_DATASETS_CACHE": os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ralign-tests-hf-datasets-{os.getpid()}"),
 }.items():
     os.environ.setdefault(var, value)
 

@@ -47,6 +47,8 @@ STAGES: Dict[str, StageSpec] = {
     for s in (
         StageSpec("pipeline", "plumbing.pipeline"),
         StageSpec("preflight", "plumbing.preflight"),
+        StageSpec("genrm_eval", "genrm.evaluate"),
+        StageSpec("genrm_score", "genrm.score"),
     )
 }
 

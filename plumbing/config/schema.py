@@ -16,12 +16,12 @@ from omegaconf import MISSING
 Problems = List[tuple]  # (relative key, message)
 
 
-def _choice(problems: Problems, key: str, value: str, allowed: tuple) -> None:
+def check_choice(problems: Problems, key: str, value: str, allowed: tuple) -> None:
     if value not in allowed:
         problems.append((key, f"must be one of {list(allowed)}, got {value!r}"))
 
 
-def _positive(problems: Problems, key: str, value: float, allow_zero: bool = False) -> None:
+def check_positive(problems: Problems, key: str, value: float, allow_zero: bool = False) -> None:
     if value is None:
         return
     if value < 0 or (value == 0 and not allow_zero):
@@ -49,7 +49,7 @@ class TrackingConfig:
             p.append(("uri", "must be null (sqlite in output_dir) or a tracking URI"))
         if not self.experiment.strip():
             p.append(("experiment", "must not be empty"))
-        _positive(p, "max_param_length", self.max_param_length)
+        check_positive(p, "max_param_length", self.max_param_length)
         return p
 
 
@@ -74,10 +74,10 @@ class SlurmConfig:
 
     def check(self) -> Problems:
         p: Problems = []
-        _positive(p, "nodes", self.nodes)
-        _positive(p, "gpus_per_node", self.gpus_per_node, allow_zero=True)
-        _positive(p, "cpus_per_task", self.cpus_per_task)
-        _positive(p, "mem_gb", self.mem_gb, allow_zero=True)
+        check_positive(p, "nodes", self.nodes)
+        check_positive(p, "gpus_per_node", self.gpus_per_node, allow_zero=True)
+        check_positive(p, "cpus_per_task", self.cpus_per_task)
+        check_positive(p, "mem_gb", self.mem_gb, allow_zero=True)
         parts = self.time.split("-")[-1].split(":")
         if not all(x.isdigit() for x in parts) or not 1 <= len(parts) <= 3:
             p.append(("time", f"must look like [D-]HH:MM:SS, got {self.time!r}"))
@@ -91,7 +91,7 @@ class ClusterConfig:
 
     def check(self) -> Problems:
         p: Problems = []
-        _choice(p, "kind", self.kind, ("local", "slurm"))
+        check_choice(p, "kind", self.kind, ("local", "slurm"))
         return p
 
 
@@ -118,12 +118,12 @@ class EngineConfig:
 
     def check(self) -> Problems:
         p: Problems = []
-        _choice(p, "name", self.name, ("local", "openrlhf"))
-        _choice(p, "device", self.device, ("cpu", "cuda", "auto"))
-        _choice(p, "zero_stage", self.zero_stage, (0, 1, 2, 3))
-        _choice(p, "param_dtype", self.param_dtype, ("bf16", "fp16", "fp32"))
+        check_choice(p, "name", self.name, ("local", "openrlhf"))
+        check_choice(p, "device", self.device, ("cpu", "cuda", "auto"))
+        check_choice(p, "zero_stage", self.zero_stage, (0, 1, 2, 3))
+        check_choice(p, "param_dtype", self.param_dtype, ("bf16", "fp16", "fp32"))
         for key in ("num_nodes", "gpus_per_node", "vllm_num_engines", "vllm_tensor_parallel_size"):
-            _positive(p, key, getattr(self, key))
+            check_positive(p, key, getattr(self, key))
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
             p.append(("vllm_gpu_memory_utilization", "must be in (0, 1]"))
         return p
@@ -151,7 +151,7 @@ class TinyModelSpec:
         for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                     "num_attention_heads", "num_key_value_heads", "head_dim",
                     "max_position_embeddings"):
-            _positive(p, key, getattr(self, key))
+            check_positive(p, key, getattr(self, key))
         if self.vocab_size < 300:
             p.append(("vocab_size", "must be >= 300 (256 bytes + special tokens)"))
         if self.num_attention_heads % max(self.num_key_value_heads, 1):
@@ -171,7 +171,7 @@ class ModelConfig:
 
     def check(self) -> Problems:
         p: Problems = []
-        _choice(p, "dtype", self.dtype, ("auto", "float32", "bfloat16", "float16"))
+        check_choice(p, "dtype", self.dtype, ("auto", "float32", "bfloat16", "float16"))
         return p
 
 
@@ -186,10 +186,10 @@ class SamplingConfig:
 
     def check(self) -> Problems:
         p: Problems = []
-        _positive(p, "temperature", self.temperature, allow_zero=True)
+        check_positive(p, "temperature", self.temperature, allow_zero=True)
         if not 0 < self.top_p <= 1:
             p.append(("top_p", "must be in (0, 1]"))
-        _positive(p, "max_tokens", self.max_tokens)
+        check_positive(p, "max_tokens", self.max_tokens)
         return p
 
 
@@ -206,10 +206,10 @@ class ServeConfig:
 
     def check(self) -> Problems:
         p: Problems = []
-        _choice(p, "launcher", self.launcher, ("none", "transformers", "vllm"))
+        check_choice(p, "launcher", self.launcher, ("none", "transformers", "vllm"))
         if not 0 <= self.port <= 65535:
             p.append(("port", f"must be in [0, 65535], got {self.port}"))
-        _positive(p, "startup_timeout_s", self.startup_timeout_s)
+        check_positive(p, "startup_timeout_s", self.startup_timeout_s)
         return p
 
 
@@ -250,11 +250,11 @@ class LLMConfig:
         from plumbing.llm.registry import backend_names
 
         p: Problems = []
-        _choice(p, "kind", self.kind, tuple(backend_names()))
+        check_choice(p, "kind", self.kind, tuple(backend_names()))
         for key in ("concurrency", "timeout_s", "batch_size", "tensor_parallel_size"):
-            _positive(p, key, getattr(self, key))
-        _positive(p, "max_retries", self.max_retries, allow_zero=True)
-        _positive(p, "backoff_initial_s", self.backoff_initial_s, allow_zero=True)
+            check_positive(p, key, getattr(self, key))
+        check_positive(p, "max_retries", self.max_retries, allow_zero=True)
+        check_positive(p, "backoff_initial_s", self.backoff_initial_s, allow_zero=True)
         if self.backoff_max_s < self.backoff_initial_s:
             p.append(("backoff_max_s", "must be >= backoff_initial_s"))
         if self.serve.launcher != "none" and self.kind != "openai":
@@ -283,8 +283,8 @@ class RewardConfig:
 
     def check(self) -> Problems:
         p: Problems = []
-        _choice(p, "name", self.name, ("outcome", "ralign", "hybrid"))
-        _positive(p, "lambda_ap", self.lambda_ap, allow_zero=True)
+        check_choice(p, "name", self.name, ("outcome", "ralign", "hybrid"))
+        check_positive(p, "lambda_ap", self.lambda_ap, allow_zero=True)
         return p
 
 
@@ -311,10 +311,10 @@ class DataConfig:
         p: Problems = []
         if not self.path and not self.hub_id:
             p.append(("path", "give a local path or a hub_id"))
-        _choice(p, "on_bad_record", self.on_bad_record, ("error", "skip"))
+        check_choice(p, "on_bad_record", self.on_bad_record, ("error", "skip"))
         if self.limit is not None:
-            _positive(p, "limit", self.limit)
-        _positive(p, "weight", self.weight, allow_zero=True)
+            check_positive(p, "limit", self.limit)
+        check_positive(p, "weight", self.weight, allow_zero=True)
         import importlib.util
 
         try:

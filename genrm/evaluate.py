@@ -1,0 +1,280 @@
+"""genrm_eval: is a GenRM right, and right for the right reasons?
+
+    python -m genrm.evaluate data=[helpsteer3,rm_bench] llm@genrm=openai genrm.base_url=http://h:8000/v1 \\
+        genrm.model=genrm llm@metarm=openai metarm.base_url=http://j:8000/v1 metarm.model=judge
+
+For each benchmark: the GenRM judges every pair (both orders with ``judging.swap=true``);
+the MetaRM checks the rationale of label-correct samples against the golden judgment
+(L-Acc, S-Corr, F-Score); the MetaJudge scores atomic consistency against golden
+checklists (P/R/F1/AP). Writes ``DIR/<benchmark>/samples.jsonl`` (every raw output kept)
+and ``DIR/summary.json``, prints a table and logs ``<benchmark>/<metric>`` to MLflow. Every
+call goes through the cache: a rerun makes no calls, a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from genrm import metarm as mr
+from genrm.judging import judge
+from genrm.metajudge import evaluate_atomic
+from genrm.metrics import category
+from genrm.prompts import JUDGE_SYSTEM
+from genrm.records import PairwiseSample
+from genrm.settings import AtomicSettings, BootstrapSettings, JudgingSettings, MetaRMSettings
+from genrm.summary import Tally
+from plumbing.config.hydra_app import stage_main
+from plumbing.config.schema import DataConfig, LLMConfig, Problems, StageConfig
+from plumbing.data import load_data
+from plumbing.llm.registry import open_backend
+from plumbing.llm.types import SamplingParams
+from plumbing.report import table
+from plumbing.tracking import StageRun
+
+
+@dataclass
+class GenRMEvalConfig(StageConfig):
+    stage: str = "genrm_eval"
+    data: Dict[str, DataConfig] = field(default_factory=dict)
+    genrm: LLMConfig = field(default_factory=LLMConfig)
+    metarm: Optional[LLMConfig] = None
+    metajudge: Optional[LLMConfig] = None
+    judging: JudgingSettings = field(default_factory=JudgingSettings)
+    rationale: MetaRMSettings = field(default_factory=MetaRMSettings)
+    atomic: AtomicSettings = field(default_factory=AtomicSettings)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    limit: Optional[int] = None  # at most this many samples per benchmark
+
+    def check(self) -> Problems:
+        p = super().check()
+        if not self.data:
+            p.append(("data", "give at least one benchmark, e.g. data=helpsteer3 or data=[helpsteer3,rm_bench]"))
+        if self.limit is not None and self.limit < 1:
+            p.append(("limit", "must be >= 1"))
+        return p
+
+
+SCHEMA = GenRMEvalConfig
+
+
+def breakdowns(data: DataConfig) -> List[str]:
+    module = importlib.import_module(data.format)
+    return ["subset", *getattr(module, "BREAKDOWNS", [])]
+
+
+def _keys(sample: PairwiseSample, names: List[str]) -> Dict[str, Optional[str]]:
+    return {n: (sample.subset if n == "subset" else sample.meta.get(n)) for n in names}
+
+
+def _atomic_wanted(cfg: GenRMEvalConfig, sample: PairwiseSample, label_ok: Optional[bool]) -> bool:
+    return bool(sample.gt_checklist) and (cfg.atomic.scope == "all" or bool(label_ok))
+
+
+def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSample], backends: Dict[str, Any],
+                       out: Path) -> Dict[str, Any]:
+    """Judge, meta-judge and score one benchmark; write its samples.jsonl; return its summary."""
+    system = JUDGE_SYSTEM if cfg.judging.system_prompt is None else (cfg.judging.system_prompt or None)
+    print(f"\n[genrm_eval] {name}: {len(samples)} samples")
+    judgments = judge(backends["genrm"], samples, SamplingParams.from_config(cfg.genrm.sampling),
+                      cfg.judging.swap, system, progress=True)
+    rows: List[Dict[str, Any]] = []
+    label_ok: List[Optional[bool]] = []
+    for s, j in zip(samples, judgments):
+        ok = j.label_correct(s.gt_label, cfg.judging.swap_policy)
+        label_ok.append(ok)
+        row: Dict[str, Any] = {
+            "id": s.id, "benchmark": name, "subset": s.subset, "gt_label": s.gt_label,
+            "model_judgment": j.raw, "model_pred": j.pred, "label_correct": ok, "genrm_error": j.error,
+        }
+        if j.swapped:
+            row.update(model_judgment_swapped=j.raw_swapped, model_pred_swapped=j.pred_swapped,
+                       swap_consistent=j.consistent, genrm_error_swapped=j.error_swapped)
+        if s.meta:
+            row["meta"] = {k: v for k, v in s.meta.items() if k != "model_checklists"}
+        rows.append(row)
+
+    # MetaRM: only label-correct samples that have a golden judgment are sent.
+    metarm_calls = 0
+    if backends.get("metarm") is not None:
+        gated = [i for i, s in enumerate(samples) if label_ok[i] and s.gt_judgment]
+        metarm_calls = len(gated)
+        verdicts = mr.meta_judge(backends["metarm"],
+                                 [(samples[i], mr.rationale_of(judgments[i].raw, cfg.rationale.rationale)) for i in gated],
+                                 SamplingParams.from_config(cfg.metarm.sampling), cfg.rationale.parse_retries,
+                                 progress=True)
+        for i, v in zip(gated, verdicts):
+            rows[i].update(metarm_raw=v.raw, metarm_verdict=v.verdict, metarm_score=v.score)
+        for i, s in enumerate(samples):
+            if label_ok[i] is False and s.gt_judgment:
+                rows[i].update(metarm_raw=None, metarm_verdict=mr.SKIPPED, metarm_score=None)
+
+    # MetaJudge: atomic consistency against golden checklists.
+    if backends.get("metajudge") is not None:
+        wanted = [i for i, s in enumerate(samples) if _atomic_wanted(cfg, s, label_ok[i])]
+        if wanted:
+            results = evaluate_atomic(
+                backends["metajudge"], [samples[i].gt_checklist for i in wanted],
+                [mr.rationale_of(judgments[i].raw, cfg.rationale.rationale) if judgments[i].raw else None for i in wanted],
+                cfg.atomic.rules(), SamplingParams.from_config(cfg.metajudge.sampling),
+                max_decomposed_items=cfg.atomic.max_decomposed_items, parse_retries=cfg.atomic.parse_retries,
+                progress=True)
+            for i, r in zip(wanted, results):
+                rows[i]["atomic"] = r.as_record()
+
+    tally = tally_rows(rows, breakdowns(cfg.data[name]), metarm_ran=backends.get("metarm") is not None)
+    summary = tally.summary(cfg.bootstrap.samples, cfg.bootstrap.seed, cfg.bootstrap.alpha)
+    summary["metarm_calls"] = metarm_calls
+    summary["metarm_calls_saved"] = (sum(1 for s in samples if s.gt_judgment) - metarm_calls
+                                     if backends.get("metarm") is not None else 0)
+    summary["genrm_call_failures"] = sum(1 for r in rows if r["genrm_error"])
+    write_jsonl(out / name / "samples.jsonl", rows)
+    return summary
+
+
+def tally_rows(rows: List[Dict[str, Any]], names: List[str], metarm_ran: bool) -> Tally:
+    """The summary's tally of judged rows (this suite's samples.jsonl shape)."""
+    tally = Tally(names)
+    tally.metarm_ran = metarm_ran
+    for row in rows:
+        keys = {n: (row.get("subset") if n == "subset" else (row.get("meta") or {}).get(n)) for n in names}
+        if row.get("gt_label") is None:
+            tally.add_label(None, keys)
+        else:
+            tally.add_label(category(bool(row["label_correct"]), _verdict(row)), keys)
+        if row.get("swap_consistent") is not None:
+            tally.add_swap(bool(row["swap_consistent"]), keys)
+        atomic = row.get("atomic")
+        if atomic:
+            scores = {k: atomic[k] for k in ("precision", "recall", "f1", "ap")} if atomic["status"] == "valid" else None
+            tally.add_atomic(scores, atomic.get("skip_reason"), keys)
+    return tally
+
+
+def _verdict(row: Dict[str, Any]) -> Optional[str]:
+    v = row.get("metarm_verdict")
+    return None if v in (None, mr.SKIPPED) else v
+
+
+def write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+METRIC_KEYS = ("l_acc", "s_corr", "f_score", "swap_consistency", "precision", "recall", "f1", "ap")
+COUNT_KEYS = ("n", "label_correct", "correct", "incorrect", "call_fail", "parse_fail", "valid", "skipped",
+              "metarm_calls", "metarm_calls_saved", "genrm_call_failures")
+
+
+def flat_metrics(prefix: str, summary: Dict[str, Any]) -> Dict[str, float]:
+    """MLflow metrics of one summary: values, interval bounds and counts under ``prefix/``."""
+    out: Dict[str, float] = {}
+    for k in METRIC_KEYS + COUNT_KEYS:
+        if summary.get(k) is not None:
+            out[f"{prefix}/{k}"] = summary[k]
+        ci = summary.get(f"{k}_ci")
+        if ci:
+            out[f"{prefix}/{k}_ci_lo"], out[f"{prefix}/{k}_ci_hi"] = ci
+    for group_name, groups in summary.items():
+        if group_name.startswith("by_") and isinstance(groups, dict):
+            for g, sub in groups.items():
+                for k in METRIC_KEYS:
+                    if sub.get(k) is not None:
+                        out[f"{prefix}/{group_name}/{g}/{k}"] = sub[k]
+    return out
+
+
+def print_summary(results: Dict[str, Dict[str, Any]]) -> None:
+    def cell(s: Dict[str, Any], k: str) -> str:
+        v = s.get(k)
+        if v is None:
+            return "-"
+        ci = s.get(f"{k}_ci")
+        return f"{v:.3f}" + (f" [{ci[0]:.3f},{ci[1]:.3f}]" if ci else "")
+
+    rows = [[name, s.get("n", s.get("valid", 0)), cell(s, "l_acc"), cell(s, "s_corr"), cell(s, "f_score"),
+             cell(s, "precision"), cell(s, "recall"), cell(s, "f1"), cell(s, "ap"),
+             "-" if s.get("swap_consistency") is None else f"{s['swap_consistency']:.3f}",
+             f"{s.get('call_fail', 0)}/{s.get('parse_fail', 0)}"] for name, s in results.items()]
+    print("\n" + table(["benchmark", "n", "L-Acc", "S-Corr", "F-Score", "P", "R", "F1", "AP", "swap cons.",
+                        "MetaRM CallFail/ParseFail"], rows))
+
+
+def run(cfg: GenRMEvalConfig, tracker: StageRun) -> Dict[str, Any]:
+    out = Path(cfg.output_dir)
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        summary_path.unlink()  # a summary on disk always belongs to a finished run
+    # Read and check every input before the first call is paid for.
+    datasets: Dict[str, List[PairwiseSample]] = {}
+    loads: Dict[str, Any] = {}
+    for name, d in cfg.data.items():
+        samples, report = load_data(d)
+        datasets[name] = samples[: cfg.limit] if cfg.limit else samples
+        loads[name] = report.as_dict()
+    if cfg.dry_run:
+        plan = {n: len(s) for n, s in datasets.items()}
+        print(f"[genrm_eval] dry run: would judge {plan} with {cfg.genrm.kind}:{cfg.genrm.model}")
+        return {"dry_run": True, "samples": plan}
+
+    results: Dict[str, Dict[str, Any]] = {}
+    with _backends(cfg, out) as backends:
+        for name, samples in datasets.items():
+            results[name] = evaluate_benchmark(cfg, name, samples, backends, out)
+            results[name]["load"] = loads[name]
+            tracker.log_metrics(flat_metrics(name, results[name]))
+            tracker.log_artifact(out / name / "samples.jsonl", name)
+        calls = {role: getattr(b, "inner", b).stats.as_dict() for role, b in backends.items() if b is not None}
+    summary = {"benchmarks": results, "calls": calls,
+               "models": {"genrm": cfg.genrm.model, "metarm": cfg.metarm.model if cfg.metarm else None,
+                          "metajudge": cfg.metajudge.model if cfg.metajudge else None}}
+    write_json(summary_path, summary)
+    tracker.log_artifact(summary_path)
+    print_summary(results)
+    return summary
+
+
+class _backends:
+    """Open the GenRM, MetaRM and MetaJudge backends (sharing one when configured alike)."""
+
+    def __init__(self, cfg: GenRMEvalConfig, out: Path):
+        self.cfg, self.out = cfg, out
+        self._stack: Any = None
+
+    def __enter__(self) -> Dict[str, Any]:
+        import contextlib
+
+        self._stack = contextlib.ExitStack()
+        opened: Dict[str, Any] = {}
+        for role in ("genrm", "metarm", "metajudge"):
+            llm = getattr(self.cfg, role)
+            if llm is None:
+                opened[role] = None
+                continue
+            same = next((r for r in opened if opened[r] is not None and getattr(self.cfg, r) == llm), None)
+            opened[role] = opened[same] if same else self._stack.enter_context(open_backend(llm, self.out, role))
+        return opened
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+
+main = stage_main("genrm_eval")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Rationale-aware GenRM metrics, exactly as DESIGN.md defines them. Pure functions.
+
+Label metrics (R-Align): every sample falls in one category
+    WRONG (label wrong or unparsable: MetaRM not called, ``SkippedLabelMismatch``),
+    CORRECT / INCORRECT (label right, MetaRM judged the rationale),
+    CALL_FAIL / PARSE_FAIL (label right, MetaRM gave no usable answer),
+    UNJUDGED (label right, no MetaRM run: disabled, or no golden judgment)
+and    L-Acc = label_correct / n,  S-Corr = 1 - Correct / (Correct + Incorrect),
+       F-Score = Correct / (n - CallFail - ParseFail - Unjudged).
+
+Atomic consistency (RationaleRM), per sample with reference items R1..Rn, model items
+S1..Sm and each Ri's best match (j, score), S0 = none:
+    Recall = sum_i score_i / n,   Precision = sum over matched Sj of best(Sj) / m,
+    F1 = harmonic mean,           AP = (1/n) sum_k (sum_{t<=k} best(s_t)) / k
+over the matched model indices s_1 < s_2 < ... (unmatched S items take no rank).
+
+Dataset numbers come with percentile bootstrap intervals: exact and O(B) for the label
+metrics (a resample of n samples is a multinomial draw over the categories) and O(B * U)
+for means of per-sample values (multinomial over the U distinct values).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+# ---------------------------------------------------------------------------- label metrics
+WRONG, CORRECT, INCORRECT, CALL_FAIL, PARSE_FAIL, UNJUDGED = range(6)
+CATEGORY_NAMES = ("label_wrong", "correct", "incorrect", "call_fail", "parse_fail", "unjudged")
+VERDICT_CATEGORY = {"Correct": CORRECT, "Incorrect": INCORRECT, "CallFail": CALL_FAIL,
+                    "ParseFail": PARSE_FAIL, "SkippedLabelMismatch": WRONG}
+
+
+def category(label_correct: bool, metarm_verdict: Optional[str]) -> int:
+    """The category of one sample from its label correctness and MetaRM verdict."""
+    if not label_correct:
+        return WRONG
+    if metarm_verdict is None:
+        return UNJUDGED
+    cat = VERDICT_CATEGORY.get(metarm_verdict)
+    if cat is None or cat == WRONG:
+        raise ValueError(f"MetaRM verdict {metarm_verdict!r} on a label-correct sample")
+    return cat
+
+
+def _label_from_counts(c: np.ndarray) -> Dict[str, np.ndarray]:
+    """Metrics from category counts; ``c`` has shape (..., 6). NaN where undefined."""
+    c = c.astype(float)
+    n = c.sum(-1)
+    label_correct = n - c[..., WRONG]
+    judged = c[..., CORRECT] + c[..., INCORRECT]
+    f_den = n - c[..., CALL_FAIL] - c[..., PARSE_FAIL] - c[..., UNJUDGED]
+    # No MetaRM answer for any label-correct sample (MetaRM off): F-Score is undefined, not 0.
+    no_metarm = (c[..., UNJUDGED] > 0) & (c[..., UNJUDGED] == label_correct)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        l_acc = np.where(n > 0, label_correct / n, np.nan)
+        s_corr = np.where(judged > 0, 1.0 - c[..., CORRECT] / judged, np.nan)
+        f_score = np.where((f_den > 0) & ~no_metarm, c[..., CORRECT] / f_den, np.nan)
+    return {"l_acc": l_acc, "s_corr": s_corr, "f_score": f_score}
+
+
+def label_counts(categories: Iterable[int]) -> np.ndarray:
+    return np.bincount(np.fromiter(categories, dtype=np.int64), minlength=6)[:6]
+
+
+def label_metrics(counts: Sequence[int], bootstrap: int = 1000, seed: int = 0,
+                  alpha: float = 0.05) -> Dict[str, object]:
+    """L-Acc, S-Corr, F-Score with counts and bootstrap intervals, as plain numbers."""
+    c = np.asarray(counts, dtype=np.int64)
+    point = _label_from_counts(c)
+    out: Dict[str, object] = {
+        "n": int(c.sum()), "label_correct": int(c.sum() - c[WRONG]), "correct": int(c[CORRECT]),
+        "incorrect": int(c[INCORRECT]), "call_fail": int(c[CALL_FAIL]), "parse_fail": int(c[PARSE_FAIL]),
+        "unjudged": int(c[UNJUDGED]),
+    }
+    draws = None
+    if bootstrap and c.sum() > 0:
+        rng = np.random.default_rng(seed)
+        draws = _label_from_counts(rng.multinomial(int(c.sum()), c / c.sum(), size=bootstrap))
+    for name, value in point.items():
+        out[name] = _num(value)
+        out[f"{name}_ci"] = _ci(draws[name], alpha) if draws is not None and out[name] is not None else None
+    return out
+
+
+# ---------------------------------------------------------------------------- atomic metrics
+@dataclass(frozen=True)
+class AtomicRules:
+    """The reference analysis's rules, as overridable settings."""
+
+    max_model_items: int = 5  # the model list is cut to its first k items before matching
+    skip_more_than: int = 10  # samples whose model list is longer than this are skipped
+    skip_empty: bool = True  # samples whose model list is empty are skipped
+
+
+def prepare_model_items(items: Sequence[str], rules: AtomicRules) -> Tuple[Optional[List[str]], Optional[str]]:
+    """The model items the matcher sees, or (None, reason to skip the sample)."""
+    if not items and rules.skip_empty:
+        return None, "empty_model_list"
+    if len(items) > rules.skip_more_than:
+        return None, "model_list_too_long"
+    return list(items[: rules.max_model_items]), None
+
+
+def atomic_scores(matches: Mapping[int, Tuple[int, float]], n: int, m: int) -> Dict[str, float]:
+    """Precision, recall, F1 and AP of one sample from its matcher result.
+
+    ``matches[i] = (j, score)`` for every reference item i in 1..n; j = 0 means no match.
+    A model item counts as matched when some reference item gives it a score above 0; its
+    ``best`` is the highest such score.
+    """
+    if n <= 0:
+        raise ValueError("a sample needs at least one reference item")
+    recall = sum(score for _, score in matches.values()) / n
+    best: Dict[int, float] = {}
+    for j, score in matches.values():
+        if j > 0 and score > 0:
+            best[j] = max(best.get(j, 0.0), score)
+    precision = sum(best.values()) / m if m > 0 else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    running, ap = 0.0, 0.0
+    for k, j in enumerate(sorted(best), start=1):
+        running += best[j]
+        ap += running / k
+    return {"precision": precision, "recall": recall, "f1": f1, "ap": ap / n}
+
+
+ATOMIC_METRICS = ("precision", "recall", "f1", "ap")
+
+
+def atomic_metrics(per_sample: Mapping[str, Sequence[float]], skipped: Mapping[str, int],
+                   bootstrap: int = 1000, seed: int = 0, alpha: float = 0.05) -> Dict[str, object]:
+    """Means over valid samples with bootstrap intervals, and the valid/skipped counts.
+
+    ``per_sample[metric]`` holds the valid samples' values of each of ATOMIC_METRICS."""
+    valid = len(per_sample[ATOMIC_METRICS[0]]) if per_sample else 0
+    out: Dict[str, object] = {"valid": valid, "skipped": int(sum(skipped.values())),
+                              "skipped_by_reason": dict(skipped)}
+    for name in ATOMIC_METRICS:
+        values = np.asarray(per_sample.get(name, []), dtype=float)
+        out[name] = _num(values.mean()) if len(values) else None
+        out[f"{name}_ci"] = mean_ci(values, bootstrap, seed, alpha) if len(values) else None
+    return out
+
+
+# ---------------------------------------------------------------------------- bootstrap
+def mean_ci(values: np.ndarray, bootstrap: int = 1000, seed: int = 0, alpha: float = 0.05) -> Optional[List[float]]:
+    """Percentile bootstrap interval of the mean (resampling samples with replacement)."""
+    values = np.asarray(values, dtype=float)
+    if not len(values) or not bootstrap:
+        return None
+    uniq, counts = np.unique(values, return_counts=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(values), counts / counts.sum(), size=bootstrap) @ uniq / len(values)
+    return _ci(draws, alpha)
+
+
+def _ci(draws: np.ndarray, alpha: float) -> Optional[List[float]]:
+    draws = draws[~np.isnan(draws)]
+    if not len(draws):
+        return None
+    lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return [float(lo), float(hi)]
+
+
+def _num(value: object) -> Optional[float]:
+    v = float(value)  # type: ignore[arg-type]
+    return None if math.isnan(v) else v

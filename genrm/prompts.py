@@ -1,0 +1,130 @@
+"""Prompts of the GenRM (pairwise judge), the MetaRM (holistic rationale check) and the
+MetaJudge (atomic decomposition and matching). Each has an output format that the parser
+in :mod:`genrm.parsing` checks."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+from genrm.parsing import RESULT_END, RESULT_START
+from genrm.records import PairwiseSample
+
+Messages = List[Dict[str, str]]
+
+JUDGE_SYSTEM = "You are an impartial judge who compares answers written by AI assistants."
+
+JUDGE_TEMPLATE = """\
+Two AI assistants answered the latest user message of the conversation below. Decide which \
+answer serves the user better. Weigh correctness first, then how well the answer follows the \
+user's instructions, its helpfulness, clarity and safety. Do not let length, formatting or the \
+order in which the answers appear sway you.
+
+{conversation}[Answer A]
+{response_a}
+[End of Answer A]
+
+[Answer B]
+{response_b}
+[End of Answer B]
+
+Explain the reasons for your decision, then state the better answer on a final line as \
+\\boxed{{A}} or \\boxed{{B}}. You must pick one; a tie is not allowed."""
+
+
+def render_conversation(context: Sequence[Dict[str, str]]) -> str:
+    """Earlier turns as a transcript, then the message the answers reply to."""
+    *history, last = context
+    parts = []
+    if history:
+        lines = [f"{t['role'].capitalize()}: {t['content']}" for t in history]
+        parts.append("[Conversation so far]\n" + "\n\n".join(lines) + "\n[End of conversation so far]\n\n")
+    parts.append(f"[Latest user message]\n{last['content']}\n[End of latest user message]\n\n")
+    return "".join(parts)
+
+
+def judge_messages(sample: PairwiseSample, system: Optional[str] = JUDGE_SYSTEM) -> Messages:
+    """The GenRM's chat prompt for one comparison (responses in the sample's order)."""
+    user = JUDGE_TEMPLATE.format(conversation=render_conversation(sample.context),
+                                 response_a=sample.response_a, response_b=sample.response_b)
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+
+
+METARM_SYSTEM = "You audit the reasoning of AI judges against expert reference judgments."
+
+METARM_TEMPLATE = """\
+An AI judge compared two answers to a conversation and explained its choice. An expert's \
+reference judgment of the same comparison states the key points that decide it.
+
+Decide whether the AI judge reached its verdict for the right reasons: its decisive \
+reasons must agree with the reference's key points, and it must not rest its decision on a \
+reason the reference contradicts or treats as beside the point. Choosing the same answer as \
+the reference is not enough on its own.
+
+{conversation}[Answer A]
+{response_a}
+[End of Answer A]
+
+[Answer B]
+{response_b}
+[End of Answer B]
+
+[Reference judgment]
+{reference}
+[End of reference judgment]
+
+[AI judge's evaluation]
+{rationale}
+[End of AI judge's evaluation]
+
+Write a short analysis. Finish with exactly one line, either "Verdict: Correct" when the \
+judge's reasons match the reference's key points or "Verdict: Incorrect" when they do not."""
+
+
+def metarm_messages(sample: PairwiseSample, rationale: str, reference: str) -> Messages:
+    user = METARM_TEMPLATE.format(conversation=render_conversation(sample.context),
+                                  response_a=sample.response_a, response_b=sample.response_b,
+                                  reference=reference, rationale=rationale)
+    return [{"role": "system", "content": METARM_SYSTEM}, {"role": "user", "content": user}]
+
+
+DECOMPOSE_TEMPLATE = """\
+Below is an evaluation in which a judge compared two answers (A and B) to a user's request. \
+Break the judge's reasoning into atomic reasons: each one a single, self-contained statement \
+of one reason why one answer is better or worse than the other. Leave out the final verdict \
+itself, restatements and filler. List at most {max_items} reasons, most important first, one \
+per line, numbered "1.", "2.", ...
+
+[Evaluation]
+{rationale}
+[End of evaluation]"""
+
+
+def decompose_messages(rationale: str, max_items: int) -> Messages:
+    return [{"role": "user", "content": DECOMPOSE_TEMPLATE.format(rationale=rationale, max_items=max_items)}]
+
+
+MATCH_TEMPLATE = """\
+Compare two lists of reasons given for preferring one answer over another. The reference \
+reasons come from an expert; the model reasons come from an AI judge.
+
+[Reference reasons]
+{reference}
+
+[Model reasons]
+{model}
+
+For every reference reason R<i>, find the model reason S<j> that makes the same point most \
+fully, and score how completely it does: 1 (the same point), 0.75 (mostly), 0.5 (partly), \
+0.25 (barely). If no model reason makes the point, write S0 with score 0. Answer with exactly \
+one line per reference reason, in order, between the markers, like this:
+{start}
+- R1@S2: 0.75
+- R2@S0: 0
+{end}"""
+
+
+def match_messages(reference: Sequence[str], model: Sequence[str]) -> Messages:
+    ref = "\n".join(f"R{i}. {x}" for i, x in enumerate(reference, start=1))
+    mod = "\n".join(f"S{j}. {x}" for j, x in enumerate(model, start=1))
+    return [{"role": "user", "content": MATCH_TEMPLATE.format(reference=ref, model=mod, start=RESULT_START,
+                                                              end=RESULT_END)}]

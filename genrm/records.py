@@ -1,0 +1,87 @@
+"""The pairwise sample every GenRM benchmark and training set is converted into."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from plumbing.data import FieldError
+
+LABELS = ("A", "B")
+_ROLE_ALIASES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
+                 "bot": "assistant", "model": "assistant", "system": "system"}
+
+
+@dataclass
+class PairwiseSample:
+    """Two candidate responses to one conversation, with what is known about the right choice.
+
+    ``context`` is the conversation up to and including the user turn both responses answer.
+    ``gt_label`` is "A" or "B" (None when the data set does not say); ``gt_judgment`` the
+    golden rationale (R-Align); ``gt_checklist`` the golden atomic reasons (RationaleRM).
+    """
+
+    id: str
+    context: List[Dict[str, str]]
+    response_a: str
+    response_b: str
+    gt_label: Optional[str] = None
+    gt_judgment: Optional[str] = None
+    gt_checklist: Optional[List[str]] = None
+    subset: Optional[str] = None
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def swapped(self) -> "PairwiseSample":
+        """The same comparison with the responses in the other order."""
+        flip = {"A": "B", "B": "A"}
+        return PairwiseSample(self.id, self.context, self.response_b, self.response_a,
+                              flip.get(self.gt_label) if self.gt_label else None, self.gt_judgment,
+                              self.gt_checklist, self.subset, dict(self.meta, swapped=not self.meta.get("swapped")))
+
+
+def conversation(value: Any, name: str) -> List[Dict[str, str]]:
+    """A conversation given as a list of {role, content} turns (role aliases accepted) or as
+    one string (a single user turn). The last turn must be the user's."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise FieldError(name, "is empty")
+        return [{"role": "user", "content": value}]
+    if not isinstance(value, list) or not value:
+        raise FieldError(name, "expected a non-empty list of {role, content} turns or a string")
+    turns = []
+    for i, turn in enumerate(value):
+        if not isinstance(turn, dict):
+            raise FieldError(f"{name}[{i}]", "expected an object with role and content")
+        role = _ROLE_ALIASES.get(str(turn.get("role", turn.get("from", ""))).lower())
+        content = turn.get("content", turn.get("value"))
+        if role is None:
+            raise FieldError(f"{name}[{i}].role", f"unknown role {turn.get('role')!r}")
+        if not isinstance(content, str):
+            raise FieldError(f"{name}[{i}].content", "must be text")
+        turns.append({"role": role, "content": content})
+    if turns[-1]["role"] != "user":
+        raise FieldError(f"{name}[{len(turns) - 1}].role", "the last turn must be the user's")
+    return turns
+
+
+def text_field(rec: Dict[str, Any], name: str, allow_empty: bool = True) -> str:
+    if name not in rec or rec[name] is None:
+        raise FieldError(name, "missing")
+    if not isinstance(rec[name], str):
+        raise FieldError(name, f"expected text, got {type(rec[name]).__name__}")
+    if not allow_empty and not rec[name].strip():
+        raise FieldError(name, "is empty")
+    return rec[name]
+
+
+def label_field(value: Any, name: str) -> str:
+    label = str(value).strip().upper() if value is not None else ""
+    if label not in LABELS:
+        raise FieldError(name, f"must be 'A' or 'B', got {value!r}")
+    return label
+
+
+def checklist_field(value: Any, name: str) -> List[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise FieldError(name, "expected a list of strings")
+    return [x.strip() for x in value if x.strip()]

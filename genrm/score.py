@@ -1,0 +1,212 @@
+"""genrm_score: metrics from records that are already judged (no model is called).
+
+    python -m genrm.score input=results.jsonl output_dir=DIR [format=auto|ralign|rationalerm|suite] [model=NAME]
+
+Formats:
+- ``ralign``: R-Align result files: ``gt_label``, ``model_pred`` (or ``model_judgment``, then
+  parsed), optional ``metarm_verdict`` (Correct / Incorrect / CallFail / ParseFail /
+  SkippedLabelMismatch), ``source.subset``.
+- ``rationalerm``: RationaleRM matcher output: ``samples[0].generated_text`` holds the
+  ``- R<i>@S<j>: <score>`` lines, ``metadata`` the ``human-checklist`` and
+  ``<model>-checklist`` (``model=`` names it when there are several).
+- ``suite``: this suite's ``samples.jsonl`` (label fields and the ``atomic`` record).
+- ``auto``: decided per record from its fields.
+Writes ``DIR/summary.json`` (fractions in [0, 1], counts, bootstrap intervals, a breakdown
+by subset or domain) and logs it to MLflow. Records stream through a tally, so a million
+records fit in memory and score in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from omegaconf import MISSING
+
+from genrm.evaluate import flat_metrics, print_summary, write_json
+from genrm.metarm import SKIPPED
+from genrm.metrics import ATOMIC_METRICS, WRONG, AtomicRules, atomic_scores, category, prepare_model_items
+from genrm.parsing import parse_matches, parse_verdict
+from genrm.settings import AtomicSettings, BootstrapSettings
+from genrm.summary import Tally
+from plumbing.config.hydra_app import stage_main
+from plumbing.config.schema import Problems, StageConfig, check_choice
+from plumbing.data import FieldError, InputError, iter_raw
+from plumbing.tracking import StageRun
+
+FORMATS = ("auto", "ralign", "rationalerm", "suite")
+_VERDICTS = {"Correct", "Incorrect", "CallFail", "ParseFail", SKIPPED}
+
+
+@dataclass
+class GenRMScoreConfig(StageConfig):
+    stage: str = "genrm_score"
+    input: str = MISSING
+    format: str = "auto"
+    model: Optional[str] = None  # rationalerm: whose `<model>-checklist` was matched
+    benchmark: Optional[str] = None  # metric prefix in MLflow; default: the input file's name
+    on_bad_record: str = "error"
+    atomic: AtomicSettings = field(default_factory=AtomicSettings)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+
+    def check(self) -> Problems:
+        p = super().check()
+        check_choice(p, "format", self.format, FORMATS)
+        check_choice(p, "on_bad_record", self.on_bad_record, ("error", "skip"))
+        return p
+
+
+SCHEMA = GenRMScoreConfig
+
+
+def detect(rec: Dict[str, Any]) -> str:
+    if "samples" in rec and "metadata" in rec:
+        return "rationalerm"
+    if "atomic" in rec or "label_correct" in rec:
+        return "suite"
+    if "model_pred" in rec or "model_judgment" in rec:
+        return "ralign"
+    raise FieldError("<record>", "cannot tell the format: no model_pred/model_judgment, samples/metadata or atomic")
+
+
+def _subset(rec: Dict[str, Any]) -> Optional[str]:
+    if rec.get("subset") is not None:
+        return str(rec["subset"])
+    source = rec.get("source")
+    if isinstance(source, dict) and source.get("subset") is not None:
+        return str(source["subset"])
+    return str(source) if isinstance(source, str) else None
+
+
+def label_record(rec: Dict[str, Any], suite: bool) -> Tuple[Optional[int], Optional[bool]]:
+    """(category or None if unlabeled, swap consistency or None) of an R-Align / suite row."""
+    gt = rec.get("gt_label")
+    if gt is None and suite:
+        return None, rec.get("swap_consistent")
+    if gt not in ("A", "B"):
+        raise FieldError("gt_label", f"must be 'A' or 'B', got {gt!r}")
+    if suite and rec.get("label_correct") is not None:
+        correct = bool(rec["label_correct"])  # the run's swap policy already applied
+    else:
+        pred = rec.get("model_pred") if "model_pred" in rec else parse_verdict(rec.get("model_judgment"))
+        if pred not in ("A", "B", None, ""):
+            raise FieldError("model_pred", f"must be 'A', 'B' or empty, got {pred!r}")
+        correct = pred == gt
+    verdict = rec.get("metarm_verdict")
+    if verdict is not None and verdict not in _VERDICTS:
+        raise FieldError("metarm_verdict", f"must be one of {sorted(_VERDICTS)}, got {verdict!r}")
+    if correct and verdict == SKIPPED:
+        raise FieldError("metarm_verdict", "SkippedLabelMismatch on a sample whose label is correct")
+    if not correct:
+        return WRONG, rec.get("swap_consistent")
+    return category(True, verdict), rec.get("swap_consistent")
+
+
+def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicRules
+                       ) -> Tuple[Optional[Dict[str, float]], Optional[str], Optional[str]]:
+    """(scores or None, skip reason, domain) of one RationaleRM matcher-output record."""
+    meta = rec.get("metadata")
+    if not isinstance(meta, dict):
+        raise FieldError("metadata", "expected an object")
+    human = meta.get("human-checklist")
+    if not isinstance(human, list) or not human:
+        raise FieldError("metadata.human-checklist", "expected a non-empty list")
+    if model is None:
+        names = [k for k in meta if k.endswith("-checklist") and k != "human-checklist"]
+        if len(names) != 1:
+            raise FieldError("metadata", f"found model checklists {names}: give model=NAME")
+        key = names[0]
+    else:
+        key = f"{model}-checklist"
+    items = meta.get(key)
+    if not isinstance(items, list):
+        raise FieldError(f"metadata.{key}", "missing or not a list")
+    samples = rec.get("samples")
+    if not isinstance(samples, list) or not samples or not isinstance(samples[0], dict):
+        raise FieldError("samples", "expected a list whose first item has generated_text")
+    text = samples[0].get("generated_text")
+    if not isinstance(text, str):
+        raise FieldError("samples[0].generated_text", "expected text")
+    domain = meta.get("domain", rec.get("domain"))
+    shown, reason = prepare_model_items(items, rules)
+    if shown is None:
+        return None, reason, domain
+    parsed = parse_matches(text, len(human), len(shown))
+    if not parsed.ok:
+        return None, "matcher_invalid", domain
+    return atomic_scores(parsed.matches, len(human), len(shown)), None, domain
+
+
+def suite_atomic(rec: Dict[str, Any]) -> Tuple[Optional[Dict[str, float]], Optional[str]]:
+    atomic = rec["atomic"]
+    if not isinstance(atomic, dict) or atomic.get("status") not in ("valid", "skipped"):
+        raise FieldError("atomic.status", "must be 'valid' or 'skipped'")
+    if atomic["status"] == "skipped":
+        return None, atomic.get("skip_reason") or "skipped"
+    try:
+        return {k: float(atomic[k]) for k in ATOMIC_METRICS}, None
+    except (KeyError, TypeError, ValueError):
+        raise FieldError("atomic", f"a valid record needs numbers {list(ATOMIC_METRICS)}") from None
+
+
+def score_file(cfg: GenRMScoreConfig) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Stream the input through a tally; return (summary, report of records read/skipped)."""
+    path = Path(cfg.input)
+    rules = cfg.atomic.rules()
+    tally = Tally(["subset"])
+    report: Dict[str, Any] = {"read": 0, "skipped": 0, "problems": [], "formats": {}}
+    for line, rec, err in iter_raw(path):
+        try:
+            if err is not None:
+                raise err
+            if not isinstance(rec, dict):
+                raise FieldError("<record>", "expected an object")
+            fmt = detect(rec) if cfg.format == "auto" else cfg.format
+            if fmt == "rationalerm":
+                scores, reason, domain = rationalerm_record(rec, cfg.model, rules)
+                tally.add_atomic(scores, reason, {"subset": domain})
+            else:
+                keys = {"subset": _subset(rec)}
+                cat, consistent = label_record(rec, fmt == "suite")
+                if fmt == "suite" and rec.get("atomic"):
+                    tally.add_atomic(*suite_atomic(rec), keys)
+                tally.add_label(cat, keys)
+                if consistent is not None:
+                    tally.add_swap(bool(consistent), keys)
+                if rec.get("metarm_verdict") not in (None, SKIPPED):
+                    tally.metarm_ran = True
+            report["formats"][fmt] = report["formats"].get(fmt, 0) + 1
+            report["read"] += 1
+        except (FieldError, InputError) as e:
+            bad = e if isinstance(e, InputError) else InputError(path, line, e.field, str(e).split(": ", 1)[-1])
+            if cfg.on_bad_record != "skip":
+                raise bad from None
+            report["skipped"] += 1
+            if len(report["problems"]) < 20:
+                report["problems"].append(str(bad))
+    if not report["read"]:
+        raise InputError(path, 0, "-", "no usable records" + (f" ({report['skipped']} skipped)" if report["skipped"] else ""))
+    summary = tally.summary(cfg.bootstrap.samples, cfg.bootstrap.seed, cfg.bootstrap.alpha)
+    return summary, report
+
+
+def run(cfg: GenRMScoreConfig, tracker: StageRun) -> Dict[str, Any]:
+    out = Path(cfg.output_dir)
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        summary_path.unlink()
+    summary, report = score_file(cfg)
+    summary.update(input=str(Path(cfg.input).resolve()), records=report)
+    write_json(summary_path, summary)
+    name = cfg.benchmark or Path(cfg.input).stem
+    tracker.log_metrics(flat_metrics(name, summary))
+    tracker.log_artifact(summary_path)
+    print_summary({name: summary})
+    return summary
+
+
+main = stage_main("genrm_score")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""genrm.evaluate end to end: a rule-following judge on a real loopback server (exact
+numbers), a real `transformers serve` tiny model (garbage handled), bad input files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import genrm_fixtures as fx
+from genrm.testing import rule_responder
+from plumbing.config.hydra_app import compose, execute, finalize
+from plumbing.testing.loopback import LoopbackServer
+
+pytestmark = pytest.mark.integration
+
+
+def _data_overrides(tmp: Path) -> list:
+    files = {
+        "helpsteer3": fx.write(tmp / "hs3.jsonl", fx.ralign_records()),
+        "rationalerm_helpsteer3": fx.write(tmp / "rrm.jsonl", fx.rationalerm_records()),
+        "rm_bench": fx.write(tmp / "rmb.jsonl", fx.rm_bench_records()),
+        "judgebench": fx.write(tmp / "jb.jsonl", fx.judgebench_records()),
+    }
+    return [f"data=[{','.join(files)}]"] + [f"data.{k}.path={v}" for k, v in files.items()]
+
+
+def _backend(role: str, url: str) -> list:
+    return [f"llm@{role}=openai", f"{role}.base_url={url}", f"{role}.model={role}-model", f"{role}.max_retries=0"]
+
+
+def _run(overrides):
+    obj, cfg = finalize(*compose("genrm_eval", overrides))
+    return execute("genrm_eval", obj, cfg)
+
+
+class Recorder:
+    """The rule judge, remembering every prompt it was sent."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def __call__(self, body):
+        self.prompts.append(body["messages"][-1]["content"])
+        return rule_responder(body)
+
+
+def test_all_benchmark_schemas_with_exact_metrics_and_label_gated_metarm(tmp_path):
+    judge = Recorder()
+    with LoopbackServer(responder=judge) as srv:
+        overrides = [f"output_dir={tmp_path / 'out'}", *_data_overrides(tmp_path),
+                     *_backend("genrm", srv.base_url), *_backend("metarm", srv.base_url),
+                     *_backend("metajudge", srv.base_url)]
+        summary = _run(overrides)
+        first_calls = srv.chat_requests
+        hs = summary["benchmarks"]["helpsteer3"]
+        assert (hs["n"], hs["label_correct"], hs["correct"], hs["incorrect"], hs["call_fail"], hs["parse_fail"]) == \
+            (6, 4, 2, 1, 0, 1)
+        assert hs["l_acc"] == pytest.approx(4 / 6) and hs["s_corr"] == pytest.approx(1 / 3)
+        assert hs["f_score"] == pytest.approx(2 / 5)
+        assert (hs["metarm_calls"], hs["metarm_calls_saved"]) == (4, 2)
+        assert hs["by_subset"]["math"]["l_acc"] == 1.0 and hs["by_subset"]["chat"]["l_acc"] == pytest.approx(1 / 3)
+        metarm_prompts = [p for p in judge.prompts if "[Reference judgment]" in p]
+        assert len(metarm_prompts) == 4 + 2  # 4 label-correct samples; the ParseFail one re-asked twice
+        assert not any("question 3" in p or "question 4" in p for p in metarm_prompts)  # label-wrong: never sent
+        assert "<think>" not in "".join(metarm_prompts)  # golden thinking stripped
+
+        rrm = summary["benchmarks"]["rationalerm_helpsteer3"]
+        assert (rrm["n"], rrm["l_acc"], rrm["unlabeled"], rrm["valid"], rrm["skipped"]) == (2, 1.0, 1, 3, 0)
+        assert rrm["precision"] == pytest.approx(2 / 3) and rrm["recall"] == pytest.approx(5 / 6)
+        assert rrm["f1"] == pytest.approx((0.5 + 2 / 3 + 1) / 3) and rrm["ap"] == pytest.approx(5 / 6)
+        assert rrm["s_corr"] is None and rrm["metarm_calls"] == 0  # no golden judgments
+
+        rmb = summary["benchmarks"]["rm_bench"]
+        assert rmb["n"] == 9 and rmb["l_acc"] == 1.0
+        assert {k: v["n"] for k, v in rmb["by_difficulty"].items()} == {"easy": 3, "hard": 3, "normal": 3}
+        jb = summary["benchmarks"]["judgebench"]
+        assert (jb["n"], jb["l_acc"]) == (2, 0.5)
+
+        # every raw output is kept, one line per sample
+        rows = [json.loads(line) for line in (tmp_path / "out" / "helpsteer3" / "samples.jsonl").open()]
+        assert [r["metarm_verdict"] for r in rows] == ["Correct", "Incorrect", "SkippedLabelMismatch",
+                                                       "SkippedLabelMismatch", "ParseFail", "Correct"]
+        assert rows[3]["model_judgment"] == "Both answers have merits and flaws." and rows[3]["model_pred"] is None
+
+        # genrm.score on the suite's own files gives back the same numbers
+        for name, b in summary["benchmarks"].items():
+            obj, cfg = finalize(*compose("genrm_score", [f"input={tmp_path / 'out' / name / 'samples.jsonl'}",
+                                                         f"output_dir={tmp_path / 'score' / name}", "tracking.enabled=false"]))
+            rescored = execute("genrm_score", obj, cfg)
+            for k in ("n", "l_acc", "s_corr", "f_score", "l_acc_ci", "valid", "precision", "ap", "ap_ci"):
+                assert rescored.get(k) == b.get(k), (name, k)
+
+        again = _run(overrides)  # a rerun is served from the cache
+        assert srv.chat_requests == first_calls
+        assert again["benchmarks"]["helpsteer3"]["f_score"] == hs["f_score"]
+        assert again["calls"]["genrm"]["requests"] == 0
+
+
+def test_position_swap_reports_consistency_and_requires_agreement(tmp_path):
+    with LoopbackServer(responder=rule_responder) as srv:
+        files = fx.write(tmp_path / "hs3.jsonl", fx.ralign_records())
+        summary = _run([f"output_dir={tmp_path / 'out'}", "data=helpsteer3", f"data.helpsteer3.path={files}",
+                        "judging.swap=true", *_backend("genrm", srv.base_url)])
+        assert srv.chat_requests == 12  # both orders
+    hs = summary["benchmarks"]["helpsteer3"]
+    assert hs["swap_pairs"] == 6 and hs["swap_consistency"] == pytest.approx(5 / 6)  # the garbage one has no verdict
+    assert hs["label_correct"] == 4 and hs["s_corr"] is None  # no MetaRM configured
+
+
+def test_tiny_model_as_genrm_and_metarm_through_real_transformers_serve(tmp_path, tiny_model):
+    out = tmp_path / "out"
+    served = ["llm@genrm=transformers_serve", f"genrm.model={tiny_model}", "genrm.sampling.max_tokens=16",
+              "llm@metarm=transformers_serve", f"metarm.model={tiny_model}", "metarm.sampling.max_tokens=16",
+              "llm@metajudge=transformers_serve", f"metajudge.model={tiny_model}", "metajudge.sampling.max_tokens=16"]
+    summary = _run([f"output_dir={out}", *_data_overrides(tmp_path), *served])
+    for name, b in summary["benchmarks"].items():
+        if "n" in b:
+            assert 0 <= b["label_correct"] <= b["n"]
+            assert b["label_correct"] == b["correct"] + b["incorrect"] + b["call_fail"] + b["parse_fail"] + b["unjudged"]
+        rows = [json.loads(line) for line in (out / name / "samples.jsonl").open()]
+        for r in rows:  # garbage from a random model lands as a wrong label, never as an error
+            assert r["genrm_error"] is None and isinstance(r["model_judgment"], str)
+            assert r["label_correct"] in (True, False, None)
+            if r["model_pred"] is None and r["gt_label"]:
+                assert r["label_correct"] is False
+    assert summary["benchmarks"]["helpsteer3"]["n"] == 6
+    assert summary["calls"]["genrm"]["requests"] > 0
+    assert (out / "logs" / "genrm_server.log").exists() and not (out / "logs" / "metarm_server.log").exists()
+
+    again = _run([f"output_dir={out}", *_data_overrides(tmp_path), *served])
+    assert again["calls"]["genrm"]["requests"] == 0  # zero server calls, no server started
+    assert again["benchmarks"] == {k: {**v} for k, v in summary["benchmarks"].items()}
+
+
+@pytest.mark.parametrize(
+    "content,where",
+    [
+        ('{"id": "x", "conversations": [{"role": "user", "content": "q"}], "response_A": "a"', ":2: field '<json>'"),
+        ('{"id": "x", "conversations": [{"role": "user", "content": "q"}], "response_B": "b", "gt_label": "A"}',
+         ":2: field 'response_A'"),
+        ('{"id": "x", "conversations": [{"role": "user", "content": "q"}], "response_A": "a", "response_B": "b", '
+         '"gt_label": "tie"}', ":2: field 'gt_label'"),
+        (None, "no usable records"),
+    ],
+)
+def test_bad_input_exits_2_names_file_line_field_and_leaves_no_summary(tmp_path, cli, python, content, where):
+    good = json.dumps(fx.ralign_records()[0])
+    path = tmp_path / "bad.jsonl"
+    path.write_text("" if content is None else f"{good}\n{content}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"stale": true}')
+    proc = cli([python, "-m", "genrm.evaluate", f"output_dir={out}", "data=helpsteer3", f"data.helpsteer3.path={path}",
+                "llm@genrm=openai", "genrm.base_url=http://127.0.0.1:9/v1", "genrm.model=g"])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert str(path) in proc.stderr and where in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "summary.json").exists()
+
+
+def test_skip_mode_counts_bad_records_and_goes_on(tmp_path):
+    lines = [json.dumps(r) for r in fx.ralign_records()] + ['{"broken', '{"id": 1}']
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with LoopbackServer(responder=rule_responder) as srv:
+        summary = _run([f"output_dir={tmp_path / 'out'}", "data=helpsteer3", f"data.helpsteer3.path={path}",
+                        "data.helpsteer3.on_bad_record=skip", *_backend("genrm", srv.base_url)])
+    hs = summary["benchmarks"]["helpsteer3"]
+    assert hs["n"] == 6 and hs["load"]["skipped"] == 2 and len(hs["load"]["problems"]) == 2
+
+
+def test_benchmarks_load_through_the_hub_code_path_from_a_local_repo_folder(tmp_path):
+    repo = tmp_path / "R-Align-BMK"
+    fx.write(repo / "data" / "helpsteer3_aug.jsonl", fx.ralign_records())
+    with LoopbackServer(responder=rule_responder) as srv:
+        summary = _run([f"output_dir={tmp_path / 'out'}", "data=helpsteer3", f"data.helpsteer3.hub_id={repo}",
+                        *_backend("genrm", srv.base_url)])
+    assert summary["benchmarks"]["helpsteer3"]["load"]["path"].startswith("hub:")
+    assert summary["benchmarks"]["helpsteer3"]["l_acc"] == pytest.approx(4 / 6)

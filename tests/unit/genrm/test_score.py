@@ -1,0 +1,107 @@
+"""genrm.score on result files from elsewhere and on this suite's own samples.jsonl."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import genrm_fixtures as fx
+from plumbing.config.hydra_app import compose, execute, finalize
+from plumbing.data import InputError
+
+
+def _score(tmp_path, path, *extra):
+    obj, cfg = finalize(*compose("genrm_score", [f"input={path}", f"output_dir={tmp_path / 'out'}",
+                                                 "tracking.enabled=false", *extra]))
+    return execute("genrm_score", obj, cfg)
+
+
+def _ralign_results():
+    """An R-Align result file: 8 samples, hand-counted below."""
+    rows = [
+        ("A", "A", "Correct", "helpsteer3"), ("A", "A", "Correct", "helpsteer3"), ("B", "B", "Incorrect", "chat"),
+        ("B", "A", "SkippedLabelMismatch", "chat"), ("A", None, "SkippedLabelMismatch", "chat"),
+        ("A", "A", "CallFail", "helpsteer3"), ("B", "B", "ParseFail", "chat"), ("A", "A", "Correct", "chat"),
+    ]
+    return [{"id": i, "gt_label": gt, "model_pred": pred, "model_judgment": f"... \\boxed{{{pred}}}",
+             "metarm_verdict": v, "source": {"subset": sub}} for i, (gt, pred, v, sub) in enumerate(rows)]
+
+
+def test_ralign_result_file(tmp_path):
+    s = _score(tmp_path, fx.write(tmp_path / "res.jsonl", _ralign_results()))
+    # n=8, label-correct 6 (all but rows 3, 4); Correct 3, Incorrect 1, CallFail 1, ParseFail 1
+    assert (s["n"], s["label_correct"], s["correct"], s["incorrect"], s["call_fail"], s["parse_fail"]) == (8, 6, 3, 1, 1, 1)
+    assert s["l_acc"] == pytest.approx(6 / 8) and s["s_corr"] == pytest.approx(1 / 4)
+    assert s["f_score"] == pytest.approx(3 / 6)
+    for k in ("l_acc", "s_corr", "f_score"):
+        lo, hi = s[f"{k}_ci"]
+        assert 0 <= lo <= s[k] <= hi <= 1
+    assert s["by_subset"]["helpsteer3"]["n"] == 3 and s["by_subset"]["chat"]["l_acc"] == pytest.approx(3 / 5)
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert on_disk["l_acc"] == s["l_acc"] and on_disk["records"]["read"] == 8
+
+
+def test_model_pred_is_parsed_from_the_judgment_when_absent(tmp_path):
+    rows = [{"gt_label": "A", "model_judgment": "<think>\\boxed{B}</think> so \\boxed{A}"},
+            {"gt_label": "B", "model_judgment": "no verdict"}]
+    s = _score(tmp_path, fx.write(tmp_path / "r.jsonl", rows), "format=ralign")
+    assert (s["n"], s["label_correct"], s["s_corr"]) == (2, 1, None)
+
+
+def _rrm(gen, human, model_items, domain="stem"):
+    return {"samples": [{"generated_text": gen}],
+            "metadata": {"human-checklist": human, "qwen-checklist": model_items, "domain": domain}}
+
+
+def test_rationalerm_matcher_output_with_the_reference_rules(tmp_path):
+    recs = [
+        # n=3, m=4: P=1.5/4, R=1.5/3, AP=(1 + 1.5/2)/3
+        _rrm("<RESULT_START>\n- R1@S2: 1\n- R2@S4: 0.5\n- R3@S0: 0\n<RESULT_END>", ["a", "b", "c"], ["w", "x", "y", "z"]),
+        # 7 model items: capped at 5, S5 allowed
+        _rrm("<RESULT_START>\n- R1@S5: 1\n<RESULT_END>", ["a"], list("abcdefg"), "code"),
+        _rrm("<RESULT_START>\n- R1@S1: 1\n<RESULT_END>", ["a"], list("abcdefghijk")),  # 11 items: skipped
+        _rrm("<RESULT_START>\n- R1@S1: 1\n<RESULT_END>", ["a"], []),  # empty: skipped
+        _rrm("<RESULT_START>\n- R1@S1: 1\n<RESULT_END>", ["a", "b"], ["x"]),  # 1 line for 2 items: invalid
+        _rrm("<RESULT_START>\n- R1@S6: 1\n<RESULT_END>", ["a"], list("abcdefg")),  # S6 beyond the cap: invalid
+    ]
+    s = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm")
+    assert (s["valid"], s["skipped"]) == (2, 4)
+    assert s["skipped_by_reason"] == {"model_list_too_long": 1, "empty_model_list": 1, "matcher_invalid": 2}
+    first = {"precision": 1.5 / 4, "recall": 0.5, "ap": (1 + 1.5 / 2) / 3}
+    second = {"precision": 1 / 5, "recall": 1.0, "ap": 1.0}
+    for k in first:
+        assert s[k] == pytest.approx((first[k] + second[k]) / 2)
+    assert s["by_subset"]["code"]["valid"] == 1
+    loose = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm", "atomic.skip_more_than=20",
+                   "atomic.skip_empty=false")
+    assert loose["skipped_by_reason"] == {"matcher_invalid": 3}  # empty list: S1 out of range now
+
+
+@pytest.mark.parametrize(
+    "record,field",
+    [
+        ({"gt_label": "C", "model_pred": "A"}, "gt_label"),
+        ({"gt_label": "A", "model_pred": "A", "metarm_verdict": "Maybe"}, "metarm_verdict"),
+        ({"gt_label": "A", "model_pred": "A", "metarm_verdict": "SkippedLabelMismatch"}, "metarm_verdict"),
+        ({"samples": [{"generated_text": "x"}], "metadata": {"human-checklist": []}}, "metadata.human-checklist"),
+        ({"something": 1}, "<record>"),
+    ],
+)
+def test_bad_records_name_line_and_field(tmp_path, record, field):
+    path = fx.write(tmp_path / "bad.jsonl", [{"gt_label": "A", "model_pred": "A"}, record])
+    with pytest.raises(InputError) as err:
+        _score(tmp_path, path)
+    assert (err.value.line, err.value.field) == (2, field)
+    s = _score(tmp_path, path, "on_bad_record=skip")
+    assert s["n"] == 1 and s["records"]["skipped"] == 1
+
+
+def test_cli_requires_input_and_exits_2_on_an_empty_file(tmp_path, cli, python):
+    no_input = cli([python, "-m", "genrm.score", f"output_dir={tmp_path}"])
+    assert no_input.returncode == 2 and "input" in no_input.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    proc = cli([python, "-m", "genrm.score", f"input={empty}", f"output_dir={tmp_path / 'o'}"])
+    assert proc.returncode == 2 and "no usable records" in proc.stderr
+    assert not (tmp_path / "o" / "summary.json").exists()
