@@ -30,10 +30,11 @@ from plumbing.llm.types import ChatRequest, SamplingParams
 DEFAULT_CASES = [(8, 0.05, 640), (64, 0.25, 1024), (256, 1.0, 1024)]
 
 
-def start_server(latency: float, max_inflight: int) -> tuple[subprocess.Popen, str]:
+def start_server(latency: float, max_inflight: int, responder: str | None = None) -> tuple[subprocess.Popen, str]:
+    """A loopback server in its own process; returns (process, base URL)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "plumbing.testing.loopback", "--latency", str(latency),
-         "--max-inflight", str(max_inflight)],
+         "--max-inflight", str(max_inflight), *(["--responder", responder] if responder else [])],
         stdout=subprocess.PIPE, text=True,
     )
     line = proc.stdout.readline().strip()  # "listening on http://127.0.0.1:PORT/v1"

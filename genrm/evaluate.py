@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -78,10 +79,26 @@ def _atomic_wanted(cfg: GenRMEvalConfig, sample: PairwiseSample, label_ok: Optio
 def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSample], backends: Dict[str, Any],
                        out: Path) -> Dict[str, Any]:
     """Judge, meta-judge and score one benchmark; write its samples.jsonl; return its summary."""
+    t0 = time.monotonic()
     system = JUDGE_SYSTEM if cfg.judging.system_prompt is None else (cfg.judging.system_prompt or None)
     print(f"\n[genrm_eval] {name}: {len(samples)} samples")
-    judgments = judge(backends["genrm"], samples, SamplingParams.from_config(cfg.genrm.sampling),
-                      cfg.judging.swap, system, progress=True)
+    # MetaRM calls start as soon as a sample's verdict is known to be right (label gating).
+    stream = None
+    on_judgment = None
+    if backends.get("metarm") is not None:
+        stream = mr.MetaRMStream(backends["metarm"], SamplingParams.from_config(cfg.metarm.sampling),
+                                 cfg.rationale.parse_retries)
+
+        def on_judgment(i: int, j: Any) -> None:
+            s = samples[i]
+            if s.gt_judgment and j.label_correct(s.gt_label, cfg.judging.swap_policy):
+                stream.submit(i, s, mr.rationale_of(j.raw, cfg.rationale.rationale))
+
+    try:
+        judgments = judge(backends["genrm"], samples, SamplingParams.from_config(cfg.genrm.sampling),
+                          cfg.judging.swap, system, progress=True, on_judgment=on_judgment)
+    finally:
+        verdicts = stream.results() if stream is not None else {}
     rows: List[Dict[str, Any]] = []
     label_ok: List[Optional[bool]] = []
     for s, j in zip(samples, judgments):
@@ -98,16 +115,10 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
             row["meta"] = {k: v for k, v in s.meta.items() if k != "model_checklists"}
         rows.append(row)
 
-    # MetaRM: only label-correct samples that have a golden judgment are sent.
-    metarm_calls = 0
+    # MetaRM: only label-correct samples that have a golden judgment were sent.
+    metarm_calls = len(verdicts)
     if backends.get("metarm") is not None:
-        gated = [i for i, s in enumerate(samples) if label_ok[i] and s.gt_judgment]
-        metarm_calls = len(gated)
-        verdicts = mr.meta_judge(backends["metarm"],
-                                 [(samples[i], mr.rationale_of(judgments[i].raw, cfg.rationale.rationale)) for i in gated],
-                                 SamplingParams.from_config(cfg.metarm.sampling), cfg.rationale.parse_retries,
-                                 progress=True)
-        for i, v in zip(gated, verdicts):
+        for i, v in verdicts.items():
             rows[i].update(metarm_raw=v.raw, metarm_verdict=v.verdict, metarm_score=v.score)
         for i, s in enumerate(samples):
             if label_ok[i] is False and s.gt_judgment:
@@ -133,6 +144,7 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
                                      if backends.get("metarm") is not None else 0)
     summary["genrm_call_failures"] = sum(1 for r in rows if r["genrm_error"])
     write_jsonl(out / name / "samples.jsonl", rows)
+    summary["seconds"] = round(time.monotonic() - t0, 3)
     return summary
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from genrm.parsing import parse_verdict
 from genrm.prompts import JUDGE_SYSTEM, judge_messages
 from genrm.records import PairwiseSample
-from plumbing.llm.types import ChatRequest, LLMBackend, SamplingParams
+from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, SamplingParams
 
 _FLIP = {"A": "B", "B": "A"}
 
@@ -39,21 +40,36 @@ class Judgment:
         return self.pred == gt
 
 
+def _judgment(r: ChatResult, rs: Optional[ChatResult]) -> Judgment:
+    j = Judgment(r.text, parse_verdict(r.text) if r.ok else None, r.error.value if r.error else None)
+    if rs is not None:
+        p = parse_verdict(rs.text) if rs.ok else None
+        j.raw_swapped, j.pred_swapped = rs.text, _FLIP[p] if p else None
+        j.error_swapped, j.swapped = (rs.error.value if rs.error else None), True
+    return j
+
+
 def judge(backend: LLMBackend, samples: Sequence[PairwiseSample], sampling: SamplingParams,
-          swap: bool = False, system: Optional[str] = JUDGE_SYSTEM, progress: bool = False) -> List[Judgment]:
-    """Judge every sample (both orders when ``swap``) in one batch through the backend."""
+          swap: bool = False, system: Optional[str] = JUDGE_SYSTEM, progress: bool = False,
+          on_judgment: Optional[Callable[[int, Judgment], None]] = None) -> List[Judgment]:
+    """Judge every sample (both orders when ``swap``) in one batch through the backend.
+
+    ``on_judgment(i, judgment)`` is called as soon as sample i is fully judged, so work
+    that depends on the verdict (the MetaRM) can start before the batch ends."""
+    n = len(samples)
     requests = [ChatRequest.of(judge_messages(s, system), sampling) for s in samples]
     if swap:
         requests += [ChatRequest.of(judge_messages(s.swapped(), system), sampling) for s in samples]
-    results = backend.complete(requests, progress=progress)
-    out = []
-    for i, _ in enumerate(samples):
-        r = results[i]
-        j = Judgment(r.text, parse_verdict(r.text) if r.ok else None, r.error.value if r.error else None)
-        if swap:
-            rs = results[len(samples) + i]
-            p = parse_verdict(rs.text) if rs.ok else None
-            j.raw_swapped, j.pred_swapped = rs.text, _FLIP[p] if p else None
-            j.error_swapped, j.swapped = (rs.error.value if rs.error else None), True
-        out.append(j)
-    return out
+    done: Dict[int, ChatResult] = {}
+    lock = threading.Lock()
+
+    def _on_result(k: int, res: ChatResult) -> None:
+        i = k % n
+        with lock:
+            done[k] = res
+            ready = (i in done and (not swap or i + n in done))
+        if ready and on_judgment is not None:
+            on_judgment(i, _judgment(done[i], done.get(i + n) if swap else None))
+
+    results = backend.complete(requests, on_result=_on_result, progress=progress)
+    return [_judgment(results[i], results[i + n] if swap else None) for i in range(n)]

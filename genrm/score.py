@@ -18,9 +18,10 @@ records fit in memory and score in seconds.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from omegaconf import MISSING
 
@@ -32,7 +33,7 @@ from genrm.settings import AtomicSettings, BootstrapSettings
 from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import Problems, StageConfig, check_choice
-from plumbing.data import FieldError, InputError, iter_raw
+from plumbing.data import FieldError, InputError, count_lines, iter_jsonl_range, iter_raw, split_jsonl
 from plumbing.tracking import StageRun
 
 FORMATS = ("auto", "ralign", "rationalerm", "suite")
@@ -150,16 +151,27 @@ def suite_atomic(rec: Dict[str, Any]) -> Tuple[Optional[Dict[str, float]], Optio
         raise FieldError("atomic", f"a valid record needs numbers {list(ATOMIC_METRICS)}") from None
 
 
-def score_file(cfg: GenRMScoreConfig) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """Stream the input through a tally; return (summary, report of records read/skipped)."""
-    path = Path(cfg.input)
+@dataclass
+class _Part:
+    """What one reader found in its part of the input."""
+
+    tally: Tally
+    formats: Dict[str, int]
+    lines: int = 0  # lines in the part, to number the next part's lines
+    skipped: int = 0
+    problems: List[Tuple[int, str]] = field(default_factory=list)  # (line in part, message)
+    error: Optional[Tuple[int, str, str]] = None  # first bad record: (line in part, field, message)
+
+
+def _score_records(cfg: GenRMScoreConfig, rows: Iterator[Tuple[int, Any, Optional[InputError]]]) -> _Part:
     rules = cfg.atomic.rules()
-    tally = Tally(["subset"])
-    report: Dict[str, Any] = {"read": 0, "skipped": 0, "problems": [], "formats": {}}
-    for line, rec, err in iter_raw(path):
+    part = _Part(Tally(["subset"]), {})
+    tally, formats = part.tally, part.formats
+    for line, rec, err in rows:
+        part.lines = line
         try:
             if err is not None:
-                raise err
+                raise FieldError(err.field, str(err).split(": ", 2)[-1])
             if not isinstance(rec, dict):
                 raise FieldError("<record>", "expected an object")
             fmt = detect(rec) if cfg.format == "auto" else cfg.format
@@ -176,19 +188,59 @@ def score_file(cfg: GenRMScoreConfig) -> Tuple[Dict[str, Any], Dict[str, Any]]:
                     tally.add_swap(bool(consistent), keys)
                 if rec.get("metarm_verdict") not in (None, SKIPPED):
                     tally.metarm_ran = True
-            report["formats"][fmt] = report["formats"].get(fmt, 0) + 1
-            report["read"] += 1
-        except (FieldError, InputError) as e:
-            bad = e if isinstance(e, InputError) else InputError(path, line, e.field, str(e).split(": ", 1)[-1])
+            formats[fmt] = formats.get(fmt, 0) + 1
+        except FieldError as e:
+            message = str(e).split(": ", 1)[-1]
             if cfg.on_bad_record != "skip":
-                raise bad from None
-            report["skipped"] += 1
-            if len(report["problems"]) < 20:
-                report["problems"].append(str(bad))
+                part.error = (line, e.field, message)
+                break
+            part.skipped += 1
+            if len(part.problems) < 20:
+                part.problems.append((line, f"field '{e.field}': {message}"))
+    return part
+
+
+def _score_range(job: Tuple[GenRMScoreConfig, int, int]) -> _Part:
+    cfg, start, end = job
+    part = _score_records(cfg, iter_jsonl_range(cfg.input, start, end))
+    if part.error is None:
+        part.lines = count_lines(cfg.input, start, end)
+    return part
+
+
+PARALLEL_BYTES = 32 * 2**20  # JSONL inputs larger than this are read by one process per core
+
+
+def score_file(cfg: GenRMScoreConfig) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Tally the input (large JSONL files in parallel parts); return (summary, record report)."""
+    path = Path(cfg.input)
+    if not path.is_file():
+        raise InputError(path, 0, "-", "file not found")
+    workers = min(os.cpu_count() or 1, 8)
+    if path.suffix == ".jsonl" and path.stat().st_size > PARALLEL_BYTES and workers > 1:
+        import multiprocessing as mp
+
+        jobs = [(cfg, a, b) for a, b in split_jsonl(path, workers)]
+        with mp.get_context("fork").Pool(len(jobs)) as pool:
+            parts = pool.map(_score_range, jobs)
+    else:
+        parts = [_score_records(cfg, iter_raw(path))]
+    tally, formats, report = Tally(["subset"]), {}, {"read": 0, "skipped": 0, "problems": []}
+    offset = 0
+    for part in parts:
+        if part.error is not None:  # the first bad record of the file, in file order
+            line, name, message = part.error
+            raise InputError(path, offset + line, name, message)
+        tally.merge(part.tally)
+        for fmt, n in part.formats.items():
+            formats[fmt] = formats.get(fmt, 0) + n
+        report["skipped"] += part.skipped
+        report["problems"] += [f"{path}:{offset + line}: {msg}" for line, msg in part.problems][:20 - len(report["problems"])]
+        offset += part.lines
+    report["read"], report["formats"] = sum(formats.values()), formats
     if not report["read"]:
         raise InputError(path, 0, "-", "no usable records" + (f" ({report['skipped']} skipped)" if report["skipped"] else ""))
-    summary = tally.summary(cfg.bootstrap.samples, cfg.bootstrap.seed, cfg.bootstrap.alpha)
-    return summary, report
+    return tally.summary(cfg.bootstrap.samples, cfg.bootstrap.seed, cfg.bootstrap.alpha), report
 
 
 def run(cfg: GenRMScoreConfig, tracker: StageRun) -> Dict[str, Any]:

@@ -19,7 +19,7 @@ from genrm.metrics import ATOMIC_METRICS, atomic_metrics, label_metrics
 
 @dataclass
 class _Group:
-    label: np.ndarray = field(default_factory=lambda: np.zeros(6, dtype=np.int64))
+    label: List[int] = field(default_factory=lambda: [0] * 6)  # plain ints: fast to bump
     unlabeled: int = 0
     swap_pairs: int = 0
     swap_consistent: int = 0
@@ -37,11 +37,12 @@ class Tally:
         self.by: Dict[str, Dict[str, _Group]] = {name: defaultdict(_Group) for name in (breakdowns or ["subset"])}
         self.metarm_ran = False
 
-    def _groups(self, keys: Dict[str, Optional[str]]):
-        yield self.total
+    def _groups(self, keys: Dict[str, Optional[str]]) -> List[_Group]:
+        groups = [self.total]
         for name, value in keys.items():
             if value is not None and name in self.by:
-                yield self.by[name][str(value)]
+                groups.append(self.by[name][str(value)])
+        return groups
 
     def add_label(self, category: Optional[int], keys: Dict[str, Optional[str]]) -> None:
         """``category`` from :func:`genrm.metrics.category`, or None for a sample without a golden label."""
@@ -67,7 +68,7 @@ class Tally:
 
     def _summary(self, g: _Group, bootstrap: int, seed: int, alpha: float) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
-        if g.label.sum():
+        if sum(g.label):
             out.update(label_metrics(g.label, bootstrap, seed, alpha))
             if not self.metarm_ran:
                 for key in ("s_corr", "f_score"):
@@ -80,6 +81,22 @@ class Tally:
         if g.has_atomic:
             out.update(atomic_metrics(g.atomic, dict(g.atomic_skipped), bootstrap, seed, alpha))
         return out
+
+    def merge(self, other: "Tally") -> None:
+        """Add another tally (e.g. of another part of the same file) into this one."""
+        pairs = [(self.total, other.total)]
+        for name, groups in other.by.items():
+            pairs += [(self.by.setdefault(name, defaultdict(_Group))[k], g) for k, g in groups.items()]
+        for mine, theirs in pairs:
+            mine.label = [a + b for a, b in zip(mine.label, theirs.label)]
+            mine.unlabeled += theirs.unlabeled
+            mine.swap_pairs += theirs.swap_pairs
+            mine.swap_consistent += theirs.swap_consistent
+            for k in ATOMIC_METRICS:
+                mine.atomic[k].extend(theirs.atomic[k])
+            for reason, n in theirs.atomic_skipped.items():
+                mine.atomic_skipped[reason] += n
+        self.metarm_ran = self.metarm_ran or other.metarm_ran
 
     def summary(self, bootstrap: int = 1000, seed: int = 0, alpha: float = 0.05) -> Dict[str, Any]:
         out = self._summary(self.total, bootstrap, seed, alpha)

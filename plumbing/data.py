@@ -59,6 +59,22 @@ class LoadReport:
         return {"path": self.path, "read": self.read, "skipped": self.skipped, "problems": self.problems}
 
 
+try:  # 2-3x faster than json on large files (a million records score in seconds)
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a core dependency
+    _loads = json.loads
+
+
+def _json_error(line: bytes) -> str:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as e:
+        return f"invalid JSON: {e.msg} (column {e.colno})"
+    except UnicodeDecodeError:
+        return "invalid JSON: not UTF-8 text"
+    return "invalid JSON"
+
+
 def iter_raw(path: str | Path) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
     """(line or row number from 1, parsed record, None) or (line, None, error) for bad JSON."""
     path = Path(path)
@@ -82,14 +98,14 @@ def iter_raw(path: str | Path) -> Iterator[Tuple[int, Any, Optional[InputError]]
         for i, rec in enumerate(data, start=1):
             yield i, rec, None
         return
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for i, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                yield i, json.loads(line), None
-            except json.JSONDecodeError as e:
-                yield i, None, InputError(path, i, "<json>", f"invalid JSON: {e.msg} (column {e.colno})")
+                yield i, _loads(line), None
+            except ValueError:
+                yield i, None, InputError(path, i, "<json>", _json_error(line))
 
 
 def iter_hub(hub_id: str, hub_file: Optional[str], split: str) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
@@ -104,6 +120,53 @@ def iter_hub(hub_id: str, hub_file: Optional[str], split: str) -> Iterator[Tuple
         raise InputError(source, 0, "-", f"could not load ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     for i, row in enumerate(rows, start=1):
         yield i, row, None
+
+
+def split_jsonl(path: str | Path, parts: int) -> List[Tuple[int, int]]:
+    """Byte ranges [start, end) of a JSONL file, cut at line ends, for parallel readers."""
+    size = Path(path).stat().st_size
+    cuts = [0]
+    with open(path, "rb") as fh:
+        for k in range(1, parts):
+            fh.seek(max(size * k // parts, cuts[-1]))
+            fh.readline()  # move to the start of the next line
+            cuts.append(min(fh.tell(), size))
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a] or [(0, size)]
+
+
+def iter_jsonl_range(path: str | Path, start: int, end: int) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
+    """Like :func:`iter_raw` for the lines in bytes [start, end); line numbers count from 1
+    at ``start`` (the caller adds the lines before it)."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        pos, i = start, 0
+        while pos < end:
+            line = fh.readline()
+            if not line:
+                break
+            pos += len(line)
+            i += 1
+            if not line.strip():
+                continue
+            try:
+                yield i, _loads(line), None
+            except ValueError:
+                yield i, None, InputError(path, i, "<json>", _json_error(line))
+
+
+def count_lines(path: str | Path, start: int, end: int) -> int:
+    n = 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = end - start
+        while left > 0:
+            block = fh.read(min(left, 1 << 24))
+            if not block:
+                break
+            n += block.count(b"\n")
+            left -= len(block)
+    return n
 
 
 def load_data(cfg: Any) -> Tuple[List[Any], LoadReport]:

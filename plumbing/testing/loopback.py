@@ -16,7 +16,8 @@ The answer text comes from ``responder(body) -> str`` (default: echo the last me
 Each request waits ``latency_s`` while holding one of ``max_inflight`` slots, so N requests
 take at least N * latency_s / max_inflight.
 
-    python -m plumbing.testing.loopback --port 8011 --latency 0.05 --max-inflight 64
+    python -m plumbing.testing.loopback --port 8011 --latency 0.05 --max-inflight 64 \
+        [--responder genrm.testing:rule_responder]
 """
 
 from __future__ import annotations
@@ -223,8 +224,15 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--max-inflight", type=int, default=1_000_000)
+    parser.add_argument("--responder", default=None, help="module:function that writes the answer (default: echo)")
     args = parser.parse_args(argv)
-    srv = LoopbackServer(args.host, args.port, args.latency, args.max_inflight).start()
+    responder: Responder = echo
+    if args.responder:
+        import importlib
+
+        module, _, attr = args.responder.partition(":")
+        responder = getattr(importlib.import_module(module), attr)
+    srv = LoopbackServer(args.host, args.port, args.latency, args.max_inflight, responder).start()
     print(f"listening on {srv.base_url}", flush=True)
     try:
         threading.Event().wait()

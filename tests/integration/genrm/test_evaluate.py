@@ -178,3 +178,21 @@ def test_benchmarks_load_through_the_hub_code_path_from_a_local_repo_folder(tmp_
                         *_backend("genrm", srv.base_url)])
     assert summary["benchmarks"]["helpsteer3"]["load"]["path"].startswith("hub:")
     assert summary["benchmarks"]["helpsteer3"]["l_acc"] == pytest.approx(4 / 6)
+
+
+def test_metarm_calls_start_while_the_genrm_is_still_judging(tmp_path):
+    arrivals = []
+
+    def responder(body):
+        arrivals.append("metarm" if "[Reference judgment]" in body["messages"][-1]["content"] else "genrm")
+        return rule_responder(body)
+
+    records = [dict(r, id=f"{r['id']}-{k}") for k in range(5) for r in fx.ralign_records()]  # 30 samples
+    path = fx.write(tmp_path / "hs3.jsonl", records)
+    with LoopbackServer(latency_s=0.05, responder=responder) as srv:
+        summary = _run([f"output_dir={tmp_path / 'out'}", "data=helpsteer3", f"data.helpsteer3.path={path}",
+                        *_backend("genrm", srv.base_url), "genrm.concurrency=2", *_backend("metarm", srv.base_url)])
+    assert summary["benchmarks"]["helpsteer3"]["metarm_calls"] == 20
+    last_genrm = max(i for i, kind in enumerate(arrivals) if kind == "genrm")
+    first_metarm = arrivals.index("metarm")
+    assert first_metarm < last_genrm  # the MetaRM did not wait for the whole GenRM batch

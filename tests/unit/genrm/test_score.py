@@ -105,3 +105,26 @@ def test_cli_requires_input_and_exits_2_on_an_empty_file(tmp_path, cli, python):
     proc = cli([python, "-m", "genrm.score", f"input={empty}", f"output_dir={tmp_path / 'o'}"])
     assert proc.returncode == 2 and "no usable records" in proc.stderr
     assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_large_files_are_read_in_parallel_parts_with_file_line_numbers(tmp_path, monkeypatch):
+    import genrm.score as gs
+
+    records = [{"gt_label": "AB"[i % 2], "model_pred": "A", "metarm_verdict": None if i % 2 else "Correct",
+                "source": {"subset": f"s{i % 3}"}} for i in range(3000)]
+    path = fx.write(tmp_path / "big.jsonl", records)
+    serial = _score(tmp_path, path)
+    monkeypatch.setattr(gs, "PARALLEL_BYTES", 1000)  # force the parallel path on a small file
+    parallel = _score(tmp_path, path)
+    for k in ("n", "l_acc", "l_acc_ci", "s_corr", "f_score", "by_subset"):
+        assert parallel[k] == serial[k], k
+    lines = path.read_text().splitlines()
+    lines[2499] = '{"gt_label": "X", "model_pred": "A"}'  # line 2500, in the second part
+    lines[2799] = '{"gt_label": "A", "model_pred": "A", "metarm_verdict": "Maybe"}'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as err:
+        _score(tmp_path, path)
+    assert (err.value.line, err.value.field) == (2500, "gt_label")
+    skipped = _score(tmp_path, path, "on_bad_record=skip")
+    assert skipped["n"] == 2998 and skipped["records"]["skipped"] == 2
+    assert [p.split(": field")[0] for p in skipped["records"]["problems"]] == [f"{path}:2500", f"{path}:2800"]
