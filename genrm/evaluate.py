@@ -25,12 +25,13 @@ from genrm import metarm as mr
 from genrm.judging import judge
 from genrm.metajudge import evaluate_atomic
 from genrm.metrics import category
+from genrm.parsing import parse_checklist
 from genrm.prompts import JUDGE_SYSTEM
 from genrm.records import PairwiseSample
 from genrm.settings import AtomicSettings, BootstrapSettings, JudgingSettings, MetaRMSettings
 from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
-from plumbing.config.schema import DataConfig, LLMConfig, Problems, StageConfig
+from plumbing.config.schema import DataConfig, LLMConfig, Problems, StageConfig, check_produces
 from plumbing.data import load_data
 from plumbing.llm.registry import open_backend
 from plumbing.llm.types import SamplingParams
@@ -57,6 +58,7 @@ class GenRMEvalConfig(StageConfig):
             p.append(("data", "give at least one benchmark, e.g. data=helpsteer3 or data=[helpsteer3,rm_bench]"))
         if self.limit is not None and self.limit < 1:
             p.append(("limit", "must be >= 1"))
+        p += check_produces(self.data, "pairwise")
         return p
 
 
@@ -128,10 +130,12 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
     if backends.get("metajudge") is not None:
         wanted = [i for i, s in enumerate(samples) if _atomic_wanted(cfg, s, label_ok[i])]
         if wanted:
+            rationales = [mr.rationale_of(judgments[i].raw, cfg.rationale.rationale) if judgments[i].raw else None
+                          for i in wanted]
+            given = [parse_checklist(r or "") for r in rationales] if cfg.atomic.model_items == "parse" else None
             results = evaluate_atomic(
-                backends["metajudge"], [samples[i].gt_checklist for i in wanted],
-                [mr.rationale_of(judgments[i].raw, cfg.rationale.rationale) if judgments[i].raw else None for i in wanted],
-                cfg.atomic.rules(), SamplingParams.from_config(cfg.metajudge.sampling),
+                backends["metajudge"], [samples[i].gt_checklist for i in wanted], rationales,
+                cfg.atomic.rules(), SamplingParams.from_config(cfg.metajudge.sampling), given=given,
                 max_decomposed_items=cfg.atomic.max_decomposed_items, parse_retries=cfg.atomic.parse_retries,
                 progress=True)
             for i, r in zip(wanted, results):

@@ -35,6 +35,9 @@ class MetaRMSettings:
 @dataclass
 class AtomicSettings:
     scope: str = "all"  # all | label_correct: which samples get atomic consistency scores
+    # decompose: the MetaJudge splits the GenRM's rationale into atomic reasons;
+    # parse: the GenRM writes its reasons as a numbered list itself (RationaleRM-style GenRMs)
+    model_items: str = "decompose"
     max_model_items: int = 5
     skip_more_than: int = 10
     skip_empty: bool = True
@@ -47,6 +50,7 @@ class AtomicSettings:
     def check(self) -> Problems:
         p: Problems = []
         check_choice(p, "scope", self.scope, ("all", "label_correct"))
+        check_choice(p, "model_items", self.model_items, ("decompose", "parse"))
         if self.max_model_items < 1:
             p.append(("max_model_items", "must be >= 1"))
         return p

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from plumbing.config.hydra_app import stage_main
-from plumbing.config.schema import DataConfig, LLMConfig, ModelConfig, Problems, StageConfig
+from plumbing.config.schema import DataConfig, LLMConfig, ModelConfig, Problems, StageConfig, check_produces
 from plumbing.data import chat_messages, load_data, require
 from plumbing.errors import SuiteError
 from plumbing.llm.registry import open_backend
@@ -44,13 +44,14 @@ class PreflightConfig(StageConfig):
             p.append(("min_success_rate", "must be in [0, 1]"))
         if not self.data:
             p.append(("data", "give at least one prompt set, e.g. data=preflight_prompts"))
-        for name, d in self.data.items():
-            if d.format != "plumbing.preflight":
-                p.append((f"data.{name}.format", f"preflight reads chat prompts (format plumbing.preflight), not {d.format}"))
+        p += check_produces(self.data, "chat_prompts")
         return p
 
 
 SCHEMA = PreflightConfig
+
+
+PRODUCES = "chat_prompts"  # what convert() returns: a list of chat messages
 
 
 def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> List[Dict[str, str]]:

@@ -13,6 +13,9 @@ from plumbing.data import FieldError
 _LABELS = {"A>B": "A", "B>A": "B", "A>>B": "A", "B>>A": "B"}
 
 
+PRODUCES = "pairwise"  # what convert() returns: genrm.records.PairwiseSample
+
+
 def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> PairwiseSample:
     label = _LABELS.get(str(rec.get("label", "")).replace(" ", ""))
     if label is None:

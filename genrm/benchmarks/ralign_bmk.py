@@ -20,6 +20,9 @@ def subset_of(source: Any) -> str | None:
     return str(source) if source else None
 
 
+PRODUCES = "pairwise"  # what convert() returns: genrm.records.PairwiseSample
+
+
 def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> PairwiseSample:
     if "id" not in rec:
         raise FieldError("id", "missing")

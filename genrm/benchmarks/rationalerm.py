@@ -33,6 +33,9 @@ def preference_label(rec: Dict[str, Any]) -> Optional[str]:
     return None
 
 
+PRODUCES = "pairwise"  # what convert() returns: genrm.records.PairwiseSample
+
+
 def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> PairwiseSample:
     if HUMAN not in rec:
         raise FieldError(HUMAN, "missing")

@@ -17,6 +17,7 @@ from typing import Any, Dict
 from genrm.records import PairwiseSample, conversation
 from plumbing.data import FieldError, Many
 
+PRODUCES = "pairwise"  # what convert() returns: genrm.records.PairwiseSample
 BREAKDOWNS = ["difficulty"]
 
 

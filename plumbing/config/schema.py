@@ -326,6 +326,21 @@ class DataConfig:
         return p
 
 
+def check_produces(data: Dict[str, DataConfig], kind: str) -> Problems:
+    """A stage takes only data sets whose format module ``PRODUCES`` the items it reads."""
+    import importlib
+
+    p: Problems = []
+    for name, d in data.items():
+        try:
+            produced = getattr(importlib.import_module(d.format), "PRODUCES", None)
+        except ImportError:
+            continue  # reported by DataConfig.check
+        if produced != kind:
+            p.append((f"data.{name}.format", f"{d.format} gives {produced or 'unknown'} items; this stage reads {kind}"))
+    return p
+
+
 # ----------------------------------------------------------------------------- stages
 @dataclass
 class StageConfig:

@@ -40,7 +40,7 @@ def _requests():
 def test_every_request_ends_as_success_or_typed_failure_with_exact_counts():
     reqs, expect = _requests()
     with LoopbackServer(latency_s=0.005) as srv:
-        backend = OpenAIHTTPBackend(srv.base_url, "m", concurrency=32, timeout_s=0.5, max_retries=2,
+        backend = OpenAIHTTPBackend(srv.base_url, "m", concurrency=32, timeout_s=2.0, max_retries=2,
                                     backoff_initial_s=0.01, backoff_max_s=0.02)
         results = backend.complete(reqs)
         backend.close()

@@ -14,12 +14,19 @@ from plumbing.config.schema import GROUPS
 from plumbing.config.validate import ConfigError, check_tree
 
 CONF = conf_dir()
-# Options that need a value only a user can give (an endpoint URL); the test supplies one.
-USER_VALUES = {("llm", "openai"): ["llm.base_url=http://127.0.0.1:9/v1", "llm.model=served-name"]}
 # Combinations a root refuses on purpose, with the key its error names.
 REFUSED = {("pipeline", "cluster", "slurm"): "cluster.kind"}  # sbatch submission of steps: not yet
-# Roots that are empty without a preset (a pipeline needs steps).
-ROOT_BASE = {"pipeline": ["experiment=smoke"]}
+# Values only a user can give (a model to judge with, an input file); the test supplies them.
+ROOT_BASE = {"pipeline": ["experiment=smoke"], "genrm_eval": ["genrm.model=/m"], "genrm_score": ["input=/x.jsonl"]}
+
+
+def _user_values(key: str, option: str) -> list:
+    """A backend chosen for a role needs its model (and an endpoint for `openai`)."""
+    group, _, package = key.partition("@")
+    if group != "llm":
+        return []
+    pkg = package or "llm"
+    return [f"{pkg}.model=/m"] + ([f"{pkg}.base_url=http://127.0.0.1:9/v1"] if option == "openai" else [])
 
 
 def _choices(stage: str) -> dict:
@@ -38,9 +45,21 @@ def _choices(stage: str) -> dict:
     return {k: v for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra/")}
 
 
+def _groups_of(stage: str) -> list:
+    """Group keys a root composes; `data` is chosen as a list, which Hydra does not list in its choices."""
+    import dataclasses
+
+    from plumbing.config.hydra_app import load_stage
+
+    keys = list(_choices(stage))
+    if "data" in {f.name for f in dataclasses.fields(load_stage(stage).SCHEMA)}:
+        keys.append("data")
+    return keys
+
+
 def _root_group_cases():
     for stage in STAGES:
-        for key in _choices(stage):
+        for key in _groups_of(stage):
             group = key.split("@")[0]
             if group == "experiment":
                 continue
@@ -48,19 +67,45 @@ def _root_group_cases():
                 yield pytest.param(stage, key, option, id=f"{stage}:{key}={option}")
 
 
+def _compose_option(stage, key, option):
+    overrides = [*ROOT_BASE.get(stage, []), f"{key}={option}", "output_dir=/tmp/ralign-config-test",
+                 *_user_values(key, option)]
+    return compose(stage, overrides)
+
+
+def _format_refusal(err: ConfigError, option: str) -> bool:
+    """A stage refusing a data set of another format (chat prompts are no GenRM benchmark)."""
+    return all(k == f"data.{option}.format" for k, _ in err.problems)
+
+
 @pytest.mark.parametrize("stage,key,option", list(_root_group_cases()))
 def test_every_group_option_composes_into_every_root_that_uses_the_group(stage, key, option):
     group = key.split("@")[0]
-    extra = USER_VALUES.get((group, option), [])
-    overrides = [*ROOT_BASE.get(stage, []), f"{key}={option}", "output_dir=/tmp/ralign-config-test", *extra]
     if (stage, group, option) in REFUSED:
         with pytest.raises(ConfigError) as err:
-            compose(stage, overrides)
+            _compose_option(stage, key, option)
         assert any(k == REFUSED[stage, group, option] for k, _ in err.value.problems)
         return
-    obj, cfg = compose(stage, overrides)
+    try:
+        obj, cfg = _compose_option(stage, key, option)
+    except ConfigError as err:
+        assert group == "data" and _format_refusal(err, option), err
+        return
     assert obj.stage == stage
     assert OmegaConf.select(cfg, "output_dir") == "/tmp/ralign-config-test"
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "data").glob("*.yaml")))
+def test_every_data_set_is_accepted_by_some_stage(option):
+    users = [s for s in STAGES if "data" in _groups_of(s)]
+    accepted = []
+    for stage in users:
+        try:
+            _compose_option(stage, "data", option)
+            accepted.append(stage)
+        except ConfigError as err:
+            assert _format_refusal(err, option), err
+    assert accepted, f"no stage takes data={option}"
 
 
 def _presets():
