@@ -19,13 +19,7 @@ answer serves the user better. Weigh correctness first, then how well the answer
 user's instructions, its helpfulness, clarity and safety. Do not let length, formatting or the \
 order in which the answers appear sway you.
 
-{conversation}[Answer A]
-{response_a}
-[End of Answer A]
-
-[Answer B]
-{response_b}
-[End of Answer B]
+{comparison}
 
 Explain the reasons for your decision, then state the better answer on a final line as \
 \\boxed{{A}} or \\boxed{{B}}. You must pick one; a tie is not allowed."""
@@ -42,10 +36,15 @@ def render_conversation(context: Sequence[Dict[str, str]]) -> str:
     return "".join(parts)
 
 
+def render_comparison(sample: PairwiseSample) -> str:
+    """The conversation and both answers, in the sample's order."""
+    return (f"{render_conversation(sample.context)}[Answer A]\n{sample.response_a}\n[End of Answer A]\n\n"
+            f"[Answer B]\n{sample.response_b}\n[End of Answer B]")
+
+
 def judge_messages(sample: PairwiseSample, system: Optional[str] = JUDGE_SYSTEM) -> Messages:
     """The GenRM's chat prompt for one comparison (responses in the sample's order)."""
-    user = JUDGE_TEMPLATE.format(conversation=render_conversation(sample.context),
-                                 response_a=sample.response_a, response_b=sample.response_b)
+    user = JUDGE_TEMPLATE.format(comparison=render_comparison(sample))
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
@@ -60,13 +59,7 @@ reasons must agree with the reference's key points, and it must not rest its dec
 reason the reference contradicts or treats as beside the point. Choosing the same answer as \
 the reference is not enough on its own.
 
-{conversation}[Answer A]
-{response_a}
-[End of Answer A]
-
-[Answer B]
-{response_b}
-[End of Answer B]
+{comparison}
 
 [Reference judgment]
 {reference}
@@ -81,9 +74,7 @@ judge's reasons match the reference's key points or "Verdict: Incorrect" when th
 
 
 def metarm_messages(sample: PairwiseSample, rationale: str, reference: str) -> Messages:
-    user = METARM_TEMPLATE.format(conversation=render_conversation(sample.context),
-                                  response_a=sample.response_a, response_b=sample.response_b,
-                                  reference=reference, rationale=rationale)
+    user = METARM_TEMPLATE.format(comparison=render_comparison(sample), reference=reference, rationale=rationale)
     return [{"role": "system", "content": METARM_SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from plumbing.data import FieldError
+from plumbing.data import FieldError, chat_messages
 
 LABELS = ("A", "B")
-_ROLE_ALIASES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
-                 "bot": "assistant", "model": "assistant", "system": "system"}
 
 
 @dataclass
@@ -40,28 +38,15 @@ class PairwiseSample:
 
 
 def conversation(value: Any, name: str) -> List[Dict[str, str]]:
-    """A conversation given as a list of {role, content} turns (role aliases accepted) or as
-    one string (a single user turn). The last turn must be the user's."""
+    """A conversation given as a list of turns or as one string (a single user turn); the
+    last turn must be the user's (the one both responses answer)."""
     if isinstance(value, str):
         if not value.strip():
             raise FieldError(name, "is empty")
         return [{"role": "user", "content": value}]
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list):
         raise FieldError(name, "expected a non-empty list of {role, content} turns or a string")
-    turns = []
-    for i, turn in enumerate(value):
-        if not isinstance(turn, dict):
-            raise FieldError(f"{name}[{i}]", "expected an object with role and content")
-        role = _ROLE_ALIASES.get(str(turn.get("role", turn.get("from", ""))).lower())
-        content = turn.get("content", turn.get("value"))
-        if role is None:
-            raise FieldError(f"{name}[{i}].role", f"unknown role {turn.get('role')!r}")
-        if not isinstance(content, str):
-            raise FieldError(f"{name}[{i}].content", "must be text")
-        turns.append({"role": role, "content": content})
-    if turns[-1]["role"] != "user":
-        raise FieldError(f"{name}[{len(turns) - 1}].role", "the last turn must be the user's")
-    return turns
+    return chat_messages(value, name, last_user=True)
 
 
 def text_field(rec: Dict[str, Any], name: str, allow_empty: bool = True) -> str:

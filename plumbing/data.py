@@ -98,14 +98,7 @@ def iter_raw(path: str | Path) -> Iterator[Tuple[int, Any, Optional[InputError]]
         for i, rec in enumerate(data, start=1):
             yield i, rec, None
         return
-    with open(path, "rb") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield i, _loads(line), None
-            except ValueError:
-                yield i, None, InputError(path, i, "<json>", _json_error(line))
+    yield from iter_jsonl_range(path, 0, path.stat().st_size)
 
 
 def iter_hub(hub_id: str, hub_file: Optional[str], split: str) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
@@ -235,18 +228,26 @@ def require(rec: Dict[str, Any], name: str, kind: type | Tuple[type, ...] = str,
     return value
 
 
-def chat_messages(value: Any, name: str = "messages") -> List[Dict[str, str]]:
-    """Check an OpenAI-style message list: [{role, content}, ...]."""
+ROLE_ALIASES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
+                "bot": "assistant", "model": "assistant", "system": "system"}
+
+
+def chat_messages(value: Any, name: str = "messages", last_user: bool = False) -> List[Dict[str, str]]:
+    """Check a chat as [{role, content}, ...] (ShareGPT's {from, value} and role aliases such
+    as human/gpt accepted); with ``last_user`` the last turn must be the user's."""
     if not isinstance(value, list) or not value:
         raise FieldError(name, "expected a non-empty list of {role, content} messages")
     out = []
     for i, m in enumerate(value):
         if not isinstance(m, dict):
             raise FieldError(f"{name}[{i}]", "expected an object with role and content")
-        role, content = m.get("role"), m.get("content")
-        if role not in ("system", "user", "assistant"):
-            raise FieldError(f"{name}[{i}].role", f"must be system, user or assistant, got {role!r}")
+        raw_role = m.get("role", m.get("from"))
+        role, content = ROLE_ALIASES.get(str(raw_role).lower()), m.get("content", m.get("value"))
+        if role is None:
+            raise FieldError(f"{name}[{i}].role", f"must be system, user or assistant, got {raw_role!r}")
         if not isinstance(content, str):
             raise FieldError(f"{name}[{i}].content", "must be text")
         out.append({"role": role, "content": content})
+    if last_user and out[-1]["role"] != "user":
+        raise FieldError(f"{name}[{len(out) - 1}].role", "the last turn must be the user's")
     return out
