@@ -49,6 +49,8 @@ STAGES: Dict[str, StageSpec] = {
         StageSpec("preflight", "plumbing.preflight"),
         StageSpec("genrm_eval", "genrm.evaluate"),
         StageSpec("genrm_score", "genrm.score"),
+        StageSpec("correlate", "analysis.correlate"),
+        StageSpec("compare", "analysis.compare"),
     )
 }
 

@@ -1,0 +1,123 @@
+"""correlate: do GenRM metrics predict downstream results? (python -m analysis.correlate)
+
+    python -m analysis.correlate input=table.csv 'x=[helpsteer3/l_acc,helpsteer3/f_score]' y=downstream/avg output_dir=DIR
+    python -m analysis.correlate source=mlflow mlflow.experiment=ralign_paper_8b mlflow.uri=sqlite:///runs/mlflow.db \\
+        'x=[helpsteer3/l_acc,helpsteer3/f_score]' y=downstream/avg
+
+(``mlflow.filter`` narrows the runs; Hydra needs the quotes around a value with spaces:
+``'mlflow.filter="tags.sweep_id = \'abc\'"'``.) For each x: Pearson r, Spearman rho and
+Kendall tau, each with a bootstrap interval and a permutation p-value, and n. Writes
+DIR/correlations.json, the table (DIR/table.csv and .parquet: with source=mlflow, the
+collected runs), a scatter plot per x (fitted line, labelled points) and logs them to
+MLflow. A missing or non-numeric column, fewer than 3 rows or a constant column stops with
+a message naming it (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pandas as pd
+
+from analysis import plots
+from analysis.collect import MlflowSource
+from analysis.stats import TableError, correlate_table, numeric_column
+from plumbing.config.hydra_app import stage_main
+from plumbing.config.schema import Problems, StageConfig, check_choice
+from plumbing.tracking import StageRun
+
+
+@dataclass
+class CorrelateConfig(StageConfig):
+    stage: str = "correlate"
+    source: str = "table"  # table (input=FILE) | mlflow (mlflow.experiment=NAME)
+    input: Optional[str] = None  # a CSV or parquet table, one row per GenRM
+    mlflow: MlflowSource = field(default_factory=MlflowSource)
+    x: List[str] = field(default_factory=list)
+    y: str = "downstream/avg"
+    label: str = "variant"  # the column that names the points
+    bootstrap: int = 2000
+    permutations: int = 10000
+    alpha: float = 0.05
+
+    def check(self) -> Problems:
+        p = super().check()
+        check_choice(p, "source", self.source, ("table", "mlflow"))
+        if self.source == "table" and not self.input:
+            p.append(("input", "give input=TABLE.csv (or source=mlflow mlflow.experiment=NAME)"))
+        if self.source == "mlflow" and not self.mlflow.experiment:
+            p.append(("mlflow.experiment", "give the MLflow experiment(s) to collect: mlflow.experiment=NAME"))
+        if not self.x:
+            p.append(("x", "give the GenRM metric column(s): 'x=[helpsteer3/l_acc,helpsteer3/f_score]'"))
+        if self.bootstrap < 1 or self.permutations < 1:
+            p.append(("bootstrap", "bootstrap and permutations must be >= 1"))
+        return p
+
+
+SCHEMA = CorrelateConfig
+
+
+def load_table(cfg: CorrelateConfig) -> pd.DataFrame:
+    if cfg.source == "mlflow":
+        from analysis.collect import collect
+        from plumbing.tracking import tracking_uri
+
+        uri = cfg.mlflow.uri or tracking_uri(cfg.tracking.uri, cfg.output_dir)
+        try:
+            return collect(uri, cfg.mlflow.experiment, cfg.mlflow.filter)
+        except LookupError as e:
+            raise TableError(str(e)) from None
+    path = Path(cfg.input or "")
+    if not path.is_file():
+        raise TableError(f"{path}: file not found")
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as e:  # a file pandas cannot read is a user error
+        raise TableError(f"{path}: cannot read the table ({type(e).__name__}: {e})") from None
+
+
+def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
+    out = Path(cfg.output_dir)
+    table = load_table(cfg)
+    table.to_csv(out / "table.csv", index=False)
+    table.to_parquet(out / "table.parquet", index=False)
+    result = correlate_table(table, cfg.x, cfg.y, cfg.label if cfg.label in table.columns else None,
+                             cfg.bootstrap, cfg.permutations, cfg.alpha, cfg.seed)
+    (out / "correlations.json").write_text(json.dumps(result, indent=2))
+    labels = table[cfg.label] if cfg.label in table.columns else pd.Series(range(1, len(table) + 1))
+    y = numeric_column(table, cfg.y)
+    for col, entry in result.items():
+        x = numeric_column(table, col)
+        keep = x.notna() & y.notna()
+        path = out / "plots" / f"scatter_{plots.safe_name(col)}.png"
+        plots.scatter(x[keep], y[keep], [str(v) for v in labels[keep]], col, cfg.y, path,
+                      title=f"{cfg.y} vs {col}: Pearson r={entry['pearson']:.2f}, n={entry['n']}")
+        tracker.log_metrics({f"corr/{col}/{m}": entry[m] for m in ("pearson", "spearman", "kendall")}
+                            | {f"corr/{col}/{m}_p": entry[f"{m}_p"] for m in ("pearson", "spearman", "kendall")})
+    tracker.log_artifact(out / "correlations.json")
+    tracker.log_artifact(out / "table.csv")
+    tracker.log_artifact(out / "table.parquet")
+    tracker.log_artifact(out / "plots", "plots")
+    _print(result, cfg.y)
+    return {"correlations": result, "rows": len(table)}
+
+
+def _print(result: Dict[str, Dict[str, Any]], y: str) -> None:
+    from plumbing.report import table
+
+    def cell(e: Dict[str, Any], m: str) -> str:
+        ci = e[f"{m}_ci"]
+        return f"{e[m]:+.3f} [{ci[0]:+.2f},{ci[1]:+.2f}] p={e[f'{m}_p']:.3g}" if ci else f"{e[m]:+.3f} p={e[f'{m}_p']:.3g}"
+
+    print(f"\ncorrelation with {y}")
+    print(table(["x", "n", "Pearson r", "Spearman rho", "Kendall tau"],
+                [[x, e["n"], cell(e, "pearson"), cell(e, "spearman"), cell(e, "kendall")] for x, e in result.items()]))
+
+
+main = stage_main("correlate")
+
+if __name__ == "__main__":
+    main()

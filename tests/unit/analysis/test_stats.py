@@ -1,0 +1,110 @@
+"""Correlations against values computed independently here (numpy, brute force)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.stats import TableError, correlate_table, correlation, statistic
+
+
+def _ranks(v):
+    """Average ranks (1-based), ties sharing the mean of their positions: by hand."""
+    v = np.asarray(v, float)
+    order = sorted(range(len(v)), key=lambda i: v[i])
+    ranks = np.empty(len(v))
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _tau_b(x, y):
+    """Kendall tau-b by counting pairs."""
+    conc = disc = tx = ty = 0
+    for i, j in itertools.combinations(range(len(x)), 2):
+        dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+        if dx == 0 and dy == 0:
+            continue
+        if dx == 0:
+            tx += 1
+        elif dy == 0:
+            ty += 1
+        elif dx == dy:
+            conc += 1
+        else:
+            disc += 1
+    return (conc - disc) / np.sqrt((conc + disc + tx) * (conc + disc + ty))
+
+
+X = [0.61, 0.70, 0.70, 0.75, 0.80, 0.80, 0.82, 0.90]  # ties in x
+Y = [0.40, 0.42, 0.45, 0.45, 0.52, 0.50, 0.58, 0.57]  # ties in y
+
+
+def test_values_match_independent_computations_with_ties():
+    assert statistic("pearson", X, Y) == pytest.approx(np.corrcoef(X, Y)[0, 1])
+    assert statistic("spearman", X, Y) == pytest.approx(np.corrcoef(_ranks(X), _ranks(Y))[0, 1])
+    assert statistic("kendall", X, Y) == pytest.approx(_tau_b(np.array(X), np.array(Y)))
+
+
+def test_permutation_p_value_is_exact_for_small_n():
+    x, y = [1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 1.0, 4.0, 3.0, 5.0]
+    r = np.corrcoef(x, y)[0, 1]
+    null = [np.corrcoef(x, [y[i] for i in perm])[0, 1] for perm in itertools.permutations(range(5))]
+    expected = np.mean(np.abs(null) >= abs(r) - 1e-12)
+    c = correlation("pearson", x, y, bootstrap=100)
+    assert c.exact_p and c.p == pytest.approx(expected)
+
+
+def test_perfect_and_uncorrelated_cases():
+    x = np.arange(6.0)
+    perfect = correlation("pearson", x, 2 * x + 1, bootstrap=500)
+    # of all 6! orders of y only the identity and the reversed one reach |r| = 1
+    assert perfect.value == pytest.approx(1.0) and perfect.p == pytest.approx(2 / 720)
+    assert perfect.ci == pytest.approx([1.0, 1.0])
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    none = correlation("spearman", a, b, bootstrap=500, permutations=2000)
+    assert abs(none.value) < 0.15 and none.p > 0.05 and none.ci[0] < 0 < none.ci[1]
+
+
+def test_bootstrap_is_reproducible_with_a_seed():
+    a = correlation("kendall", X, Y, bootstrap=300, permutations=500, seed=7)
+    b = correlation("kendall", X, Y, bootstrap=300, permutations=500, seed=7)
+    c = correlation("kendall", X, Y, bootstrap=300, permutations=500, seed=8)
+    assert (a.ci, a.p) == (b.ci, b.p)
+    assert a.ci != c.ci
+
+
+def test_table_shape_and_rows_with_missing_values_are_dropped_per_column():
+    df = pd.DataFrame({"variant": list("abcdefgh"), "l": X, "f": Y[:7] + [np.nan], "y": Y})
+    out = correlate_table(df, ["l", "f"], "y", "variant", bootstrap=200, permutations=500)
+    assert set(out) == {"l", "f"}
+    assert out["l"]["n"] == 8 and out["f"]["n"] == 7 and out["f"]["labels"] == list("abcdefg")
+    for key in ("pearson", "pearson_ci", "pearson_p", "spearman", "spearman_ci", "spearman_p", "kendall",
+                "kendall_ci", "kendall_p", "n"):
+        assert key in out["l"]
+    assert out["f"]["pearson"] == pytest.approx(np.corrcoef(Y[:7], Y[:7])[0, 1])
+
+
+@pytest.mark.parametrize(
+    "frame,x,y,message",
+    [
+        (pd.DataFrame({"a": [1, 2, 3], "y": [1, 2, 3]}), ["nope"], "y", "column 'nope' not in the table"),
+        (pd.DataFrame({"a": [1, "x", 3], "y": [1, 2, 3]}), ["a"], "y", "column 'a' is not numeric: row 2 holds 'x'"),
+        (pd.DataFrame({"a": [1, 2], "y": [1, 2]}), ["a"], "y", "2 rows with both values"),
+        (pd.DataFrame({"a": [1, 1, 1], "y": [1, 2, 3]}), ["a"], "y", "column 'a' is constant"),
+        (pd.DataFrame({"a": [1, 2, 3], "y": [5, 5, 5]}), ["a"], "y", "column 'y' is constant"),
+    ],
+)
+def test_bad_tables_raise_a_clear_error(frame, x, y, message):
+    with pytest.raises(TableError, match=message):
+        correlate_table(frame, x, y, bootstrap=10, permutations=10)
