@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
+from plumbing.llm.types import ChatRequest, ChatResult, FailureKind, LLMBackend, OnResult
 
 log = logging.getLogger(__name__)
 KEY_VERSION = 1
@@ -115,7 +115,9 @@ class LLMCache:
 
 
 class CachedBackend(LLMBackend):
-    """Serves answers from the cache, sends only misses (each distinct one once) to ``inner``."""
+    """Serves answers from the cache and sends only misses to ``inner``: each distinct request
+    once, also across threads (a request already in flight on another thread is waited for,
+    not sent again: the n samples of one GRPO prompt often repeat a rationale)."""
 
     def __init__(self, inner: LLMBackend, cache: LLMCache, namespace: str = ""):
         super().__init__()
@@ -123,6 +125,8 @@ class CachedBackend(LLMBackend):
         self.cache = cache
         self.namespace = namespace
         self.model_id = inner.model_id
+        self._inflight: Dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:  # expose the inner backend's settings
         if name == "inner":
@@ -140,21 +144,44 @@ class CachedBackend(LLMBackend):
                 on_result(i, results[i])
             else:
                 waiting[k].append(i)
-        unique = list(waiting)
+        with self._lock:
+            theirs = {k: self._inflight[k] for k in waiting if k in self._inflight}
+            mine = [k for k in waiting if k not in theirs]
+            events = {k: threading.Event() for k in mine}
+            self._inflight.update(events)
+
+        def _deliver(key: str, res: ChatResult, paid: bool) -> None:
+            for n, i in enumerate(waiting[key]):
+                first = paid and n == 0
+                results[i] = res if first else ChatResult(**{**res.__dict__, "cached": True, "attempts": 0})
+                on_result(i, results[i])
 
         def _done(j: int, res: ChatResult) -> None:
-            key = unique[j]
+            key = mine[j]
             if res.ok:
                 try:
                     self.cache.put(key, self.model_id, res.to_cache())
                 except sqlite3.Error as e:  # a full disk must not lose the answer in hand
                     log.warning("LLM cache write failed (%s); continuing without caching", e)
-            for n, i in enumerate(waiting[key]):
-                results[i] = res if n == 0 else ChatResult(**{**res.__dict__, "cached": True, "attempts": 0})
-                on_result(i, results[i])
+            _deliver(key, res, paid=True)
+            with self._lock:
+                ev = self._inflight.pop(key, None)
+            if ev is not None:
+                ev.result = res  # type: ignore[attr-defined]
+                ev.set()
 
-        if unique:
-            self.inner.complete([requests[waiting[k][0]] for k in unique], on_result=_done, progress=progress)
+        try:
+            if mine:
+                self.inner.complete([requests[waiting[k][0]] for k in mine], on_result=_done, progress=progress)
+        finally:  # never leave another thread waiting on a key this call did not finish
+            with self._lock:
+                unfinished = [(k, self._inflight.pop(k)) for k in mine if self._inflight.get(k) is events[k]]
+            for k, ev in unfinished:
+                ev.result = ChatResult.failure(FailureKind.BACKEND_ERROR, "the call that owned this request ended")  # type: ignore[attr-defined]
+                ev.set()
+        for key, ev in theirs.items():
+            ev.wait()
+            _deliver(key, ev.result, paid=False)  # type: ignore[attr-defined]
         return results  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -116,3 +116,24 @@ def test_sigkill_at_any_moment_loses_only_calls_in_flight_and_resume_completes(t
         assert srv.chat_requests == n - persisted  # resume pays only for what was not stored
     keys = _cache_state(cache)
     assert len(keys) == len(set(keys)) == n
+
+
+def test_identical_requests_from_many_threads_are_sent_once(tmp_path):
+    import threading
+
+    with LoopbackServer(latency_s=0.2) as srv:
+        backend = _backend(srv, tmp_path / "c.sqlite")
+        out = {}
+
+        def worker(t):  # e.g. the 8 samples of one GRPO prompt writing the same rationale
+            out[t] = backend.complete([_req("same rationale")])[0]
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        backend.close()
+        assert srv.chat_requests == 1
+    assert {r.text for r in out.values()} == {"echo: same rationale"}
+    assert sum(not r.cached for r in out.values()) == 1  # one thread paid, seven waited

@@ -1,0 +1,88 @@
+"""What every GenRM-training reward shares: rollouts in, rewards and diagnostics out.
+
+Pure parts (verdict parsing, label check) run here; judges (MetaRM, MetaJudge) are
+backends handed in by the engine adapter. A reward never raises for one rollout: a judge
+failure gives the configured failure reward and a counter in the diagnostics.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from genrm.parsing import parse_verdict
+from genrm.records import PairwiseSample
+from plumbing.llm.types import SamplingParams
+
+DIAGNOSTICS = ("format_fail", "label_correct", "metarm_called", "metarm_correct", "metarm_incorrect",
+               "metarm_call_fail", "metarm_parse_fail", "ap")
+
+
+@dataclass
+class Judge:
+    """A judge model a reward calls (MetaRM, MetaJudge): its backend and how to sample it."""
+
+    backend: Any  # plumbing.llm.types.LLMBackend
+    sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=1024))
+
+
+@dataclass
+class Rollout:
+    """One GenRM output for one training sample (responses in the order the GenRM saw them)."""
+
+    completion: str
+    sample: PairwiseSample
+
+
+@dataclass
+class RewardResult:
+    reward: float
+    pred: Optional[str] = None  # the parsed verdict
+    diagnostics: Dict[str, float] = field(default_factory=dict)
+
+
+class GenRMReward(abc.ABC):
+    """``score(rollouts)`` returns one RewardResult per rollout, in order."""
+
+    name: str = ""
+    needs: tuple = ()  # judge roles the reward calls: "metarm", "metajudge"
+
+    def __init__(self, cfg: Any, judges: Optional[Dict[str, Judge]] = None):
+        self.cfg = cfg  # plumbing.config.schema.RewardConfig
+        self.judges = judges or {}
+
+    @classmethod
+    def from_config(cls, cfg: Any, judges: Optional[Dict[str, Judge]] = None) -> "GenRMReward":
+        missing = [r for r in cls.needs if (judges or {}).get(r) is None]
+        if missing:
+            raise ValueError(f"reward {cls.name!r} needs a {', '.join(missing)} backend")
+        return cls(cfg, judges)
+
+    def outcome(self, rollouts: Sequence[Rollout]) -> List[RewardResult]:
+        """The verdict part every reward starts from: parse, compare with the golden label."""
+        out = []
+        for r in rollouts:
+            pred = parse_verdict(r.completion)
+            diag = {k: 0.0 for k in DIAGNOSTICS}
+            if pred is None:
+                diag["format_fail"] = 1.0
+                out.append(RewardResult(self.cfg.format_fail_reward, None, diag))
+                continue
+            correct = pred == r.sample.gt_label
+            diag["label_correct"] = float(correct)
+            out.append(RewardResult(1.0 if correct else 0.0, pred, diag))
+        return out
+
+    @abc.abstractmethod
+    def score(self, rollouts: Sequence[Rollout]) -> List[RewardResult]:
+        ...
+
+
+def mean_diagnostics(results: Sequence[RewardResult]) -> Dict[str, float]:
+    """Batch means of the diagnostics (rates), plus the mean reward."""
+    if not results:
+        return {}
+    out = {k: sum(r.diagnostics.get(k, 0.0) for r in results) / len(results) for k in DIAGNOSTICS}
+    out["reward"] = sum(r.reward for r in results) / len(results)
+    return out
