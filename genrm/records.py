@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -35,6 +36,19 @@ class PairwiseSample:
         return PairwiseSample(self.id, self.context, self.response_b, self.response_a,
                               flip.get(self.gt_label) if self.gt_label else None, self.gt_judgment,
                               self.gt_checklist, self.subset, dict(self.meta, swapped=not self.meta.get("swapped")))
+
+
+def sample_to_json(sample: PairwiseSample) -> str:
+    """A sample as one JSON string: how training data carries it to the reward (TRL column,
+    OpenRLHF ``--data.label_key``)."""
+    return json.dumps({"id": sample.id, "context": sample.context, "response_a": sample.response_a,
+                       "response_b": sample.response_b, "gt_label": sample.gt_label,
+                       "gt_judgment": sample.gt_judgment, "gt_checklist": sample.gt_checklist,
+                       "subset": sample.subset}, ensure_ascii=False)
+
+
+def sample_from_json(text: str) -> PairwiseSample:
+    return PairwiseSample(**json.loads(text))
 
 
 def conversation(value: Any, name: str) -> List[Dict[str, str]]:

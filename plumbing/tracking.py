@@ -117,10 +117,16 @@ class StageRun:
         self.experiment_id = experiment_id
         self._scrub = scrub
         self._max_len = max_param_length
+        self.detached = False
 
     @property
     def enabled(self) -> bool:
         return self.run_id is not None
+
+    def detach(self) -> None:
+        """Leave the run RUNNING when the stage returns: a submitted job ends it
+        (``python -m plumbing.launch.finish``)."""
+        self.detached = True
 
     def _client(self) -> Any:
         from mlflow.tracking import MlflowClient
@@ -295,3 +301,5 @@ def start_run(
         raise
     else:
         _end("FINISHED")
+        if run.detached:
+            client.update_run(run_id, status="RUNNING")

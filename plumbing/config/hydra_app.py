@@ -49,6 +49,7 @@ STAGES: Dict[str, StageSpec] = {
         StageSpec("preflight", "plumbing.preflight"),
         StageSpec("genrm_eval", "genrm.evaluate"),
         StageSpec("genrm_score", "genrm.score"),
+        StageSpec("genrm_train", "genrm.train"),
         StageSpec("correlate", "analysis.correlate"),
         StageSpec("compare", "analysis.compare"),
     )

@@ -129,6 +129,61 @@ class EngineConfig:
         return p
 
 
+# ----------------------------------------------------------------------------- algorithm
+# Estimators each engine runs. `grpo` is group-normalised advantages with a KL loss
+# (OpenRLHF: group_norm); `gae` is PPO with a critic (OpenRLHF only: TRL has no PPO trainer).
+LOCAL_ESTIMATORS = ("grpo", "dr_grpo", "rloo")
+OPENRLHF_ESTIMATORS = ("gae", "grpo", "dr_grpo", "rloo", "reinforce", "reinforce_baseline", "group_norm")
+
+
+@dataclass
+class AlgoConfig:
+    """RL settings, named once; each engine translates them (see plumbing/engines)."""
+
+    estimator: str = "grpo"
+    n_samples_per_prompt: int = 8
+    kl_coef: float = 0.001
+    kl_estimator: str = "k3"  # k1 | k2 | k3
+    use_kl_loss: bool = True  # KL as a loss term (GRPO style) rather than in the reward
+    actor_lr: float = 1e-6
+    critic_lr: float = 9e-6  # gae only
+    lr_warmup_ratio: float = 0.03
+    rollout_batch_size: int = 128  # prompts per rollout
+    train_batch_size: int = 128  # samples per optimizer step (global)
+    micro_batch_size: int = 1  # samples per GPU per forward/backward
+    max_prompt_len: int = 4096
+    max_new_tokens: int = 4096
+    temperature: float = 1.0
+    top_p: float = 1.0
+    eps_clip: float = 0.2
+    epochs: int = 1  # passes over the prompts (OpenRLHF: num_episodes)
+    max_steps: int = -1  # stop after this many optimizer steps (-1: run the epochs)
+    save_steps: int = -1  # checkpoint every k steps (-1: only at the end)
+    logging_steps: int = 1
+
+    def check(self) -> Problems:
+        p: Problems = []
+        check_choice(p, "estimator", self.estimator, tuple(dict.fromkeys(LOCAL_ESTIMATORS + OPENRLHF_ESTIMATORS)))
+        check_choice(p, "kl_estimator", self.kl_estimator, ("k1", "k2", "k3"))
+        for key in ("n_samples_per_prompt", "rollout_batch_size", "train_batch_size", "micro_batch_size",
+                    "max_prompt_len", "max_new_tokens", "epochs", "logging_steps"):
+            check_positive(p, key, getattr(self, key))
+        for key in ("kl_coef", "actor_lr", "critic_lr", "temperature"):
+            check_positive(p, key, getattr(self, key), allow_zero=True)
+        if self.estimator in ("grpo", "dr_grpo", "rloo", "reinforce_baseline", "group_norm") and self.n_samples_per_prompt < 2:
+            p.append(("n_samples_per_prompt", f"{self.estimator} compares samples of one prompt: needs >= 2"))
+        return p
+
+
+def check_engine_algo(engine: "EngineConfig", algo: AlgoConfig) -> Problems:
+    """The estimator must be one the chosen engine runs."""
+    allowed = LOCAL_ESTIMATORS if engine.name == "local" else OPENRLHF_ESTIMATORS
+    if algo.estimator not in allowed:
+        return [("algo.estimator", f"engine={engine.name} runs {list(allowed)}, not {algo.estimator!r}"
+                 + (" (TRL has no PPO trainer: use engine=openrlhf for gae)" if algo.estimator == "gae" else ""))]
+    return []
+
+
 # ----------------------------------------------------------------------------- models
 @dataclass
 class TinyModelSpec:
@@ -387,4 +442,5 @@ GROUPS = {
     "llm": LLMConfig,
     "reward": RewardConfig,
     "data": DataConfig,
+    "algo": AlgoConfig,
 }

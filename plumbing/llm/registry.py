@@ -110,10 +110,9 @@ class ServedBackend(LLMBackend):
             self.server.stop()
 
 
-@contextlib.contextmanager
-def open_backend(cfg: Any, output_dir: str | os.PathLike, name: str = "llm") -> Iterator[LLMBackend]:
-    """Open a configured backend: a local server when ``serve.launcher`` asks for one (started
-    lazily), the cache around it, and on exit close everything whatever happened."""
+def build_backend(cfg: Any, output_dir: str | os.PathLike, name: str = "llm") -> LLMBackend:
+    """A configured backend: a local server when ``serve.launcher`` asks for one (started
+    lazily), the cache around it. The caller closes it (see :func:`open_backend`)."""
     from plumbing.llm.cache import CachedBackend, LLMCache
 
     out = Path(output_dir)
@@ -124,6 +123,13 @@ def open_backend(cfg: Any, output_dir: str | os.PathLike, name: str = "llm") -> 
     if cfg.cache.enabled:
         path = Path(cfg.cache.path) if cfg.cache.path else out / "llm_cache.sqlite"
         backend = CachedBackend(backend, LLMCache(path), cfg.cache.namespace)
+    return backend
+
+
+@contextlib.contextmanager
+def open_backend(cfg: Any, output_dir: str | os.PathLike, name: str = "llm") -> Iterator[LLMBackend]:
+    """:func:`build_backend`, closed on exit (servers stopped) whatever happened."""
+    backend = build_backend(cfg, output_dir, name)
     try:
         yield backend
     finally:

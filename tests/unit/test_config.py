@@ -15,14 +15,23 @@ from plumbing.config.validate import ConfigError, check_tree
 
 CONF = conf_dir()
 # Combinations a root refuses on purpose, with the key its error names.
-REFUSED = {("pipeline", "cluster", "slurm"): "cluster.kind"}  # sbatch submission of steps: not yet
+REFUSED = {
+    ("pipeline", "cluster", "slurm"): "cluster.kind",  # sbatch submission of steps: not yet
+    ("genrm_train", "algo", "ppo"): "algo.estimator",  # PPO needs a critic: engine=openrlhf, not the default local
+}
 # Values only a user can give (a model to judge with, an input file); the test supplies them.
-ROOT_BASE = {"pipeline": ["experiment=smoke"], "genrm_eval": ["genrm.model=/m"], "genrm_score": ["input=/x.jsonl"]}
+ROOT_BASE = {"pipeline": ["experiment=smoke"], "genrm_eval": ["genrm.model=/m"], "genrm_score": ["input=/x.jsonl"],
+             "correlate": ["input=/x.csv", "x=[a]"], "compare": ["mlflow.experiment=[e]"]}
+# A reward that calls a judge needs one configured.
+JUDGE_OF_REWARD = {"ralign": "metarm", "hybrid": "metajudge"}
 
 
 def _user_values(key: str, option: str) -> list:
     """A backend chosen for a role needs its model (and an endpoint for `openai`)."""
     group, _, package = key.partition("@")
+    if group == "reward" and option in JUDGE_OF_REWARD:
+        role = JUDGE_OF_REWARD[option]
+        return [f"llm@{role}=openai", f"{role}.model=/m", f"{role}.base_url=http://127.0.0.1:9/v1"]
     if group != "llm":
         return []
     pkg = package or "llm"

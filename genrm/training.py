@@ -1,0 +1,53 @@
+"""GenRM training data and the engine adapters of the rewards.
+
+A training example is the GenRM judging prompt of one pairwise sample plus the sample
+itself as JSON (golden label, golden judgment, golden checklist, context and responses in
+the order shown): TRL passes it to the reward as a column, OpenRLHF as the label.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, List, Optional, Sequence
+
+from genrm.prompts import JUDGE_SYSTEM, judge_messages
+from genrm.records import PairwiseSample, sample_from_json, sample_to_json
+from genrm.rewards.base import GenRMReward, Rollout, mean_diagnostics
+
+
+def training_examples(samples: Sequence[PairwiseSample], swap_balance: bool = True, seed: int = 0,
+                      system: Optional[str] = JUDGE_SYSTEM) -> List[Dict[str, Any]]:
+    """One example per sample; with ``swap_balance`` each sample is shown in a random order
+    (seeded), so golden A and B labels are balanced whatever the source's bias."""
+    rng = random.Random(seed)
+    out = []
+    for s in samples:
+        if swap_balance and rng.random() < 0.5:
+            s = s.swapped()
+        out.append({"prompt": judge_messages(s, system), "sample": sample_to_json(s)})
+    return out
+
+
+def completion_text(completion: Any) -> str:
+    """TRL gives conversational completions as [{role, content}]; plain ones as text."""
+    if isinstance(completion, list):
+        return completion[-1]["content"] if completion else ""
+    return str(completion)
+
+
+class TRLReward:
+    """A GenRM reward as TRL's ``reward_func(prompts, completions, **columns)``; the
+    diagnostics go to TRL's metric log (and from there to MLflow) as ``genrm_reward/*``."""
+
+    def __init__(self, reward: GenRMReward):
+        self.reward = reward
+        self.__name__ = f"genrm_{reward.name}"
+
+    def __call__(self, prompts: List[Any], completions: List[Any], sample: List[str], log_metric: Any = None,
+                 **_: Any) -> List[float]:
+        rollouts = [Rollout(completion_text(c), sample_from_json(s)) for c, s in zip(completions, sample)]
+        results = self.reward.score(rollouts)
+        if log_metric is not None:
+            for k, v in mean_diagnostics(results).items():
+                log_metric(f"genrm_reward/{k}", v)
+        return [r.reward for r in results]

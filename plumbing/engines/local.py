@@ -1,0 +1,96 @@
+"""The local engine: TRL's GRPO / RLOO trainers on CPU or one GPU.
+
+``train_local`` takes prompts (chat messages plus columns the reward reads), a TRL-style
+reward function and the suite's :class:`~plumbing.config.schema.AlgoConfig`, translates the
+settings, trains, logs every TRL log line to the stage's MLflow run (through the tracking
+module, so the scrubber applies) and saves an HF checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+log = logging.getLogger(__name__)
+
+
+def trl_settings(algo: Any, engine: Any, out: Path, seed: int) -> Dict[str, Any]:
+    """The suite's algorithm settings in TRL's terms (GRPOConfig / RLOOConfig fields)."""
+    import torch
+
+    cpu = engine.device == "cpu" or (engine.device == "auto" and not torch.cuda.is_available())
+    n = algo.n_samples_per_prompt
+    per_step = algo.rollout_batch_size * n  # completions per optimizer step
+    settings: Dict[str, Any] = dict(
+        output_dir=str(out),
+        use_cpu=cpu,
+        bf16=not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        per_device_train_batch_size=min(per_step, max(algo.micro_batch_size, n)),
+        num_generations=n,
+        learning_rate=algo.actor_lr,
+        warmup_steps=algo.lr_warmup_ratio,  # transformers 5: a float < 1 is a ratio of the steps
+        beta=algo.kl_coef,
+        epsilon=algo.eps_clip,
+        max_completion_length=algo.max_new_tokens,
+        temperature=algo.temperature if algo.temperature > 0 else 1.0,
+        top_p=algo.top_p,
+        num_train_epochs=algo.epochs,
+        max_steps=algo.max_steps,
+        logging_steps=algo.logging_steps,
+        save_strategy="steps" if algo.save_steps > 0 else "no",
+        report_to=[],  # the suite logs to MLflow itself (see MlflowLogCallback)
+        seed=seed,
+        remove_unused_columns=False,
+    )
+    if settings["per_device_train_batch_size"] % n:
+        settings["per_device_train_batch_size"] = n * max(1, settings["per_device_train_batch_size"] // n)
+    settings["gradient_accumulation_steps"] = max(1, per_step // settings["per_device_train_batch_size"])
+    if algo.save_steps > 0:
+        settings["save_steps"] = algo.save_steps
+    if algo.estimator in ("grpo", "dr_grpo"):
+        settings["loss_type"] = algo.estimator
+    return settings
+
+
+def _log_callback(tracker: Any) -> Any:
+    from transformers import TrainerCallback
+
+    class MlflowLogCallback(TrainerCallback):
+        """Every TRL log line becomes MLflow metrics of the stage's run, at the global step."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Optional[Dict[str, Any]] = None, **kw: Any) -> None:
+            if logs:
+                tracker.log_metrics({k: v for k, v in logs.items() if isinstance(v, (int, float))},
+                                    step=state.global_step)
+
+    return MlflowLogCallback()
+
+
+def train_local(model_path: str, examples: List[Dict[str, Any]], reward_fn: Callable[..., List[float]], algo: Any,
+                engine: Any, out: Path, tracker: Any, seed: int = 0) -> Path:
+    """Train with TRL and return the directory of the saved HF checkpoint."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if algo.estimator == "rloo":
+        from trl import RLOOConfig as Config
+        from trl import RLOOTrainer as Trainer
+    else:
+        from trl import GRPOConfig as Config
+        from trl import GRPOTrainer as Trainer
+    settings = trl_settings(algo, engine, out / "trl", seed)
+    if algo.estimator == "rloo":
+        settings.pop("loss_type", None)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path)
+    trainer = Trainer(model=model, reward_funcs=[reward_fn], args=Config(**settings),
+                      train_dataset=Dataset.from_list(examples), processing_class=tokenizer,
+                      callbacks=[_log_callback(tracker)])
+    trainer.train()
+    checkpoint = out / "checkpoint"
+    trainer.save_model(str(checkpoint))
+    tokenizer.save_pretrained(str(checkpoint))
+    return checkpoint

@@ -1,0 +1,77 @@
+"""The last step of a cluster job: bring what the engine logged into the stage's MLflow run
+and end the run with the job's outcome.
+
+    python -m plumbing.launch.finish --tracking-uri URI --run-id ID --exit-code RC \\
+        [--tensorboard-dir DIR] [--checkpoint DIR]
+
+OpenRLHF logs to TensorBoard (or wandb) only; its scalars (``train/reward``, ``train/kl``,
+``rollout/...``, ``eval/...`` and the reward module's ``extra_logs``) are copied into the run
+with their steps. The run is ended FINISHED when the job's command succeeded, else FAILED.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+
+def tensorboard_scalars(logdir: Path) -> Dict[str, List[Tuple[int, float]]]:
+    """{tag: [(step, value), ...]} from every event file under ``logdir``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: Dict[str, List[Tuple[int, float]]] = {}
+    for events in sorted({p.parent for p in Path(logdir).rglob("events.out.tfevents.*")}):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return out
+
+
+def bridge(tracking_uri: str, run_id: str, logdir: Path) -> int:
+    """Copy TensorBoard scalars into the MLflow run; return how many points were copied."""
+    import time
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    now = int(time.time() * 1000)
+    metrics = [Metric(tag, float(v), now, int(step)) for tag, points in tensorboard_scalars(logdir).items()
+               for step, v in points]
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    return len(metrics)
+
+
+def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Optional[Path] = None,
+           checkpoint: Optional[Path] = None) -> str:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if tensorboard_dir is not None and Path(tensorboard_dir).exists():
+        client.set_tag(run_id, "tensorboard_points", str(bridge(tracking_uri, run_id, Path(tensorboard_dir))))
+    if exit_code == 0 and checkpoint is not None and Path(checkpoint).exists():
+        client.set_tag(run_id, "checkpoint_path", str(Path(checkpoint).resolve()))
+    client.set_tag(run_id, "job_exit_code", str(exit_code))
+    status = "FINISHED" if exit_code == 0 else "FAILED"
+    client.set_terminated(run_id, status)
+    return status
+
+
+def main(argv: Optional[list] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tracking-uri", required=True)
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--exit-code", type=int, required=True)
+    p.add_argument("--tensorboard-dir", type=Path)
+    p.add_argument("--checkpoint", type=Path)
+    a = p.parse_args(argv)
+    print(f"[ralign] MLflow run {a.run_id}: "
+          f"{finish(a.tracking_uri, a.run_id, a.exit_code, a.tensorboard_dir, a.checkpoint)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
