@@ -18,7 +18,6 @@ submits it (``cluster=slurm``) or runs it here (``cluster=local``, on a GPU node
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -28,24 +27,13 @@ from genrm.rewards import reward_class
 from genrm.rewards.base import Judge
 from genrm.training import TRLReward, training_examples
 from plumbing.config.hydra_app import stage_main
-from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LLMConfig, ModelConfig, Problems,
-                                    RewardConfig, StageConfig, check_engine_algo, check_produces)
+from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
+                                    Problems, RewardConfig, StageConfig, check_engine_algo, check_produces)
 from plumbing.data import load_data
 from plumbing.errors import SuiteError
 from plumbing.tracking import StageRun
 
 ROLES = ("metarm", "metajudge")
-
-
-@dataclass
-class LaunchConfig:
-    """Cluster launch of engine=openrlhf (see plumbing/launch/slurm.py)."""
-
-    judge_port: int = 8000
-    judge_startup_timeout_s: int = 1800
-    ray_port: int = 6379
-    ray_dashboard_port: int = 8265
-    python: str = "python3"
 
 
 @dataclass
@@ -138,15 +126,12 @@ def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: Sta
 
 
 # ---------------------------------------------------------------------------- engine=openrlhf
-def prepare_openrlhf(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: StageRun,
-                     finish_in_job: bool = True) -> Dict[str, Any]:
+def prepare_openrlhf(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: StageRun) -> Dict[str, Any]:
     """Write the data set, the reward module and the job script; return what was written.
+    A submitted job ends the MLflow run itself (its finishing step); a job run here does not."""
+    from dataclasses import asdict
 
-    ``finish_in_job``: the job's last step copies the metrics into the MLflow run and ends it
-    (a submitted job); otherwise the caller does that after running the script."""
-    from plumbing.engines.openrlhf import ppo_args, write_reward_module
-    from plumbing.launch.server import LocalServer
-    from plumbing.launch.slurm import JobSpec, JudgeSection, RaySection, shell_join, write
+    from plumbing.engines import openrlhf as orl
 
     out = Path(cfg.output_dir)
     job_dir = out / "openrlhf"
@@ -155,102 +140,34 @@ def prepare_openrlhf(cfg: GenRMTrainConfig, samples: List[PairwiseSample], track
     with open(data_path, "w") as fh:
         for ex in training_examples(samples, cfg.swap_balance, cfg.seed):
             fh.write(json.dumps({"prompt": ex["prompt"], "label": ex["sample"]}, ensure_ascii=False) + "\n")
-
-    judge_section = None
     judges: Dict[str, Any] = {}
+    sections = []
     for role in needed_roles(cfg):
-        llm = getattr(cfg, role)
-        spec: Dict[str, Any] = {"llm": _llm_settings(llm)}
-        if llm.serve.launcher == "vllm":  # started by the job, on its own node
-            if judge_section is not None:
-                raise SuiteError("one judge server per job: give the second judge an endpoint (llm@...=openai)")
-            server = LocalServer("vllm", llm.model, host="0.0.0.0", port=cfg.launch.judge_port,
-                                 tensor_parallel_size=llm.tensor_parallel_size,
-                                 gpu_memory_utilization=llm.gpu_memory_utilization, dtype=llm.dtype,
-                                 extra_args=llm.serve.extra_args)
-            endpoint_file = job_dir / f"{role}_endpoint"
-            judge_section = JudgeSection(command=" ".join(server.command()), port=cfg.launch.judge_port,
-                                         endpoint_file=str(endpoint_file),
-                                         startup_timeout_s=cfg.launch.judge_startup_timeout_s,
-                                         description=f"{role}: vllm serve {llm.model}")
-            spec["endpoint_file"] = str(endpoint_file)
-            spec["llm"]["model"] = server.served_model
-        judges[role] = spec
-    reward_module = write_reward_module(job_dir / "reward_func.py", "genrm.remote_reward:build", {
-        "reward": _plain(cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache")})
-
-    ckpt_dir = out / "checkpoint"
-    tb_dir = job_dir / "tensorboard"
-    args = ppo_args(model=cfg.model.path, algo=cfg.algo, engine=cfg.engine, dataset=str(data_path),
-                    ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
-                    reward_module=str(reward_module))
-    train_cmd = [cfg.launch.python, "-m", "openrlhf.cli.train_ppo_ray", *args]
-    command = "ray job submit --address \"$RAY_ADDRESS\" -- " + shell_join(train_cmd)
-    finish = None
-    if finish_in_job and (tracker.run_id or cfg.dry_run):
-        finish = shell_join([cfg.launch.python, "-m", "plumbing.launch.finish", "--tracking-uri", tracker.uri,
-                             "--run-id", tracker.run_id or "<the stage's MLflow run id>", "--tensorboard-dir",
-                             str(tb_dir), "--checkpoint", str(ckpt_dir)])
-    slurm = cfg.cluster.slurm
-    spec_ = JobSpec.from_cluster(
-        slurm, name=f"genrm-{cfg.reward.name}", description=f"GenRM training ({cfg.reward.name} reward) with OpenRLHF",
-        command=command, job_dir=str(job_dir), nodes=cfg.engine.num_nodes + (1 if judge_section else 0),
-        gpus_per_node=cfg.engine.gpus_per_node, judge=judge_section,
-        ray=RaySection(num_cpus=slurm.cpus_per_task, num_gpus=cfg.engine.gpus_per_node, port=cfg.launch.ray_port,
-                       dashboard_port=cfg.launch.ray_dashboard_port),
-        finish=finish)
-    script = write(spec_, job_dir / "train.sbatch")
-    (job_dir / "openrlhf_args.json").write_text(json.dumps(args, indent=1))
+        judges[role], section = orl.judge_settings(role, getattr(cfg, role), job_dir, cfg.launch)
+        sections += [section] if section else []
+    if len(sections) > 1:
+        raise SuiteError("one judge server per job: give the other judge an endpoint (llm@...=openai)")
+    reward_module = orl.write_reward_module(job_dir / "reward_func.py", "genrm.remote_reward:build", {
+        "reward": asdict(cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache")})
+    ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
+    args = orl.ppo_args(model=cfg.model.path, algo=cfg.algo, engine=cfg.engine, dataset=str(data_path),
+                        ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
+                        reward_module=str(reward_module))
+    finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if cfg.cluster.kind == "slurm" else None
+    script = orl.write_job(name=f"genrm-{cfg.reward.name}", job_dir=job_dir, argv=args, engine=cfg.engine,
+                           description=f"GenRM training ({cfg.reward.name} reward) with OpenRLHF",
+                           slurm=cfg.cluster.slurm, launch=cfg.launch, judge=sections[0] if sections else None,
+                           finish=finish)
     return {"script": str(script), "reward_module": str(reward_module), "dataset": str(data_path),
             "openrlhf_args": args, "checkpoint": str(ckpt_dir), "examples": len(samples)}
-
-
-def _plain(node: Any) -> Dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(node)
-
-
-def _llm_settings(llm: LLMConfig) -> Dict[str, Any]:
-    """What a judge backend needs on the cluster: no key values (api_key_env is resolved there),
-    no server to start (the job did), the cache set per host by the module."""
-    d = _plain(llm)
-    d["api_key"] = None
-    d["serve"] = {"launcher": "none"}
-    return d
-
-
-def run_openrlhf(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: StageRun) -> Dict[str, Any]:
-    from plumbing.launch.finish import bridge
-    from plumbing.launch.slurm import submit
-
-    prepared = prepare_openrlhf(cfg, samples, tracker, finish_in_job=cfg.cluster.kind == "slurm")
-    script = Path(prepared["script"])
-    if cfg.dry_run:
-        print(f"[genrm_train] dry run: wrote {script}, {prepared['reward_module']}, {prepared['dataset']}\n")
-        print(script.read_text())
-        return {"dry_run": True, **prepared}
-    if cfg.cluster.kind == "slurm":
-        job_id = submit(script)
-        tracker.set_tags({"slurm_job_id_submitted": job_id, "reward": cfg.reward.name,
-                          "checkpoint_path_pending": prepared["checkpoint"]})
-        tracker.detach()  # the job ends the run when training is done
-        print(f"[genrm_train] submitted job {job_id}: {script}")
-        return {"job_id": job_id, **prepared}
-    rc = subprocess.run(["bash", str(script)]).returncode  # on a GPU node: run the job script here
-    tb_dir = Path(cfg.output_dir) / "openrlhf" / "tensorboard"
-    if tracker.run_id and tb_dir.exists():
-        bridge(tracker.uri, tracker.run_id, tb_dir)
-    if rc != 0:
-        raise SuiteError(f"OpenRLHF training failed (exit {rc}); see {Path(cfg.output_dir) / 'openrlhf' / 'logs'}")
-    tracker.set_tags({"checkpoint_path": prepared["checkpoint"], "reward": cfg.reward.name})
-    return {"exit_code": rc, **prepared}
 
 
 def run(cfg: GenRMTrainConfig, tracker: StageRun) -> Dict[str, Any]:
     samples = load_samples(cfg)
     if cfg.engine.name == "openrlhf":
-        return run_openrlhf(cfg, samples, tracker)
+        from plumbing.engines.openrlhf import launch
+
+        return launch(prepare_openrlhf(cfg, samples, tracker), cfg, tracker, {"reward": cfg.reward.name})
     if cfg.dry_run:
         print(f"[genrm_train] dry run: {len(samples)} samples, local engine, {cfg.algo.estimator}, "
               f"reward={cfg.reward.name}, model={cfg.model.path}")

@@ -50,6 +50,7 @@ STAGES: Dict[str, StageSpec] = {
         StageSpec("genrm_eval", "genrm.evaluate"),
         StageSpec("genrm_score", "genrm.score"),
         StageSpec("genrm_train", "genrm.train"),
+        StageSpec("policy_train", "policy_rlhf.train"),
         StageSpec("correlate", "analysis.correlate"),
         StageSpec("compare", "analysis.compare"),
     )

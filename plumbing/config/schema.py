@@ -184,6 +184,17 @@ def check_engine_algo(engine: "EngineConfig", algo: AlgoConfig) -> Problems:
     return []
 
 
+@dataclass
+class LaunchConfig:
+    """How an engine=openrlhf stage lays out its cluster job (plumbing/engines/openrlhf.py)."""
+
+    judge_port: int = 8000
+    judge_startup_timeout_s: int = 1800
+    ray_port: int = 6379
+    ray_dashboard_port: int = 8265
+    python: str = "python3"
+
+
 # ----------------------------------------------------------------------------- models
 @dataclass
 class TinyModelSpec:

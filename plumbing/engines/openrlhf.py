@@ -9,8 +9,9 @@ dotted flags (checked against OpenRLHF's real parser by tests/contract);
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 ESTIMATOR = {"grpo": "group_norm"}  # the suite's name -> OpenRLHF's
 
@@ -100,3 +101,85 @@ def write_reward_module(path: Path, factory: str, settings: Dict[str, Any], expo
     path.write_text(MODULE_HEADER.format(purpose=purpose, factory_module=module, factory_name=name,
                                          settings=json.dumps(settings, indent=None, sort_keys=True), exported=exported))
     return path
+
+
+# ---------------------------------------------------------------------------- the job
+def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any) -> Tuple[Dict[str, Any], Optional[Any]]:
+    """How a reward module on the cluster reaches one judge (GenRM, MetaRM, MetaJudge), and the
+    job section that starts it when it is a ``vllm serve`` of the job's own (None: an endpoint).
+
+    The settings carry no key value (``api_key_env`` is resolved on the node) and no server
+    to start; the job's server writes its URL to ``<role>_endpoint`` once healthy."""
+    from plumbing.launch.server import LocalServer
+    from plumbing.launch.slurm import JudgeSection
+
+    llm_dict = asdict(llm)
+    llm_dict["api_key"] = None
+    llm_dict["serve"] = {"launcher": "none"}
+    spec: Dict[str, Any] = {"llm": llm_dict}
+    if llm.serve.launcher != "vllm":
+        return spec, None
+    server = LocalServer("vllm", llm.model, host="0.0.0.0", port=launch.judge_port,
+                         tensor_parallel_size=llm.tensor_parallel_size,
+                         gpu_memory_utilization=llm.gpu_memory_utilization, dtype=llm.dtype,
+                         extra_args=llm.serve.extra_args)
+    endpoint = job_dir / f"{role}_endpoint"
+    spec["endpoint_file"] = str(endpoint)
+    llm_dict["model"] = server.served_model
+    section = JudgeSection(command=" ".join(server.command()), port=launch.judge_port, endpoint_file=str(endpoint),
+                           startup_timeout_s=launch.judge_startup_timeout_s, description=f"{role}: vllm serve {llm.model}")
+    return spec, section
+
+
+def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], engine: Any, slurm: Any,
+              launch: Any, judge: Optional[Any], finish: Optional[List[str]]) -> Path:
+    """The sbatch script of one OpenRLHF run: the judge server (if any) on its own node, a Ray
+    cluster across the training nodes, ``ray job submit`` of train_ppo_ray, then ``finish``."""
+    from plumbing.launch.slurm import JobSpec, RaySection, shell_join, write
+
+    command = "ray job submit --address \"$RAY_ADDRESS\" -- " + shell_join(
+        [launch.python, "-m", "openrlhf.cli.train_ppo_ray", *argv])
+    spec = JobSpec.from_cluster(
+        slurm, name=name, description=description, command=command, job_dir=str(job_dir),
+        nodes=engine.num_nodes + (1 if judge else 0), gpus_per_node=engine.gpus_per_node, judge=judge,
+        ray=RaySection(num_cpus=slurm.cpus_per_task, num_gpus=engine.gpus_per_node, port=launch.ray_port,
+                       dashboard_port=launch.ray_dashboard_port),
+        finish=shell_join(finish) if finish else None)
+    (job_dir / "openrlhf_args.json").write_text(json.dumps(argv, indent=1))
+    return write(spec, job_dir / "train.sbatch")
+
+
+def finish_command(launch: Any, tracker: Any, tb_dir: Path, ckpt_dir: Path) -> List[str]:
+    """The job's last step (the template adds --exit-code): metrics into MLflow, run ended."""
+    return [launch.python, "-m", "plumbing.launch.finish", "--tracking-uri", tracker.uri,
+            "--run-id", tracker.run_id or "<the stage's MLflow run id>", "--tensorboard-dir", str(tb_dir),
+            "--checkpoint", str(ckpt_dir)]
+
+
+def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) -> Dict[str, Any]:
+    """Print (dry run), submit (cluster=slurm) or run here (cluster=local) a prepared job."""
+    import subprocess
+
+    from plumbing.errors import SuiteError
+    from plumbing.launch.finish import bridge
+    from plumbing.launch.slurm import submit
+
+    script = Path(job["script"])
+    if cfg.dry_run:
+        print(f"[{cfg.stage}] dry run: wrote {', '.join(str(v) for k, v in job.items() if k.endswith(('script', 'module', 'dataset')))}\n")
+        print(script.read_text())
+        return {"dry_run": True, **job}
+    if cfg.cluster.kind == "slurm":
+        job_id = submit(script)
+        tracker.set_tags({"slurm_job_id_submitted": job_id, "checkpoint_path_pending": job["checkpoint"], **tags})
+        tracker.detach()  # the job ends the run when training is done
+        print(f"[{cfg.stage}] submitted job {job_id}: {script}")
+        return {"job_id": job_id, **job}
+    rc = subprocess.run(["bash", str(script)]).returncode  # on a GPU node: run the job script here
+    tb_dir = script.parent / "tensorboard"
+    if tracker.run_id and tb_dir.exists():
+        bridge(tracker.uri, tracker.run_id, tb_dir)
+    if rc != 0:
+        raise SuiteError(f"OpenRLHF training failed (exit {rc}); see {script.parent / 'logs'}")
+    tracker.set_tags({"checkpoint_path": job["checkpoint"], **tags})
+    return {"exit_code": rc, **job}

@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import genrm_fixtures as fx
-from genrm.remote_reward import response_of
+from plumbing.engines.remote import response_of
 from genrm.testing import rule_responder
 from plumbing import tracking
 from plumbing.config.hydra_app import compose, execute, finalize
