@@ -16,7 +16,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import pandas as pd
 
@@ -52,6 +52,8 @@ class CompareConfig(StageConfig):
 
 
 SCHEMA = CompareConfig
+# The report's downstream columns: task scores, domain means, the average (not intervals or counts).
+_DOWNSTREAM_SCORE = re.compile(r"^downstream/(?:domain/)?[^/]+$")
 _BENCH_METRIC = re.compile(r"^(?!downstream/)(?!corr/)(?!pipeline/)([^/]+)/(l_acc|s_corr|f_score|precision|recall|f1|ap)$")
 
 
@@ -100,7 +102,7 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
             figures.append((f"Training curves: {kind}", plots.curves(
                 hist, kind.split(" ", 1)[-1], kind, out / "plots" / f"curve_{plots.safe_name(kind)}.png")))
 
-    shown = ["variant"] + [c for c in table.columns if _BENCH_METRIC.match(str(c)) or str(c).startswith("downstream/")]
+    shown = ["variant"] + [c for c in table.columns if _BENCH_METRIC.match(str(c)) or _DOWNSTREAM_SCORE.match(str(c))]
     md_table = _markdown_table(table[shown])
     md = [f"# {title}", "", f"{len(table)} variant(s).", "", "## Metrics", "", md_table, ""]
     for caption, path in figures:

@@ -10,26 +10,43 @@ from typing import Dict, List, Optional, Tuple
 
 _THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<think\s*>", re.IGNORECASE)
-# `\boxed{...}` with or without the backslash; one level of nested braces (\text{A}).
-_BOXED = re.compile(r"\\?boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}", re.IGNORECASE)
+# The start of `\boxed{...}`, with or without the backslash; the content is read by brace
+# matching (any nesting: \boxed{\frac{\sqrt{3}}{2}}).
+_BOXED_START = re.compile(r"\\?boxed\s*\{", re.IGNORECASE)
 _BOX_CONTENT = re.compile(r"^(?:(?:response|assistant|answer|output|option|model)\s*)?\(?([AB])\)?$", re.IGNORECASE)
 _LATEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")
 
 
-def strip_thinking(text: str) -> str:
+def boxed(text: str) -> List[str]:
+    """The contents of every complete ``\\boxed{...}`` in ``text``, in order."""
+    out = []
+    for m in _BOXED_START.finditer(text or ""):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            out.append(text[m.end():i - 1])
+    return out
+
+
+def strip_thinking(text: str, keep_indent: bool = False) -> str:
     """The answer part of a model output: everything after the last ``</think>``.
 
     An opening ``<think>`` that is never closed (a truncated output) leaves no answer.
     A closing tag without an opening one (templates that pre-fill ``<think>``) still ends
-    the thinking."""
+    the thinking. ``keep_indent`` trims only blank lines at the start, so a code completion
+    keeps the indentation of its first line."""
     if text is None:
         return ""
     closes = list(_THINK_CLOSE.finditer(text))
     if closes:
-        return text[closes[-1].end():].strip()
-    if _THINK_OPEN.search(text):
+        answer = text[closes[-1].end():]
+    elif _THINK_OPEN.search(text):
         return ""
-    return text.strip()
+    else:
+        answer = text
+    return answer.lstrip("\r\n").rstrip() if keep_indent else answer.strip()
 
 
 def _box_label(content: str) -> Optional[str]:
@@ -44,8 +61,8 @@ def _box_label(content: str) -> Optional[str]:
 def parse_verdict(text: Optional[str]) -> Optional[str]:
     """'A' or 'B' from the last boxed verdict after thinking is removed, else None."""
     answer = strip_thinking(text or "")
-    for m in reversed(list(_BOXED.finditer(answer))):
-        label = _box_label(m.group(1))
+    for content in reversed(boxed(answer)):
+        label = _box_label(content)
         if label is not None:
             return label
     return None

@@ -12,7 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-import numpy as np
 
 from genrm.metrics import ATOMIC_METRICS, atomic_metrics, label_metrics
 

@@ -14,7 +14,7 @@ response gets ``floor`` without a judge call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from genrm.judging import judge
 from genrm.parsing import strip_thinking

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv/ and install the suite in it (editable) with the extras given, e.g.
 #   ./scripts/setup.sh local          # the embedded default: TRL, transformers serve
-#   ./scripts/setup.sh local,dev,contract   # + what the tests need (contract: OpenRLHF's parser)
+#   ./scripts/setup.sh local,eval,dev,contract   # + what the tests need (eval: graders; contract: OpenRLHF's parser)
 # torch is installed first and pinned, so no package pulls a multi-GB CUDA build on a CPU
 # machine. Where the pinned CPU wheel is not on the default index, point TORCH_INDEX_URL at
 # one, e.g. TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.

@@ -51,6 +51,7 @@ STAGES: Dict[str, StageSpec] = {
         StageSpec("genrm_score", "genrm.score"),
         StageSpec("genrm_train", "genrm.train"),
         StageSpec("policy_train", "policy_rlhf.train"),
+        StageSpec("downstream_eval", "downstream_eval.run"),
         StageSpec("correlate", "analysis.correlate"),
         StageSpec("compare", "analysis.compare"),
     )

@@ -8,42 +8,21 @@ register with :func:`register_backend` or are named directly as ``"package.modul
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
+from plumbing.registry import Registry
 
-_BACKENDS: Dict[str, Any] = {
+BACKENDS = Registry("LLM backend kind", {
     "openai": "plumbing.llm.openai_http:OpenAIHTTPBackend",
     "transformers": "plumbing.llm.transformers_local:TransformersBackend",
     "vllm": "plumbing.llm.vllm_local:VLLMBackend",
-}
-
-
-def register_backend(name: str) -> Callable[[Any], Any]:
-    def deco(cls: Any) -> Any:
-        _BACKENDS[name] = cls
-        return cls
-
-    return deco
-
-
-def backend_names() -> List[str]:
-    return sorted(_BACKENDS)
-
-
-def backend_class(kind: str) -> Any:
-    target = _BACKENDS.get(kind, kind if ":" in kind else None)
-    if target is None:
-        raise KeyError(f"unknown LLM backend kind {kind!r}; known: {backend_names()}")
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target
+})
+register_backend, backend_names, backend_class = BACKENDS.register, BACKENDS.names, BACKENDS.get
 
 
 def resolve_api_key(cfg: Any) -> Optional[str]:

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from plumbing.llm.cache import CachedBackend, LLMCache, cache_key
 from plumbing.llm.openai_http import OpenAIHTTPBackend

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from downstream_eval.tasks import TaskConfig
 from plumbing.config.hydra_app import STAGES, compose, conf_dir
 from plumbing.config.schema import GROUPS
 from plumbing.config.validate import ConfigError, check_tree
@@ -23,7 +24,8 @@ REFUSED = {
 # Values only a user can give (a model to judge with, an input file); the test supplies them.
 ROOT_BASE = {"pipeline": ["experiment=smoke"], "genrm_eval": ["genrm.model=/m"], "genrm_score": ["input=/x.jsonl"],
              "correlate": ["input=/x.csv", "x=[a]"], "compare": ["mlflow.experiment=[e]"],
-             "policy_train": ["genrm.model=/m"]}
+             "policy_train": ["genrm.model=/m"],
+             "downstream_eval": ["llm@judge=openai", "judge.model=/m", "judge.base_url=http://127.0.0.1:9/v1"]}
 # A reward that calls a judge needs one configured.
 JUDGE_OF_REWARD = {"ralign": "metarm", "hybrid": "metajudge"}
 
@@ -57,14 +59,14 @@ def _choices(stage: str) -> dict:
 
 
 def _groups_of(stage: str) -> list:
-    """Group keys a root composes; `data` is chosen as a list, which Hydra does not list in its choices."""
+    """Group keys a root composes; `data` and `task` are chosen as lists, which Hydra does not list in its choices."""
     import dataclasses
 
     from plumbing.config.hydra_app import load_stage
 
     keys = list(_choices(stage))
-    if "data" in {f.name for f in dataclasses.fields(load_stage(stage).SCHEMA)}:
-        keys.append("data")
+    fields = {f.name for f in dataclasses.fields(load_stage(stage).SCHEMA)}
+    keys += [group for group, field in (("data", "data"), ("task", "tasks")) if field in fields]
     return keys
 
 
@@ -79,7 +81,9 @@ def _root_group_cases():
 
 
 def _compose_option(stage, key, option):
-    overrides = [*ROOT_BASE.get(stage, []), f"{key}={option}", "output_dir=/tmp/ralign-config-test",
+    base = [o for o in ROOT_BASE.get(stage, []) if o.split("=")[0] != key]  # the option under test wins
+    choice = f"[{option}]" if key == "task" else option  # tasks are chosen as a list, also in a suite
+    overrides = [*base, f"{key}={choice}", "output_dir=/tmp/ralign-config-test",
                  *_user_values(key, option)]
     return compose(stage, overrides)
 
@@ -145,10 +149,15 @@ def test_every_experiment_preset_validates_against_its_stage(preset, stage):
             assert sub.stage == step.stage
 
 
-@pytest.mark.parametrize("path", sorted(p for g in GROUPS for p in (CONF / g).glob("*.yaml")),
+# Groups whose files are one node of a stage's config (a suite is a _global_ list of tasks,
+# covered by composing it above).
+NODE_GROUPS = {**GROUPS, "task": TaskConfig}
+
+
+@pytest.mark.parametrize("path", sorted(p for g in NODE_GROUPS for p in (CONF / g).glob("*.yaml")),
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_group_file_fits_its_schema(path: Path):
-    schema = GROUPS[path.parent.name]
+    schema = NODE_GROUPS[path.parent.name]
     # Group files may refer to root keys (${output_dir}, ${seed}); give them a root to resolve in.
     root = OmegaConf.create({"output_dir": "/tmp/x", "seed": 0, "name": "t"})
     root.node = OmegaConf.structured(schema)
@@ -158,7 +167,7 @@ def test_every_group_file_fits_its_schema(path: Path):
 
 
 def test_every_yaml_file_in_conf_is_covered_by_these_tests():
-    known_dirs = set(GROUPS) | {"experiment", "base", "hydra"}
+    known_dirs = set(NODE_GROUPS) | {"experiment", "base", "hydra", "suite"}
     for path in CONF.rglob("*.yaml"):
         rel = path.relative_to(CONF)
         if len(rel.parts) == 1:

@@ -59,6 +59,7 @@ def store(tmp_path_factory):
         for policy, scores in zip(policies, seeds):
             metrics = {f"downstream/domain/{d}": v for d, v in scores.items()}
             metrics["downstream/avg"] = float(np.mean(list(scores.values())))
+            metrics["downstream/aime24"], metrics["downstream/aime24/ci_lo"] = scores["stem"], 0.0
             _run(uri, "downstream_eval", "downstream", {"policy_run_id": policy}, metrics)
     # noise that must not be collected: a failed run and another sweep
     _run(uri, "genrm_eval", "crashed", {"variant": "rlvr"}, {"helpsteer3/l_acc": 0.0}, status_ok=False)
@@ -130,6 +131,7 @@ def test_compare_report_has_bars_domains_curves_and_references_them(store, tmp_p
     assert html.count("data:image/png;base64,") == len(pngs)
     assert "| ralign |" in md.replace("|ralign|", "| ralign |")
     assert not any("response_length" in n for n in names)  # no run logged a length
+    assert "downstream/aime24" in md and "ci_lo" not in md  # scores shown, not their intervals
 
 
 @pytest.mark.parametrize(

