@@ -6,7 +6,7 @@ Layers, each used where the machine allows it (``Result.isolation`` says which w
 - ``timeout``: a wall-clock limit, then the whole process tree is killed;
 - ``namespaces`` (root, util-linux ``unshare``/``setpriv``): new PID, mount and network
   namespaces, so no network at all and every process dies with the sandbox; every mount is
-  read-only except the work directory; private tmpfs over /tmp, /var/tmp, /dev/shm; all
+  read-only except the work directory (/tmp included); a private /dev/shm; all
   capabilities dropped, no new privileges;
 - ``pids_cgroup`` (a writable pids cgroup): at most ``max_processes`` processes, so a fork
   bomb stops at the limit instead of filling the host's PID table;
@@ -45,17 +45,17 @@ del _s
 '''
 
 # Run inside the new namespaces (as root, before dropping privileges): make every mount
-# read-only but the work directory, give the sandbox private temp dirs, then exec the command
-# without any capability.
+# read-only but the work directory (bound onto itself, so it is a mount of its own that stays
+# writable) and a private /dev/shm, then exec the command without any capability. /tmp is not
+# masked but read-only like the rest: the interpreter may live there (a checkout under /tmp);
+# the sandbox's TMPDIR is its work directory.
 INIT = r'''set -e
 work="$1"; shift
-cd "$work"  # keeps the work directory at hand once the temp dirs are masked
 mount --make-rprivate /
-for t in /tmp /var/tmp /dev/shm; do [ -d "$t" ] && mount -t tmpfs -o size=64m,mode=1777 tmpfs "$t"; done
-mkdir -p "$work"
-mount --no-canonicalize --bind /proc/self/cwd "$work"  # the real (now hidden) directory
+[ -d /dev/shm ] && mount -t tmpfs -o size=64m,mode=1777 tmpfs /dev/shm
+mount --bind "$work" "$work"
 for mp in $(awk '{print $5}' /proc/self/mountinfo | sort -ru); do
-  case "$mp" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/tmp|/var/tmp|"$work") continue ;; esac
+  case "$mp" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|"$work") continue ;; esac
   mount -o remount,bind,ro "$mp" 2>/dev/null || true
 done
 cd "$work"

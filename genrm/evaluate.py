@@ -51,6 +51,7 @@ class GenRMEvalConfig(StageConfig):
     atomic: AtomicSettings = field(default_factory=AtomicSettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     limit: Optional[int] = None  # at most this many samples per benchmark
+    genrm_tracking_uri: Optional[str] = None  # where genrm.model=runs:/<id> lives (default: this stage's store)
 
     def check(self) -> Problems:
         p = super().check()
@@ -231,6 +232,21 @@ def print_summary(results: Dict[str, Dict[str, Any]]) -> None:
                         "MetaRM CallFail/ParseFail"], rows))
 
 
+def resolve_genrm_run(cfg: GenRMEvalConfig, tracker: StageRun) -> GenRMEvalConfig:
+    """``genrm.model=runs:/<genrm_train run id>``: evaluate that run's checkpoint and link the
+    run (tag ``genrm_run_id``), so analysis finds which trained GenRM these metrics belong to."""
+    from dataclasses import replace
+
+    from plumbing.models import resolve_run_ref
+    from plumbing.tracking import tracking_uri
+
+    path, run_id = resolve_run_ref(cfg.genrm.model, cfg.genrm_tracking_uri or tracking_uri(cfg.tracking.uri, cfg.output_dir))
+    if run_id is None:
+        return cfg
+    tracker.set_tags({"genrm_run_id": run_id})
+    return replace(cfg, genrm=replace(cfg.genrm, model=path))
+
+
 def run(cfg: GenRMEvalConfig, tracker: StageRun) -> Dict[str, Any]:
     out = Path(cfg.output_dir)
     summary_path = out / "summary.json"
@@ -248,6 +264,7 @@ def run(cfg: GenRMEvalConfig, tracker: StageRun) -> Dict[str, Any]:
         print(f"[genrm_eval] dry run: would judge {plan} with {cfg.genrm.kind}:{cfg.genrm.model}")
         return {"dry_run": True, "samples": plan}
 
+    cfg = resolve_genrm_run(cfg, tracker)
     results: Dict[str, Dict[str, Any]] = {}
     with _backends(cfg, out) as backends:
         for name, samples in datasets.items():

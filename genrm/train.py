@@ -74,6 +74,8 @@ class GenRMTrainConfig(StageConfig):
         return p
 
 
+# Its dry run writes the engine's job script and command lines (a pipeline dry run shows them).
+RENDERS_JOBS = True
 SCHEMA = GenRMTrainConfig
 
 

@@ -1,25 +1,43 @@
 """An experiment as a graph of stage steps under one MLflow parent run (`ralign run`).
 
-A step names a registered stage and the Hydra overrides that configure it, and the steps
-it comes after. Each step runs as the stage's own entry point would: composed and
-validated from ``conf/<stage>.yaml``, in ``<output_dir>/<step>``, as a child MLflow run
-(tag ``mlflow.parentRunId``) in the pipeline's tracking store.
+A step names a registered stage, the Hydra overrides that configure it and the steps it
+comes after. An override may name another step's result: ``@run:STEP`` becomes
+``runs:/<that step's MLflow run id>`` (a stage resolves it to the run's checkpoint) and
+``@dir:STEP`` that step's output folder; the step then comes after STEP.
+
+Each step runs as the stage's own entry point would: composed and validated from
+``conf/<stage>.yaml``, in ``<output_dir>/<step>``, as a child MLflow run (tag
+``mlflow.parentRunId``) in the pipeline's tracking store, tagged with its ``config_hash``:
+the hash of its resolved config and of the hashes of the steps it uses. A step whose hash
+already has a FINISHED run in the store is skipped (its run is used), so a pipeline run again
+after a failure resumes where it stopped; ``force=true`` runs everything again.
+
+- ``cluster=local``: the steps run here, one after another.
+- ``cluster=slurm``: each step is an sbatch job (``slurm/job.sbatch.j2``, resources from
+  ``cluster.slurm`` and the step's ``slurm:``), with ``--dependency=afterok:`` on the jobs of
+  the steps it comes after; a last job (``afterany``) ends the pipeline's run FINISHED or
+  FAILED from its steps' runs. The command returns the job ids; ``dry_run=true`` writes the
+  scripts (and each step's own dry run: its OpenRLHF/vLLM command lines) without submitting.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
+import shlex
+import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from plumbing.config.hydra_app import STAGES, compose, execute, finalize, stage_main
-from plumbing.config.schema import Problems, StageConfig
+from plumbing.config.hydra_app import STAGES, compose, execute, finalize, plain, stage_main, stage_module
+from plumbing.config.schema import Problems, SlurmConfig, StageConfig
 from plumbing.errors import SuiteError
 from plumbing.report import table
 from plumbing.tracking import StageRun
@@ -28,6 +46,9 @@ log = logging.getLogger(__name__)
 
 # The pipeline's own run is the parent; its steps open theirs while it stays open.
 FLUENT_RUN = False
+REF = re.compile(r"@(run|dir):([A-Za-z0-9_.-]+)")
+# Keys that say where and how a step runs, not what it computes: left out of its hash.
+UNHASHED = ("output_dir", "tracking", "cluster", "dry_run")
 
 
 @dataclass
@@ -36,27 +57,50 @@ class PipelineStep:
     overrides: List[str] = field(default_factory=list)
     after: List[str] = field(default_factory=list)
     enabled: bool = True
+    variant: Optional[str] = None  # the GenRM variant its results belong to (tag `variant`, for analysis)
+    # cluster=slurm: this step's job resources over cluster.slurm (nodes, gpus_per_node, time, ...)
+    slurm: Dict[str, Any] = field(default_factory=dict)
+
+    def needs(self) -> List[str]:
+        """The steps it comes after: ``after`` and those its overrides name."""
+        refs = [m.group(2) for o in self.overrides for m in REF.finditer(o)]
+        return list(dict.fromkeys([*self.after, *refs]))
 
 
 @dataclass
 class PipelineConfig(StageConfig):
     stage: str = "pipeline"
     steps: Dict[str, PipelineStep] = field(default_factory=dict)
+    force: bool = False  # run every step, also those with a finished run of the same config
+    # Overrides for every step of a stage, after the step's own, e.g. a local copy of a data set:
+    #   '+stage_overrides.genrm_train=[data.ralign_rl.path=/data/rl.jsonl]'
+    stage_overrides: Dict[str, List[str]] = field(default_factory=dict)
+
+    def own_overrides(self, name: str) -> List[str]:
+        """A step's overrides as the experiment gives them (references not yet resolved)."""
+        step = self.steps[name]
+        return list(step.overrides) + list(self.stage_overrides.get(step.stage, []))
 
     def check(self) -> Problems:
         p = super().check()
         if not self.steps:
             p.append(("steps", "an experiment needs at least one step (pick a preset: experiment=smoke)"))
-        if self.cluster.kind != "local":
-            p.append(("cluster.kind", "this version runs pipeline steps in this process only (cluster=local); "
-                                      "to use Slurm, run `ralign run` inside an sbatch job"))
+        slurm_keys = {f.name for f in fields(SlurmConfig)}
+        for stage in self.stage_overrides:
+            if stage not in STAGES:
+                p.append((f"stage_overrides.{stage}", f"unknown stage; known: {sorted(STAGES)}"))
         for name, step in self.steps.items():
             if step.stage not in STAGES or step.stage == "pipeline":
                 known = sorted(s for s in STAGES if s != "pipeline")
                 p.append((f"steps.{name}.stage", f"unknown stage {step.stage!r}; known: {known}"))
-            for dep in step.after:
+            for dep in step.needs():
                 if dep not in self.steps:
                     p.append((f"steps.{name}.after", f"no step named {dep!r}"))
+                elif not self.steps[dep].enabled and step.enabled and dep not in step.after:
+                    p.append((f"steps.{name}.overrides", f"uses the result of {dep!r}, which is disabled"))
+            for key in step.slurm:
+                if key not in slurm_keys:
+                    p.append((f"steps.{name}.slurm.{key}", f"not a cluster.slurm setting ({sorted(slurm_keys)})"))
         if not p:
             try:
                 order(self.steps)
@@ -73,7 +117,7 @@ def order(steps: Dict[str, PipelineStep]) -> List[str]:
     done: List[str] = []
     pending = [n for n in steps]
     while pending:
-        ready = [n for n in pending if all(d in done for d in steps[n].after)]
+        ready = [n for n in pending if all(d in done for d in steps[n].needs())]
         if not ready:
             raise ValueError(f"the steps {pending} depend on each other in a cycle")
         done.append(ready[0])
@@ -81,8 +125,38 @@ def order(steps: Dict[str, PipelineStep]) -> List[str]:
     return done
 
 
-def step_overrides(cfg: PipelineConfig, name: str, parent: Optional[StageRun]) -> List[str]:
+def substitute(overrides: List[str], value: Callable[[str, str], str]) -> List[str]:
+    """Overrides with each ``@run:STEP`` / ``@dir:STEP`` replaced by ``value(kind, step)``."""
+    return [REF.sub(lambda m: value(m.group(1), m.group(2)), o) for o in overrides]
+
+
+def config_hash(cfg: "PipelineConfig", name: str, hashes: Dict[str, str]) -> str:
+    """What a step computes: its stage, resolved config (where it runs and how it is tracked
+    left out) and the hashes of the steps whose results it uses."""
+    step = cfg.steps[name]
+    overrides = substitute(cfg.own_overrides(name), lambda kind, dep: f"{kind}-of-{hashes[dep]}")
+    _, scfg = compose(step.stage, overrides + [f"seed={cfg.seed}", f"name={cfg.name}", "output_dir=/hash"])
+    data = {k: v for k, v in plain(scfg).items() if k not in UNHASHED}
+    blob = json.dumps([step.stage, data, sorted((d, hashes[d]) for d in step.needs())], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def finished_run(uri: str, experiment: str, name: str, digest: str) -> Optional[str]:
+    """The id of a FINISHED run of this step with this config hash in the store, if any."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs([exp.experiment_id], f"tags.config_hash = '{digest}' and tags.step = '{name}' "
+                                                   "and attributes.status = 'FINISHED'")
+    return max(runs, key=lambda r: r.info.end_time or 0).info.run_id if runs else None
+
+
+def step_overrides(cfg: PipelineConfig, name: str, parent: Optional[StageRun], digest: str = "") -> List[str]:
     """What the pipeline fixes for every step: where it writes and how it is tracked."""
+    variant = cfg.steps[name].variant
     out = [
         f"output_dir={Path(cfg.output_dir) / name}",
         f"name={cfg.name}",
@@ -92,6 +166,10 @@ def step_overrides(cfg: PipelineConfig, name: str, parent: Optional[StageRun]) -
         f"tracking.enabled={str(cfg.tracking.enabled).lower()}",
         f"++tracking.tags.step={name}",
     ]
+    if variant:
+        out.append(f"++tracking.tags.variant={variant}")
+    if digest:
+        out.append(f"++tracking.tags.config_hash={digest}")
     if parent is not None and parent.run_id:
         out += [f"tracking.uri={parent.uri}", f"tracking.parent_run_id={parent.run_id}"]
     if cfg.tracking.sweep_id:
@@ -99,39 +177,98 @@ def step_overrides(cfg: PipelineConfig, name: str, parent: Optional[StageRun]) -
     return out
 
 
-def dry_run(cfg: PipelineConfig, plan: List[str]) -> Dict[str, Any]:
-    """Compose and validate every step's config and print the command each step would run."""
+class Plan:
+    """The enabled steps in order, their config hashes, and what each one's results are."""
+
+    def __init__(self, cfg: PipelineConfig, tracker: StageRun):
+        self.cfg, self.tracker = cfg, tracker
+        self.names = [n for n in order(cfg.steps) if cfg.steps[n].enabled]
+        self.hashes: Dict[str, str] = {}
+        for n in self.names:
+            self.hashes[n] = config_hash(cfg, n, self.hashes)
+        self.run_ids: Dict[str, str] = {}
+
+    def done_before(self, name: str) -> Optional[str]:
+        if self.cfg.force or not self.tracker.run_id:
+            return None
+        return finished_run(self.tracker.uri, self.cfg.tracking.experiment, name, self.hashes[name])
+
+    def overrides(self, name: str) -> List[str]:
+
+        def value(kind: str, dep: str) -> str:
+            if kind == "dir":
+                return str(Path(self.cfg.output_dir) / dep)
+            if dep in self.run_ids:
+                return f"runs:/{self.run_ids[dep]}"
+            # a dry run: where the step's engine leaves its checkpoint, so the steps' own dry
+            # runs can render their command lines
+            return str(Path(self.cfg.output_dir) / dep / "checkpoint")
+
+        return substitute(self.cfg.own_overrides(name), value) + step_overrides(self.cfg, name, self.tracker,
+                                                                               self.hashes[name])
+
+
+def dry_run(cfg: PipelineConfig, plan: Plan) -> Dict[str, Any]:
+    """Validate every step's config and show what each step would run; with cluster=slurm,
+    write the job scripts and each step's own dry run (its engine command lines) too."""
     shown: Dict[str, Any] = {}
-    for name in plan:
+    for name in plan.names:
         step = cfg.steps[name]
-        overrides = list(step.overrides) + step_overrides(cfg, name, None)
+        overrides = plan.overrides(name)
         compose(step.stage, overrides)  # a step whose config is wrong fails the dry run here
-        print(f"\n=== {name} ({step.stage}), after: {', '.join(step.after) or '-'} ===\n"
-              f"  python -m {STAGES[step.stage].module} " + " ".join(overrides))
-        shown[name] = {"stage": step.stage, "after": list(step.after), "overrides": overrides}
+        print(f"\n=== {name} ({step.stage}), after: {', '.join(step.needs()) or '-'}, config {plan.hashes[name]} ===\n"
+              f"  python -m {STAGES[step.stage].module} " + " ".join(shlex.quote(o) for o in overrides))
+        shown[name] = {"stage": step.stage, "after": step.needs(), "overrides": overrides,
+                       "config_hash": plan.hashes[name]}
+    if cfg.cluster.kind == "slurm":
+        from plumbing.launch.slurm import write
+
+        for name, spec in slurm_jobs(cfg, plan, {n: f"<job id of {n}>" for n in plan.names}).items():
+            shown.setdefault(name, {})["script"] = str(write(spec, job_script(cfg, name)))
+            print(f"[pipeline] wrote {shown[name]['script']}")
+        failed = []
+        for name in plan.names:  # each training step's own dry run writes its engine's scripts (OpenRLHF, vLLM)
+            step = cfg.steps[name]
+            if not getattr(stage_module(step.stage), "RENDERS_JOBS", False):
+                continue
+            try:
+                obj, scfg = finalize(*compose(step.stage, plan.overrides(name) + ["dry_run=true"]))
+                execute(step.stage, obj, scfg)
+            except SuiteError as e:  # e.g. its data are on a hub this machine cannot reach
+                failed.append(name)
+                print(f"[pipeline] step {name}: its own dry run failed: {e}", file=sys.stderr)
+        if failed:
+            raise SuiteError(f"the job scripts are written, but the dry runs of steps {failed} failed (above); "
+                             "give them what they miss, e.g. '+stage_overrides.<stage>=[data.<name>.path=FILE]'")
     return {"dry_run": True, "steps": shown}
 
 
-def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
-    plan = [n for n in order(cfg.steps) if cfg.steps[n].enabled]
-    if cfg.dry_run:
-        return dry_run(cfg, plan)
+# ---------------------------------------------------------------------------- cluster=local
+def run_local(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, Dict[str, Any]]:
     results: Dict[str, Dict[str, Any]] = {}
-    failed: str | None = None
-    for i, name in enumerate(plan, start=1):
+    failed: Optional[str] = None
+    for i, name in enumerate(plan.names, start=1):
         step = cfg.steps[name]
-        blocked = [d for d in step.after if d in cfg.steps and cfg.steps[d].enabled and results.get(d, {}).get("status") != "ok"]
+        blocked = [d for d in step.needs() if results.get(d, {}).get("status") not in ("ok", "skipped")]
         if failed or blocked:
-            results[name] = {"status": "not run"}
+            results[name] = {"status": "not run", "stage": step.stage}
             continue
-        print(f"\n=== [{i}/{len(plan)}] {name} ({step.stage}) ===", flush=True)
-        overrides = list(step.overrides) + step_overrides(cfg, name, tracker)
+        prior = plan.done_before(name)
+        if prior:
+            plan.run_ids[name] = prior
+            results[name] = {"status": "skipped", "stage": step.stage, "mlflow_run_id": prior,
+                             "note": f"finished run {prior} has config {plan.hashes[name]}"}
+            print(f"\n=== [{i}/{len(plan.names)}] {name} ({step.stage}): done before (run {prior}), skipped ===")
+            continue
+        print(f"\n=== [{i}/{len(plan.names)}] {name} ({step.stage}) ===", flush=True)
+        overrides = plan.overrides(name)
         t0 = time.monotonic()
         try:
-            obj, scfg = compose(step.stage, overrides)
-            obj, scfg = finalize(obj, scfg)
+            obj, scfg = finalize(*compose(step.stage, overrides))
             summary = execute(step.stage, obj, scfg, overrides)
-            results[name] = {"status": "ok", "stage": step.stage, "summary": summary}
+            plan.run_ids[name] = summary.get("mlflow_run_id") or ""
+            results[name] = {"status": "ok", "stage": step.stage, "mlflow_run_id": summary.get("mlflow_run_id"),
+                             "summary": summary}
         except Exception as e:
             failed = name
             if not isinstance(e, SuiteError):
@@ -139,18 +276,100 @@ def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
             results[name] = {"status": "failed", "stage": step.stage, "error": f"{type(e).__name__}: {e}"}
         results[name]["seconds"] = round(time.monotonic() - t0, 1)
         tracker.log_metrics({f"pipeline/{name}/seconds": results[name]["seconds"]})
+    return results
 
+
+# ---------------------------------------------------------------------------- cluster=slurm
+def job_script(cfg: PipelineConfig, name: str) -> Path:
+    return Path(cfg.output_dir) / "slurm" / f"{name}.sbatch"
+
+
+def slurm_jobs(cfg: PipelineConfig, plan: Plan, job_ids: Dict[str, str]) -> Dict[str, Any]:
+    """The job of every step still to run (``job_ids`` has the ids of those submitted before
+    it, for its ``afterok`` dependency) and the pipeline's finishing job."""
+    from plumbing.launch.slurm import JobSpec, shell_join
+
+    specs: Dict[str, Any] = {}
+    for name in plan.names:
+        if name not in job_ids:
+            continue  # done before: no job
+        step = cfg.steps[name]
+        slurm = replace(cfg.cluster.slurm, **step.slurm)
+        argv = [sys.executable, "-m", STAGES[step.stage].module, *plan.overrides(name), "cluster.kind=local"]
+        if name in plan.run_ids:
+            argv.append(f"tracking.run_id={plan.run_ids[name]}")
+        deps = [job_ids[d] for d in step.needs() if d in job_ids]
+        specs[name] = JobSpec.from_cluster(
+            slurm, name=f"{cfg.name}-{name}", description=f"pipeline {cfg.name}: step {name} ({step.stage}), "
+            f"config {plan.hashes[name]}", command=shell_join(argv), job_dir=str(Path(cfg.output_dir) / name),
+            dependency=f"afterok:{':'.join(deps)}" if deps else None)
+    if plan.tracker.run_id and job_ids:
+        argv = [sys.executable, "-m", "plumbing.launch.finish", "--tracking-uri", plan.tracker.uri, "--run-id",
+                plan.tracker.run_id, "--pipeline-steps", ",".join(plan.names)]
+        small = replace(cfg.cluster.slurm, nodes=1, gpus_per_node=0, cpus_per_task=1, mem_gb=0, time="00:10:00",
+                        requeue=False)
+        specs["_finish"] = JobSpec.from_cluster(
+            small, name=f"{cfg.name}-finish", description=f"pipeline {cfg.name}: end its MLflow run",
+            command=shell_join(argv), job_dir=str(Path(cfg.output_dir)),
+            dependency="afterany:" + ":".join(job_ids[n] for n in plan.names if n in job_ids))
+    return specs
+
+
+def run_slurm(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, Dict[str, Any]]:
+    """Submit a job per step to run, in order, each with afterok on the jobs it needs."""
+    from mlflow.tracking import MlflowClient
+
+    from plumbing.launch.slurm import submit, write
+
+    client = MlflowClient(tracking_uri=tracker.uri) if tracker.run_id else None
+    results: Dict[str, Dict[str, Any]] = {}
+    job_ids: Dict[str, str] = {}
+    for name in plan.names:
+        step = cfg.steps[name]
+        prior = plan.done_before(name)
+        if prior:
+            plan.run_ids[name] = prior
+            results[name] = {"status": "skipped", "stage": step.stage, "mlflow_run_id": prior}
+            continue
+        if client is not None:  # its run exists before its job starts, so later steps can name it
+            plan.run_ids[name] = client.create_run(
+                tracker.experiment_id, run_name=name,
+                tags={"mlflow.parentRunId": tracker.run_id, "stage": step.stage, "step": name,
+                      "config_hash": plan.hashes[name], "ralign.state": "submitted"}).info.run_id
+        job_ids[name] = "pending"
+        spec = slurm_jobs(cfg, plan, job_ids)[name]
+        job_ids[name] = submit(write(spec, job_script(cfg, name)))
+        if client is not None:
+            client.set_tag(plan.run_ids[name], "slurm_job_id", job_ids[name])
+        results[name] = {"status": "submitted", "stage": step.stage, "job_id": job_ids[name],
+                         "mlflow_run_id": plan.run_ids.get(name)}
+    finish = slurm_jobs(cfg, plan, job_ids).get("_finish")
+    if finish is not None:
+        fid = submit(write(finish, Path(cfg.output_dir) / "slurm" / "_finish.sbatch"))
+        results["_finish"] = {"status": "submitted", "stage": "pipeline", "job_id": fid}
+        tracker.set_tags({"slurm_jobs": ",".join(job_ids.values()), "slurm_finish_job": fid})
+        tracker.detach()  # the finishing job ends the pipeline's run
+    return results
+
+
+def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
+    plan = Plan(cfg, tracker)
+    if cfg.dry_run:
+        return dry_run(cfg, plan)
+    results = (run_slurm if cfg.cluster.kind == "slurm" else run_local)(cfg, plan, tracker)
     out = Path(cfg.output_dir)
     (out / "pipeline.json").write_text(json.dumps(results, indent=2, default=str))
     tracker.log_artifact(out / "pipeline.json")
-    print("\n" + table(["step", "stage", "status", "seconds", "mlflow run"],
-                       [[n, cfg.steps[n].stage, r["status"], r.get("seconds"),
-                         (r.get("summary") or {}).get("mlflow_run_id")] for n, r in results.items()]))
+    print("\n" + table(["step", "stage", "status", "seconds", "slurm job", "mlflow run"],
+                       [[n, r.get("stage"), r["status"], r.get("seconds", "-"), r.get("job_id", "-"),
+                         r.get("mlflow_run_id") or "-"] for n, r in results.items()]))
     if tracker.run_id:
         print(f"\nBrowse the runs: mlflow ui --backend-store-uri {tracker.uri}")
+    failed = [n for n, r in results.items() if r["status"] == "failed"]
     if failed:
-        raise SuiteError(f"pipeline step {failed!r} failed: {results[failed]['error']}")
-    return {"steps": {n: r["status"] for n, r in results.items()}}
+        raise SuiteError(f"pipeline step {failed[0]!r} failed: {results[failed[0]]['error']}")
+    jobs = {n: r["job_id"] for n, r in results.items() if "job_id" in r}
+    return {"steps": {n: r["status"] for n, r in results.items()}, **({"jobs": jobs} if jobs else {})}
 
 
 main = stage_main("pipeline")

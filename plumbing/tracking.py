@@ -231,6 +231,35 @@ def run_tags(stage: str, experiment: str, seed: int, sweep_id: Optional[str],
     return tags
 
 
+SWEEP_TAG = "ralign.sweep_parent"
+
+
+def sweep_parent(uri: str, experiment: str, sweep_id: str) -> str:
+    """The run id of a sweep's parent run, made by the first job that asks. Jobs start at
+    the same time on a cluster: each may make one, then all take the oldest and a job whose
+    own is not the oldest deletes it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = ensure_experiment(client, experiment, uri)
+    query = f"tags.`{SWEEP_TAG}` = '{sweep_id}'"
+
+    def oldest() -> Any:
+        runs = client.search_runs([exp_id], query)
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)) if runs else None
+
+    found = oldest()
+    if found is not None:
+        return found.info.run_id
+    mine = client.create_run(exp_id, run_name=sweep_id, tags={SWEEP_TAG: sweep_id, "sweep_id": sweep_id,
+                                                                "stage": "sweep"}).info.run_id
+    client.set_terminated(mine, "FINISHED")  # a folder for the jobs' runs; it does no work itself
+    chosen = oldest().info.run_id
+    if chosen != mine:
+        client.delete_run(mine)
+    return chosen
+
+
 @contextlib.contextmanager
 def start_run(
     *,
@@ -244,9 +273,12 @@ def start_run(
     enabled: bool = True,
     max_param_length: int = 500,
     fluent: bool = True,
+    run_id: Optional[str] = None,
 ) -> Iterator[StageRun]:
     """Open an MLflow run, log config/params/tags, and end it FINISHED, FAILED or KILLED.
 
+    ``run_id`` continues a run made beforehand (a pipeline creates its steps' runs when it
+    submits their jobs; a requeued job comes back to its run) instead of opening a new one.
     ``fluent=True`` makes it the process's active run, so libraries that log through
     ``mlflow.*`` (transformers' MLflow callback in TRL) write into it. A parent run that
     stays open while its children run in the same process is opened with ``fluent=False``.
@@ -265,7 +297,14 @@ def start_run(
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
     all_tags = {k: scrub(str(v)) for k, v in all_tags.items()}
-    if fluent:
+    if run_id:
+        if fluent:
+            mlflow.start_run(run_id=run_id)
+        else:
+            client.update_run(run_id, status="RUNNING")
+        for k, v in all_tags.items():
+            client.set_tag(run_id, k, v)
+    elif fluent:
         run_id = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags).info.run_id
     else:
         run_id = client.create_run(exp_id, run_name=run_name, tags=all_tags).info.run_id

@@ -67,6 +67,8 @@ class PolicyTrainConfig(StageConfig):
         return p
 
 
+# Its dry run writes the engine's job script and command lines (a pipeline dry run shows them).
+RENDERS_JOBS = True
 SCHEMA = PolicyTrainConfig
 
 

@@ -127,7 +127,8 @@ def finalize(obj: Any, cfg: DictConfig, output_dir: Optional[str] = None) -> Tup
 
 
 def join_sweep(obj: Any, cfg: DictConfig, sweep_dir: Path) -> None:
-    """Jobs of one Hydra multirun share the sweep's MLflow store and a ``sweep_id`` tag."""
+    """Jobs of one Hydra multirun share the sweep's MLflow store, a ``sweep_id`` tag and a
+    parent run (one per sweep), so each job is a child run of the sweep in the MLflow UI."""
     from plumbing.tracking import tracking_uri
 
     sweep_dir = sweep_dir.expanduser().resolve()
@@ -136,6 +137,11 @@ def join_sweep(obj: Any, cfg: DictConfig, sweep_dir: Path) -> None:
             obj.tracking.uri = cfg.tracking.uri = tracking_uri(None, sweep_dir)
         if obj.tracking.sweep_id is None:
             obj.tracking.sweep_id = cfg.tracking.sweep_id = f"{obj.name}-{sweep_dir.name}"
+        if obj.tracking.parent_run_id is None and obj.tracking.enabled and not obj.dry_run:
+            from plumbing.tracking import sweep_parent
+
+            obj.tracking.parent_run_id = cfg.tracking.parent_run_id = sweep_parent(
+                tracking_uri(obj.tracking.uri, sweep_dir), obj.tracking.experiment, obj.tracking.sweep_id)
 
 
 def plain(cfg: DictConfig) -> Dict[str, Any]:
@@ -163,7 +169,7 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
         uri=uri, experiment=obj.tracking.experiment, run_name=obj.tracking.run_name or stage, tags=tags,
         parent_run_id=obj.tracking.parent_run_id, config=config, overrides=overrides,
         enabled=obj.tracking.enabled and not obj.dry_run, max_param_length=obj.tracking.max_param_length,
-        fluent=getattr(mod, "FLUENT_RUN", True),
+        fluent=getattr(mod, "FLUENT_RUN", True), run_id=obj.tracking.run_id,
     ) as run:
         summary = mod.run(obj, run) or {}
         summary.setdefault("mlflow_run_id", run.run_id)

@@ -37,6 +37,7 @@ class TrackingConfig:
     experiment: str = "ralign"
     run_name: Optional[str] = None
     parent_run_id: Optional[str] = None
+    run_id: Optional[str] = None  # continue this run (made by a pipeline that submitted the job)
     sweep_id: Optional[str] = None
     tags: Dict[str, str] = field(default_factory=dict)
     enabled: bool = True

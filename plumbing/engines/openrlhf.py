@@ -137,7 +137,7 @@ def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], en
     cluster across the training nodes, ``ray job submit`` of train_ppo_ray, then ``finish``."""
     from plumbing.launch.slurm import JobSpec, RaySection, shell_join, write
 
-    command = "ray job submit --address \"$RAY_ADDRESS\" -- " + shell_join(
+    command = "ray job submit --address \"$RAY_DASHBOARD_ADDRESS\" -- " + shell_join(
         [launch.python, "-m", "openrlhf.cli.train_ppo_ray", *argv])
     spec = JobSpec.from_cluster(
         slurm, name=name, description=description, command=command, job_dir=str(job_dir),

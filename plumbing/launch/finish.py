@@ -60,14 +60,54 @@ def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Opti
     return status
 
 
+def finish_pipeline(tracking_uri: str, run_id: str, steps: List[str]) -> str:
+    """End a pipeline's run from its steps' runs (its last job, after every step's job):
+    FINISHED when each step has a FINISHED run; a step whose job never ran (a dependency
+    failed) has its run marked KILLED; the outcome of each step is tagged on the pipeline."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    parent = client.get_run(run_id)
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run_id}'")
+    by_step = {r.data.tags.get("step"): r for r in children}
+    outcome: Dict[str, str] = {}
+    for step in steps:
+        r = by_step.get(step)
+        if r is None:
+            outcome[step] = "missing"
+            continue
+        if r.info.status == "RUNNING":  # created at submission; its job was cancelled or died unseen
+            client.set_terminated(r.info.run_id, "KILLED")
+            outcome[step] = "KILLED"
+        else:
+            outcome[step] = r.info.status
+    # steps skipped as done before have no child run here: look their config up
+    skipped = [s for s, o in outcome.items() if o == "missing"]
+    for step in skipped:
+        hits = client.search_runs([parent.info.experiment_id], f"tags.step = '{step}' and attributes.status = 'FINISHED'")
+        outcome[step] = "FINISHED" if hits else "missing"
+    for step, status in outcome.items():
+        client.set_tag(run_id, f"step.{step}", status)
+    status = "FINISHED" if all(s == "FINISHED" for s in outcome.values()) else "FAILED"
+    client.set_terminated(run_id, status)
+    return status
+
+
 def main(argv: Optional[list] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tracking-uri", required=True)
     p.add_argument("--run-id", required=True)
-    p.add_argument("--exit-code", type=int, required=True)
+    p.add_argument("--exit-code", type=int)
+    p.add_argument("--pipeline-steps", help="end a pipeline's run from these steps' runs (comma-separated)")
     p.add_argument("--tensorboard-dir", type=Path)
     p.add_argument("--checkpoint", type=Path)
     a = p.parse_args(argv)
+    if a.pipeline_steps:
+        status = finish_pipeline(a.tracking_uri, a.run_id, a.pipeline_steps.split(","))
+        print(f"[ralign] pipeline run {a.run_id}: {status}")
+        return 0 if status == "FINISHED" else 1
+    if a.exit_code is None:
+        p.error("--exit-code is required (or --pipeline-steps)")
     print(f"[ralign] MLflow run {a.run_id}: "
           f"{finish(a.tracking_uri, a.run_id, a.exit_code, a.tensorboard_dir, a.checkpoint)}")
     return 0

@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -87,11 +88,13 @@ def render(spec: JobSpec) -> str:
     values["extra"] = sorted(spec.extra.items())
     values["log_dir"] = str(Path(spec.job_dir) / "logs")
     values["description"] = spec.description or spec.name
+    values["bin_dir"] = str(Path(sys.executable).parent)
     return env.get_template("job.sbatch.j2").render(**values)
 
 
 def write(spec: JobSpec, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    (Path(spec.job_dir) / "logs").mkdir(parents=True, exist_ok=True)  # Slurm opens --output before the job runs
     path.write_text(render(spec))
     path.chmod(0o755)
     return path

@@ -19,3 +19,6 @@ def test_sweep_jobs_share_a_store_and_a_sweep_id(tmp_path, tiny_model, cli, pyth
     assert sorted(r.data.tags["seed"] for r in runs) == ["1", "2"]
     assert {r.data.tags["sweep_id"] for r in runs} == {"preflight-sweep"}
     assert all(r.info.status == "FINISHED" for r in runs)
+    [parent] = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.stage = 'sweep'")
+    assert parent.data.tags["sweep_id"] == "preflight-sweep"
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}  # one sweep, one parent

@@ -26,12 +26,22 @@ def test_smoke_experiment_runs_end_to_end_and_a_rerun_pays_nothing(tmp_path, cli
     assert runs["pipeline"].info.status == runs["preflight"].info.status == "FINISHED"
     assert runs["preflight"].data.tags["mlflow.parentRunId"] == runs["pipeline"].info.run_id
 
+    assert steps["downstream"]["status"] == "ok"
+    down = json.loads((out / "downstream" / "summary.json").read_text())
+    assert set(down["domains"]) == {"stem", "code", "if", "general"}
+    assert down["policy_model"] == str(out / "preflight" / "models" / "tiny-qwen3")  # the preflight step's model
+    assert runs["downstream_eval"].data.tags["mlflow.parentRunId"] == runs["pipeline"].info.run_id
+
     server_log = out / "preflight" / "logs" / "preflight_server.log"
     log_size = server_log.stat().st_size
     again = cli([ralign, "run", "experiment=smoke", f"output_dir={out}"])
     assert again.returncode == 0, again.stderr[-3000:]
+    assert {n: s["status"] for n, s in json.loads((out / "pipeline.json").read_text()).items()} == \
+        {"preflight": "skipped", "downstream": "skipped"}  # same configs, finished runs
+    forced = cli([ralign, "run", "experiment=smoke", f"output_dir={out}", "force=true"])
+    assert forced.returncode == 0, forced.stderr[-3000:]
     summary = json.loads((out / "preflight" / "summary.json").read_text())
-    assert summary["calls_sent"] == 0 and summary["cache_hits"] == 32
+    assert summary["calls_sent"] == 0 and summary["cache_hits"] == 32  # run again: every answer from the cache
     assert server_log.stat().st_size == log_size  # no server was even started
 
 

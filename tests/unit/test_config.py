@@ -17,7 +17,6 @@ from plumbing.config.validate import ConfigError, check_tree
 CONF = conf_dir()
 # Combinations a root refuses on purpose, with the key its error names.
 REFUSED = {
-    ("pipeline", "cluster", "slurm"): "cluster.kind",  # sbatch submission of steps: not yet
     ("genrm_train", "algo", "ppo"): "algo.estimator",  # PPO needs a critic: engine=openrlhf, not the default local
     ("policy_train", "algo", "ppo"): "algo.estimator",
 }
@@ -242,10 +241,15 @@ def test_cli_exits_non_zero_and_names_the_key(cli, python):
     assert "llm.concurrency" in bad_value.stderr and "Traceback" not in bad_value.stderr
 
 
-def test_pipeline_refuses_slurm_until_it_can_submit():
-    with pytest.raises(ConfigError) as err:
-        compose("pipeline", ["experiment=smoke", "cluster=slurm"])
-    assert any(k == "cluster.kind" for k, _ in err.value.problems)
+def test_pipeline_checks_step_references_and_slurm_keys():
+    from plumbing.pipeline import PipelineStep
+
+    obj, _ = compose("pipeline", ["experiment=smoke", "cluster=slurm"])
+    obj.steps["b"] = PipelineStep(stage="preflight", overrides=["model.path=@run:nope"], slurm={"gpus": 2})
+    problems = dict(obj.check())
+    assert "nope" in problems["steps.b.after"] and "steps.b.slurm.gpus" in problems
+    obj.steps["b"] = PipelineStep(stage="preflight", overrides=["model.path=@dir:preflight"], slurm={"gpus_per_node": 2})
+    assert obj.check() == [] and obj.steps["b"].needs() == ["preflight"]
 
 
 def test_preflight_dry_run_plans_without_building_or_tracking(tmp_path):
