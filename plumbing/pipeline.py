@@ -194,7 +194,6 @@ class Plan:
         return finished_run(self.tracker.uri, self.cfg.tracking.experiment, name, self.hashes[name])
 
     def overrides(self, name: str) -> List[str]:
-
         def value(kind: str, dep: str) -> str:
             if kind == "dir":
                 return str(Path(self.cfg.output_dir) / dep)

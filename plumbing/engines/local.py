@@ -89,7 +89,9 @@ def train_local(model_path: str, examples: List[Dict[str, Any]], reward_fn: Call
     trainer = Trainer(model=model, reward_funcs=[reward_fn], args=Config(**settings),
                       train_dataset=Dataset.from_list(examples), processing_class=tokenizer,
                       callbacks=[_log_callback(tracker)])
-    trainer.train()
+    # A rerun after a crash or preemption resumes from the last step saved in ``out``.
+    resume = any(Path(settings["output_dir"]).glob("checkpoint-*"))
+    trainer.train(resume_from_checkpoint=True if resume else None)
     checkpoint = out / "checkpoint"
     trainer.save_model(str(checkpoint))
     tokenizer.save_pretrained(str(checkpoint))

@@ -54,6 +54,7 @@ def ppo_args(*, model: str, algo: Any, engine: Any, dataset: str, ckpt_dir: str,
         "--ckpt.path", str(Path(ckpt_dir) / "checkpoints"),
         "--ckpt.save_steps", str(algo.save_steps),
         "--ckpt.save_hf",
+        "--ckpt.load_enable",  # a requeued (preempted) job resumes from its last saved step
         "--logger.tensorboard_dir", tensorboard_dir,
         "--logger.logging_steps", str(algo.logging_steps),
     ]

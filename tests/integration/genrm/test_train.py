@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -151,3 +152,16 @@ def test_finish_copies_tensorboard_scalars_and_ends_the_run(tmp_path):
     assert [(m.step, round(m.value, 3)) for m in client.get_metric_history(run.run_id, "train/reward")] == \
         [(1, 0.1), (2, 0.2), (3, 0.3)]
     assert finish(uri, run.run_id, 3, None, None) == "FAILED"
+
+
+def test_local_training_resumes_from_its_last_saved_step(tmp_path):
+    """A job killed (or preempted) after step 2 of 3 runs again from step 2, not from zero."""
+    out = tmp_path / "out"
+    overrides = ["experiment=smoke_genrm", f"output_dir={out}", "algo.save_steps=1"]
+    execute("genrm_train", *finalize(*compose("genrm_train", overrides)))
+    trl = out / "trl"
+    shutil.rmtree(trl / "checkpoint-3")  # as if the job died before its last save
+    kept = (trl / "checkpoint-1" / "trainer_state.json").stat().st_mtime_ns
+    execute("genrm_train", *finalize(*compose("genrm_train", overrides)))
+    assert json.loads((trl / "checkpoint-3" / "trainer_state.json").read_text())["global_step"] == 3
+    assert (trl / "checkpoint-1" / "trainer_state.json").stat().st_mtime_ns == kept  # steps 1-2 not trained again
