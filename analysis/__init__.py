@@ -6,13 +6,15 @@ Python API (works on any DataFrame, no notebook needed):
     table = collect("sqlite:///runs/mlflow.db", ["ralign_paper_8b"])        # one row per GenRM variant
     result = correlate_table(table, ["helpsteer3/l_acc", "helpsteer3/f_score"], "downstream/avg")
     build_report(table, {}, Path("report"), "My GenRMs")                    # report.md + report.html
+    seeds = collect("sqlite:///runs/toy_check/mlflow.db", ["toy_check"], by=["seed"])  # a row per variant and seed
+    compare_seeds(seeds, "toy_test/s_corr", "outcome", "ralign", "lower")   # means, intervals, paired difference
 
-Command line: ``python -m analysis.correlate`` and ``python -m analysis.compare``.
+Command line: ``python -m analysis.correlate``, ``python -m analysis.compare``, ``python -m analysis.seeds``.
 """
 
 from analysis.collect import collect, resolve_variants, runs_table, search
 from analysis.compare import build_report
-from analysis.stats import TableError, correlate_table, correlation, statistic
+from analysis.stats import TableError, compare_seeds, correlate_table, correlation, mean_interval, statistic
 
 __all__ = ["collect", "search", "runs_table", "resolve_variants", "correlate_table", "correlation", "statistic",
-           "build_report", "TableError"]
+           "build_report", "TableError", "compare_seeds", "mean_interval"]

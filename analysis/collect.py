@@ -11,12 +11,13 @@ How the stages link their runs (every stage follows this; the tests build runs t
 Metrics keep their MLflow names as columns: ``<benchmark>/l_acc``, ``<benchmark>/f_score``,
 ... from genrm_eval, ``downstream/<task>``, ``downstream/domain/<domain>``,
 ``downstream/avg`` from downstream_eval. Several runs of one variant (seeds) are averaged;
-``n_runs`` says how many.
+``n_runs`` says how many; ``by=["seed"]`` keeps a row per seed instead (tag ``seed``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import pandas as pd
@@ -102,31 +103,69 @@ def resolve_variants(runs: Iterable[RunInfo]) -> Dict[str, str]:
     return {rid: v for rid in by_id if (v := variant(rid))}
 
 
-def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOWNSTREAM)) -> pd.DataFrame:
-    """One row per variant: the mean of each metric over the variant's runs of ``stages``."""
+def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOWNSTREAM),
+               by: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per variant (and per value of each run tag in ``by``, e.g. ``seed``): the mean
+    of each metric over the variant's runs of ``stages``."""
     variants = resolve_variants(runs)
+    keys = ["variant", *by]
     records: List[Dict[str, Any]] = []
     for r in runs:
         if r.stage not in stages or r.run_id not in variants:
             continue
-        row: Dict[str, Any] = {"variant": variants[r.run_id], "stage": r.stage, "run_id": r.run_id}
+        row: Dict[str, Any] = {"variant": variants[r.run_id], **{k: r.tags.get(k) for k in by}, "stage": r.stage,
+                               "run_id": r.run_id}
         row.update({k: v for k, v in r.metrics.items() if not k.endswith(_SKIP_SUFFIXES)})
         records.append(row)
     if not records:
-        return pd.DataFrame(columns=["variant", "n_runs"])
+        return pd.DataFrame(columns=[*keys, "n_runs"])
     frame = pd.DataFrame.from_records(records)
-    metric_cols = [c for c in frame.columns if c not in ("variant", "stage", "run_id")]
-    table = frame.groupby("variant")[metric_cols].mean(numeric_only=True)
-    counts = frame.groupby(["variant", "stage"]).size().unstack(fill_value=0)
+    metric_cols = [c for c in frame.columns if c not in (*keys, "stage", "run_id")]
+    table = frame.groupby(keys, dropna=False)[metric_cols].mean(numeric_only=True)
+    counts = frame.groupby([*keys, "stage"], dropna=False).size().unstack(fill_value=0)
     table["n_runs"] = counts.max(axis=1)
     for stage in stages:
         table[f"{stage}_runs"] = counts[stage] if stage in counts else 0
-        ids = frame[frame["stage"] == stage].groupby("variant")["run_id"].apply(lambda s: ",".join(sorted(s)))
+        ids = frame[frame["stage"] == stage].groupby(keys, dropna=False)["run_id"].apply(
+            lambda s: ",".join(sorted(s)))
         table[f"{stage}_run_ids"] = ids
     return table.reset_index()
 
 
+def load_table(source: str, input_path: Optional[str], mlflow: MlflowSource, default_uri: str,
+               by: Sequence[str] = ()) -> pd.DataFrame:
+    """The table an analysis stage works on: collected from MLflow (``source=mlflow``; the
+    store ``mlflow.uri`` or else ``default_uri``) or read from a CSV/parquet file."""
+    from analysis.stats import TableError
+
+    if source == "mlflow":
+        try:
+            return collect(mlflow.uri or default_uri, mlflow.experiment, mlflow.filter, by=by)
+        except LookupError as e:
+            raise TableError(str(e)) from None
+    path = Path(input_path or "")
+    if not path.is_file():
+        raise TableError(f"{path}: file not found")
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as e:  # a file pandas cannot read is a user error
+        raise TableError(f"{path}: cannot read the table ({type(e).__name__}: {e})") from None
+
+
+def source_problems(source: str, input_path: Optional[str], mlflow: MlflowSource, input_hint: str) -> List[tuple]:
+    """Config problems of where an analysis stage reads its table from."""
+    p: List[tuple] = []
+    if source not in ("table", "mlflow"):
+        p.append(("source", f"must be one of ['table', 'mlflow'], got {source!r}"))
+    if source == "table" and not input_path:
+        p.append(("input", f"give input={input_hint} (or source=mlflow mlflow.experiment=NAME)"))
+    if source == "mlflow" and not mlflow.experiment:
+        p.append(("mlflow.experiment", "give the MLflow experiment(s) to collect: mlflow.experiment=NAME"))
+    return p
+
+
 def collect(tracking_uri: str, experiments: Sequence[str], filter_string: str = "",
-            finished_only: bool = True) -> pd.DataFrame:
-    """The analysis table of an experiment: GenRM metrics and downstream results per variant."""
-    return runs_table(search(tracking_uri, experiments, filter_string, finished_only))
+            finished_only: bool = True, by: Sequence[str] = ()) -> pd.DataFrame:
+    """The analysis table of an experiment: GenRM metrics and downstream results per variant
+    (and per seed, with ``by=["seed"]``)."""
+    return runs_table(search(tracking_uri, experiments, filter_string, finished_only), by=by)

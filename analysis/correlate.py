@@ -23,11 +23,12 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 
 from analysis import plots
-from analysis.collect import MlflowSource
-from analysis.stats import TableError, correlate_table, numeric_column
+from analysis.collect import MlflowSource, source_problems
+from analysis.collect import load_table as read_table
+from analysis.stats import correlate_table, numeric_column
 from plumbing.config.hydra_app import stage_main
-from plumbing.config.schema import Problems, StageConfig, check_choice
-from plumbing.tracking import StageRun
+from plumbing.config.schema import Problems, StageConfig
+from plumbing.tracking import StageRun, tracking_uri
 
 
 @dataclass
@@ -42,14 +43,11 @@ class CorrelateConfig(StageConfig):
     bootstrap: int = 2000
     permutations: int = 10000
     alpha: float = 0.05
+    skip_undefined: bool = False  # an x with too few rows or a constant column: report it instead of failing
 
     def check(self) -> Problems:
         p = super().check()
-        check_choice(p, "source", self.source, ("table", "mlflow"))
-        if self.source == "table" and not self.input:
-            p.append(("input", "give input=TABLE.csv (or source=mlflow mlflow.experiment=NAME)"))
-        if self.source == "mlflow" and not self.mlflow.experiment:
-            p.append(("mlflow.experiment", "give the MLflow experiment(s) to collect: mlflow.experiment=NAME"))
+        p += source_problems(self.source, self.input, self.mlflow, "TABLE.csv")
         if not self.x:
             p.append(("x", "give the GenRM metric column(s): 'x=[helpsteer3/l_acc,helpsteer3/f_score]'"))
         if self.bootstrap < 1 or self.permutations < 1:
@@ -61,22 +59,7 @@ SCHEMA = CorrelateConfig
 
 
 def load_table(cfg: CorrelateConfig) -> pd.DataFrame:
-    if cfg.source == "mlflow":
-        from analysis.collect import collect
-        from plumbing.tracking import tracking_uri
-
-        uri = cfg.mlflow.uri or tracking_uri(cfg.tracking.uri, cfg.output_dir)
-        try:
-            return collect(uri, cfg.mlflow.experiment, cfg.mlflow.filter)
-        except LookupError as e:
-            raise TableError(str(e)) from None
-    path = Path(cfg.input or "")
-    if not path.is_file():
-        raise TableError(f"{path}: file not found")
-    try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as e:  # a file pandas cannot read is a user error
-        raise TableError(f"{path}: cannot read the table ({type(e).__name__}: {e})") from None
+    return read_table(cfg.source, cfg.input, cfg.mlflow, tracking_uri(cfg.tracking.uri, cfg.output_dir))
 
 
 def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
@@ -85,11 +68,15 @@ def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
     table.to_csv(out / "table.csv", index=False)
     table.to_parquet(out / "table.parquet", index=False)
     result = correlate_table(table, cfg.x, cfg.y, cfg.label if cfg.label in table.columns else None,
-                             cfg.bootstrap, cfg.permutations, cfg.alpha, cfg.seed)
+                             cfg.bootstrap, cfg.permutations, cfg.alpha, cfg.seed,
+                             skip_undefined=cfg.skip_undefined)
     (out / "correlations.json").write_text(json.dumps(result, indent=2))
     labels = table[cfg.label] if cfg.label in table.columns else pd.Series(range(1, len(table) + 1))
     y = numeric_column(table, cfg.y)
     for col, entry in result.items():
+        if "undefined" in entry:
+            print(f"[correlate] {col}: {entry['undefined']}")
+            continue
         x = numeric_column(table, col)
         keep = x.notna() & y.notna()
         path = out / "plots" / f"scatter_{plots.safe_name(col)}.png"
@@ -100,7 +87,8 @@ def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
     tracker.log_artifact(out / "correlations.json")
     tracker.log_artifact(out / "table.csv")
     tracker.log_artifact(out / "table.parquet")
-    tracker.log_artifact(out / "plots", "plots")
+    if (out / "plots").exists():
+        tracker.log_artifact(out / "plots", "plots")
     _print(result, cfg.y)
     return {"correlations": result, "rows": len(table)}
 
@@ -114,7 +102,8 @@ def _print(result: Dict[str, Dict[str, Any]], y: str) -> None:
 
     print(f"\ncorrelation with {y}")
     print(table(["x", "n", "Pearson r", "Spearman rho", "Kendall tau"],
-                [[x, e["n"], cell(e, "pearson"), cell(e, "spearman"), cell(e, "kendall")] for x, e in result.items()]))
+                [[x, e["n"], *([cell(e, m) for m in ("pearson", "spearman", "kendall")] if "undefined" not in e
+                               else ["undefined", "-", "-"])] for x, e in result.items()]))
 
 
 main = stage_main("correlate")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -110,6 +110,28 @@ def curves(histories: Mapping[str, List[tuple]], ylabel: str, title: str, path: 
     return _save(fig, path)
 
 
+def seed_points(metric: str, values: Mapping[str, Sequence[float]], summary: Mapping[str, Mapping[str, Any]],
+                path: Path) -> Path:
+    """Per variant: each seed's value as a point, the mean as a bar with its interval."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    names = list(values)
+    for k, name in enumerate(names):
+        s = summary[name]
+        if s.get("mean") is None:
+            continue
+        err = None if not s.get("ci") else [[s["mean"] - s["ci"][0]], [s["ci"][1] - s["mean"]]]
+        ax.bar(k, s["mean"], 0.6, alpha=0.35, yerr=err, capsize=6)
+        pts = np.asarray(values[name], float)
+        ax.scatter(np.full(len(pts), k) + np.linspace(-0.12, 0.12, len(pts)), pts, s=30, zorder=3, color="black")
+    ax.set_xticks(np.arange(len(names)), [str(n) for n in names])
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: each seed, mean and interval", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def png_size(path: Path) -> tuple:
     """(width, height) from a PNG file's header, checking its signature."""
     data = Path(path).read_bytes()[:24]
@@ -126,5 +148,5 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-__all__ = ["scatter", "label_vs_fidelity", "grouped_bars", "curves", "png_size", "expected_size", "safe_name"]
+__all__ = ["scatter", "label_vs_fidelity", "grouped_bars", "curves", "seed_points", "png_size", "expected_size", "safe_name"]
 

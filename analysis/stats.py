@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -104,11 +104,13 @@ def numeric_column(df: pd.DataFrame, col: str) -> pd.Series:
 
 def correlate_table(df: pd.DataFrame, x_cols: Sequence[str], y_col: str, label_col: Optional[str] = None,
                     bootstrap: int = 2000, permutations: int = 10000, alpha: float = 0.05, seed: int = 0,
-                    min_rows: int = 3) -> Dict[str, Dict[str, object]]:
+                    min_rows: int = 3, skip_undefined: bool = False) -> Dict[str, Dict[str, object]]:
     """For each x column: every method's value, interval and p-value, and n.
 
     Rows missing x or y are dropped for that x. Fewer than ``min_rows`` usable rows, or a
-    constant column, is a :class:`TableError` (no correlation is defined)."""
+    constant column, is a :class:`TableError` (no correlation is defined); with
+    ``skip_undefined`` that x gets ``{"n": n, "undefined": why}`` instead (a tiny smoke run
+    whose GenRMs tie on a metric must not fail)."""
     if not x_cols:
         raise TableError("give at least one x column")
     y = numeric_column(df, y_col)
@@ -117,12 +119,16 @@ def correlate_table(df: pd.DataFrame, x_cols: Sequence[str], y_col: str, label_c
         x = numeric_column(df, col)
         keep = x.notna() & y.notna()
         n = int(keep.sum())
-        if n < min_rows:
-            raise TableError(f"{col!r} vs {y_col!r}: {n} rows with both values; a correlation needs at least {min_rows}")
         xs, ys = x[keep].to_numpy(), y[keep].to_numpy()
-        for name, values in ((col, xs), (y_col, ys)):
-            if np.ptp(values) == 0:
-                raise TableError(f"column {name!r} is constant ({values[0]!r}) over the rows used: no correlation")
+        why = (f"{col!r} vs {y_col!r}: {n} rows with both values; a correlation needs at least {min_rows}"
+               if n < min_rows else next((f"column {name!r} is constant ({values[0]!r}) over the rows used: "
+                                          "no correlation" for name, values in ((col, xs), (y_col, ys))
+                                          if np.ptp(values) == 0), None))
+        if why:
+            if not skip_undefined:
+                raise TableError(why)
+            out[col] = {"n": n, "undefined": why}
+            continue
         entry: Dict[str, object] = {"n": n}
         for method in METHODS:
             c = correlation(method, xs, ys, bootstrap, permutations, alpha, seed)
@@ -134,3 +140,41 @@ def correlate_table(df: pd.DataFrame, x_cols: Sequence[str], y_col: str, label_c
             entry["labels"] = [str(v) for v in df.loc[keep, label_col]]
         out[col] = entry
     return out
+
+
+def mean_interval(values: Sequence[float], alpha: float = 0.05) -> Dict[str, object]:
+    """Mean of replicate values (seeds) with a Student-t ``1 - alpha`` interval (None for
+    fewer than 2 values: one seed says nothing about the spread); NaNs are left out."""
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], float)
+    n = len(v)
+    if n == 0:
+        return {"mean": None, "ci": None, "sd": None, "n": 0}
+    mean = float(v.mean())
+    if n < 2:
+        return {"mean": mean, "ci": None, "sd": None, "n": 1}
+    sd = float(v.std(ddof=1))
+    half = float(sps.t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "ci": [mean - half, mean + half], "sd": sd, "n": n}
+
+
+def compare_seeds(table: pd.DataFrame, metric: str, baseline: str, treatment: str, expect: Optional[str],
+                  alpha: float = 0.05) -> Dict[str, Any]:
+    """Per variant values by seed, mean and interval; the paired treatment - baseline
+    difference; whether the expectation (``lower`` / ``higher``) holds."""
+    values = numeric_column(table, metric)
+    by_variant: Dict[str, Dict[str, float]] = {}
+    for variant, seed, v in zip(table["variant"], table["seed"], values):
+        if not (v is None or math.isnan(v)):
+            by_variant.setdefault(str(variant), {})[str(seed)] = float(v)
+    entry: Dict[str, Any] = {"variants": {v: {"values": dict(sorted(s.items())), **mean_interval(list(s.values()), alpha)}
+                                          for v, s in sorted(by_variant.items())}}
+    base, treat = by_variant.get(baseline, {}), by_variant.get(treatment, {})
+    shared = sorted(set(base) & set(treat))
+    diff = mean_interval([treat[s] - base[s] for s in shared], alpha)
+    entry["difference"] = {"of": f"{treatment} - {baseline}", "seeds": shared, **diff}
+    if expect:
+        sign = -1 if expect == "lower" else 1
+        holds = diff["mean"] is not None and sign * diff["mean"] > 0
+        entry.update(expect=expect, holds=holds,
+                     significant=bool(holds and diff["ci"] is not None and sign * diff["ci"][0 if sign > 0 else 1] > 0))
+    return entry

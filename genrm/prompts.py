@@ -4,7 +4,8 @@ in :mod:`genrm.parsing` checks."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+import re
+from typing import Callable, Dict, List, Optional, Sequence
 
 from genrm.parsing import RESULT_END, RESULT_START
 from genrm.records import PairwiseSample
@@ -73,7 +74,16 @@ Write a short analysis. Finish with exactly one line, either "Verdict: Correct" 
 judge's reasons match the reference's key points or "Verdict: Incorrect" when they do not."""
 
 
+SWAPPED_REFERENCE = ("(The reference judgment was written with the two answers in the other order: its Answer A "
+                     "is Answer B above, and its Answer B is Answer A above.)")
+
+
 def metarm_messages(sample: PairwiseSample, rationale: str, reference: str) -> Messages:
+    """The MetaRM's prompt; the answers are in the order the judge saw them, and a sample
+    shown swapped (training's A/B balancing) says so, since its golden judgment names the
+    answers in the data set's order."""
+    if sample.meta.get("swapped"):
+        reference = f"{reference}\n{SWAPPED_REFERENCE}"
     user = METARM_TEMPLATE.format(comparison=render_comparison(sample), reference=reference, rationale=rationale)
     return [{"role": "system", "content": METARM_SYSTEM}, {"role": "user", "content": user}]
 
@@ -119,3 +129,24 @@ def match_messages(reference: Sequence[str], model: Sequence[str]) -> Messages:
     mod = "\n".join(f"S{j}. {x}" for j, x in enumerate(model, start=1))
     return [{"role": "user", "content": MATCH_TEMPLATE.format(reference=ref, model=mod, start=RESULT_START,
                                                               end=RESULT_END)}]
+
+
+# ---------------------------------------------------------------------------- rule-based readers
+# Exact judges (the toy world's oracle, the tests' rule responder) read these prompts back.
+def section(text: str, name: str) -> str:
+    """The body of a ``[name]`` ... ``[End of name]`` block of a prompt ("" if absent)."""
+    m = re.search(rf"\[{re.escape(name)}\]\n(.*?)\n\[End of {re.escape(name)}\]", text, re.S | re.I)
+    return m.group(1) if m else ""
+
+
+def exact_match_reply(prompt: str, same: Callable[[str, str], bool]) -> str:
+    """A rule-based MetaJudge's answer to a :func:`match_messages` prompt: each reference
+    reason matched (score 1) by the first model reason ``same(reference, model)`` accepts,
+    else S0, in the format the parser reads."""
+    ref = re.findall(r"^R(\d+)\. (.*)$", prompt, re.M)
+    mod = re.findall(r"^S(\d+)\. (.*)$", prompt, re.M)
+    lines = []
+    for i, r in ref:
+        j = next((j for j, s in mod if same(r, s)), "0")
+        lines.append(f"- R{i}@S{j}: {1 if j != '0' else 0}")
+    return f"{RESULT_START}\n" + "\n".join(lines) + f"\n{RESULT_END}"

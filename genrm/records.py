@@ -40,11 +40,13 @@ class PairwiseSample:
 
 def sample_to_json(sample: PairwiseSample) -> str:
     """A sample as one JSON string: how training data carries it to the reward (TRL column,
-    OpenRLHF ``--data.label_key``)."""
+    OpenRLHF ``--data.label_key``). Of ``meta`` only ``swapped`` travels: the MetaRM must know
+    that the golden judgment names the answers in the other order."""
     return json.dumps({"id": sample.id, "context": sample.context, "response_a": sample.response_a,
                        "response_b": sample.response_b, "gt_label": sample.gt_label,
                        "gt_judgment": sample.gt_judgment, "gt_checklist": sample.gt_checklist,
-                       "subset": sample.subset}, ensure_ascii=False)
+                       "subset": sample.subset, **({"meta": {"swapped": True}} if sample.meta.get("swapped") else {})},
+                      ensure_ascii=False)
 
 
 def sample_from_json(text: str) -> PairwiseSample:

@@ -18,36 +18,26 @@ from __future__ import annotations
 import re
 from typing import Any, Dict
 
+from genrm.prompts import exact_match_reply, section
+
 _TAG = re.compile(r"#[a-z0-9_]+")
-
-
-def _section(text: str, name: str) -> str:
-    m = re.search(rf"\[{re.escape(name)}\]\n(.*?)\n\[End of {re.escape(name)}\]", text, re.S | re.I)
-    return m.group(1) if m else ""
 
 
 def rule_responder(body: Dict[str, Any]) -> str:
     text = body["messages"][-1]["content"]
     if "[Reference judgment]" in text:
-        reference, evaluation = _section(text, "reference judgment"), _section(text, "AI judge's evaluation")
+        reference, evaluation = section(text, "reference judgment"), section(text, "AI judge's evaluation")
         if "<<garbage>>" in reference:
             return "I cannot tell."
         shared = set(_TAG.findall(reference)) & set(_TAG.findall(evaluation))
         return f"Shared reasons: {sorted(shared)}.\nVerdict: {'Correct' if shared else 'Incorrect'}"
     if "[Reference reasons]" in text:
-        ref = re.findall(r"^R(\d+)\. (.*)$", text, re.M)
-        mod = re.findall(r"^S(\d+)\. (.*)$", text, re.M)
-        lines = []
-        for i, r in ref:
-            tags = set(_TAG.findall(r))
-            j = next((j for j, s in mod if tags & set(_TAG.findall(s))), "0")
-            lines.append(f"- R{i}@S{j}: {1 if j != '0' else 0}")
-        return "<RESULT_START>\n" + "\n".join(lines) + "\n<RESULT_END>"
+        return exact_match_reply(text, lambda r, s: bool(set(_TAG.findall(r)) & set(_TAG.findall(s))))
     if "[Evaluation]" in text:
-        tags = _TAG.findall(_section(text, "Evaluation"))
+        tags = _TAG.findall(section(text, "Evaluation"))
         return "\n".join(f"{k}. The better answer shows {t}." for k, t in enumerate(tags, start=1))
     if "[Answer A]" in text:
-        a, b = _section(text, "Answer A"), _section(text, "Answer B")
+        a, b = section(text, "Answer A"), section(text, "Answer B")
         if "<<garbage>>" in a + b:
             return "Both answers have merits and flaws."
         pick, chosen = ("B", b) if "<<good>>" in b and "<<good>>" not in a else ("A", a)

@@ -30,6 +30,7 @@ from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
                                     Problems, RewardConfig, StageConfig, check_engine_algo, check_produces)
 from plumbing.data import load_data
+from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
 from plumbing.tracking import StageRun
 
@@ -49,6 +50,7 @@ class GenRMTrainConfig(StageConfig):
     swap_balance: bool = True  # show each sample in a random order so A/B labels are balanced
     limit: Optional[int] = None  # at most this many training samples
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)  # SFT before RL (local engine)
 
     def check(self) -> Problems:
         p = super().check()
@@ -108,6 +110,12 @@ def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: Sta
 
     out = Path(cfg.output_dir)
     model_path = resolve_model(cfg.model)
+    if cfg.warm_start.steps:
+        from genrm.training import warm_start_rows
+        from plumbing.engines.sft import warm_start
+
+        rows = warm_start_rows(samples, cfg.warm_start.targets, cfg.warm_start.cue_share, cfg.seed)
+        model_path = warm_start(model_path, rows, cfg.warm_start, out, cfg.seed, tracker)
     examples = training_examples(samples, cfg.swap_balance, cfg.seed)
     import contextlib
 

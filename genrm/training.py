@@ -51,3 +51,26 @@ class TRLReward:
             for k, v in mean_diagnostics(results).items():
                 log_metric(f"genrm_reward/{k}", v)
         return [r.reward for r in results]
+
+
+def warm_start_rows(samples: Sequence[PairwiseSample], targets: str = "golden", cue_share: float = 0.5,
+                    seed: int = 0, system: Optional[str] = JUDGE_SYSTEM) -> List[Dict[str, Any]]:
+    """Templated judgments for the supervised warm start: a reason, then ``\\boxed{label}``.
+    ``golden``: the record's golden judgment; ``toy_mixed`` (the toy world): a judgment from
+    the true reason or, for a share ``cue_share`` of samples, one that follows the surface cue
+    (so RL starts from a GenRM that is sometimes right for the wrong reason)."""
+    from plumbing.toy_world import judge_rationale
+
+    rng = random.Random(seed)
+    rows = []
+    for s in samples:
+        if rng.random() < 0.5:
+            s = s.swapped()
+        if targets == "toy_mixed":
+            label, why = judge_rationale(s.response_a, s.response_b, "cue" if rng.random() < cue_share else "true")
+        else:
+            if not s.gt_judgment or s.gt_label is None:
+                continue
+            label, why = s.gt_label, s.gt_judgment
+        rows.append({"prompt": judge_messages(s, system), "completion": f"{why}\n\\boxed{{{label}}}"})
+    return rows

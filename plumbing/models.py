@@ -8,10 +8,15 @@ from plumbing.config.schema import ModelConfig
 
 
 def resolve_model(cfg: ModelConfig) -> str:
-    """Local path or hub id for ``cfg``; a tiny model is built here first if it is missing."""
-    if cfg.tiny is not None:
-        from plumbing.tiny_models import build_tiny_model
+    """Local path or hub id for ``cfg``; a tiny model is built here first if it is missing.
 
+    A model at ``cfg.path`` that the tiny builder did not write (a checkpoint trained from a
+    tiny model, say) is used as it is: the spec only says what to build where nothing is."""
+    if cfg.tiny is not None:
+        from plumbing.tiny_models import build_tiny_model, is_foreign_model
+
+        if is_foreign_model(cfg.path):
+            return str(Path(cfg.path).expanduser().resolve())
         return str(build_tiny_model(cfg.path, cfg.tiny))
     path = Path(cfg.path).expanduser()
     return str(path.resolve()) if path.exists() else cfg.path

@@ -75,6 +75,9 @@ class PipelineConfig(StageConfig):
     # Overrides for every step of a stage, after the step's own, e.g. a local copy of a data set:
     #   '+stage_overrides.genrm_train=[data.ralign_rl.path=/data/rl.jsonl]'
     stage_overrides: Dict[str, List[str]] = field(default_factory=dict)
+    # Metrics to print per GenRM variant when the steps are done (genrm_eval / downstream_eval
+    # columns, e.g. toy_test/s_corr, downstream/avg), read back from the tracking store.
+    summary: List[str] = field(default_factory=list)
 
     def own_overrides(self, name: str) -> List[str]:
         """A step's overrides as the experiment gives them (references not yet resolved)."""
@@ -351,6 +354,24 @@ def run_slurm(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, D
     return results
 
 
+def results_table(cfg: PipelineConfig, tracker: StageRun, run_ids: List[str]) -> str:
+    """The ``summary`` metrics of the steps' runs (those of this run, and those it skipped
+    as done before), one row per GenRM variant; printed, and returned as markdown."""
+    from analysis.collect import runs_table, search
+
+    wanted = set(run_ids)
+    frame = runs_table([r for r in search(tracker.uri, [cfg.tracking.experiment]) if r.run_id in wanted])
+    if frame.empty:
+        return ""
+    cols = [c for c in cfg.summary if c in frame.columns]
+    rows = [[v, *[frame.loc[i, c] for c in cols]] for i, v in frame["variant"].items()]
+    print(f"\nResults per GenRM variant (also in {Path(cfg.output_dir) / 'results.md'})\n"
+          + table(["variant", *cols], rows))
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return ("| variant | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1) + "\n"
+            + "".join("| " + " | ".join(fmt(c) for c in r) + " |\n" for r in rows))
+
+
 def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
     plan = Plan(cfg, tracker)
     if cfg.dry_run:
@@ -362,6 +383,10 @@ def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
     print("\n" + table(["step", "stage", "status", "seconds", "slurm job", "mlflow run"],
                        [[n, r.get("stage"), r["status"], r.get("seconds", "-"), r.get("job_id", "-"),
                          r.get("mlflow_run_id") or "-"] for n, r in results.items()]))
+    if cfg.summary and tracker.run_id and cfg.cluster.kind != "slurm":
+        ids = [r["mlflow_run_id"] for r in results.values() if r.get("mlflow_run_id")]
+        (out / "results.md").write_text(results_table(cfg, tracker, ids))
+        tracker.log_artifact(out / "results.md")
     if tracker.run_id:
         print(f"\nBrowse the runs: mlflow ui --backend-store-uri {tracker.uri}")
     failed = [n for n, r in results.items() if r["status"] == "failed"]

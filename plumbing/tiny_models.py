@@ -127,8 +127,16 @@ def is_built(out_dir: str | Path, spec: TinyModelSpec) -> bool:
         return False
 
 
+def is_foreign_model(out_dir: str | Path) -> bool:
+    """A model directory the builder did not write (no spec marker): never overwrite it."""
+    out = Path(out_dir).expanduser()
+    return (out / "config.json").is_file() and not (out / SPEC_FILE).is_file()
+
+
 def build_tiny_model(out_dir: str | Path, spec: Optional[TinyModelSpec] = None, force: bool = False) -> Path:
-    """Build (or reuse, when the same spec is already there) a tiny Qwen3 model directory."""
+    """Build (or reuse, when the same spec is already there) a tiny Qwen3 model directory.
+    A directory holding some other model (e.g. a checkpoint trained from a tiny one) is an
+    error unless ``force``: building there would silently destroy it."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
@@ -136,6 +144,9 @@ def build_tiny_model(out_dir: str | Path, spec: Optional[TinyModelSpec] = None, 
     out = Path(out_dir)
     if not force and is_built(out, spec):
         return out
+    if not force and is_foreign_model(out):
+        raise FileExistsError(f"{out} holds a model the tiny builder did not write; not overwriting it "
+                              "(use another directory, or force)")
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(_corpus(spec), spec.vocab_size)
     config = Qwen3Config(

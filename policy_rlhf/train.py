@@ -27,6 +27,7 @@ from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
                                     Problems, StageConfig, check_engine_algo, check_produces)
 from plumbing.data import load_data
+from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
 from plumbing.models import resolve_model, resolve_run_ref
 from plumbing.tracking import StageRun, tracking_uri
@@ -49,6 +50,7 @@ class PolicyTrainConfig(StageConfig):
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
     group_wait_s: float = 120.0  # openrlhf group mode: longest wait for a prompt's siblings
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)  # SFT before RL (local engine)
 
     def check(self) -> Problems:
         p = super().check()
@@ -122,6 +124,13 @@ def run_local(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem],
 
     out = Path(cfg.output_dir)
     policy_path = resolve_model(cfg.policy)
+    if cfg.warm_start.steps:  # a tiny policy first learns to answer in the references' form
+        from plumbing.engines.sft import warm_start
+        from policy_rlhf.training import warm_start_rows
+
+        w = cfg.warm_start
+        rows = warm_start_rows(items, w.targets, w.dodge_share, w.cue_share, cfg.seed)
+        policy_path = warm_start(policy_path, rows, cfg.warm_start, out, cfg.seed, tracker)
     with open_backend(genrm, out, "genrm") as backend:
         reward = PairwiseReward(cfg.pairwise, backend, SamplingParams.from_config(genrm.sampling))
         print(f"[policy_train] local engine: {cfg.algo.estimator} on {len(items)} prompts, "

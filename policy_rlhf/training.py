@@ -16,6 +16,21 @@ def training_rows(items: List[PromptItem]) -> List[Dict[str, Any]]:
             for it in items]
 
 
+def warm_start_rows(items: List[PromptItem], targets: str = "golden", dodge_share: float = 0.5,
+                    cue_share: float = 0.5, seed: int = 0) -> List[Dict[str, Any]]:
+    """SFT rows for the policy's warm start: the reference answers (``golden``) or, in the toy
+    world (``toy_mixed``), templated answers that are right or dodge, polite or not."""
+    if targets == "toy_mixed":
+        import random
+
+        from plumbing.toy_world import policy_answer
+
+        rng = random.Random(seed)
+        return [{"prompt": it.context, "completion": policy_answer(it.context[-1]["content"], rng, dodge_share,
+                                                                    cue_share)} for it in items]
+    return [{"prompt": it.context, "completion": it.reference} for it in items if it.reference]
+
+
 def label_of(item: PromptItem) -> str:
     """What OpenRLHF carries to the reward as the label: the item, as JSON."""
     return json.dumps(item.as_row(), ensure_ascii=False)

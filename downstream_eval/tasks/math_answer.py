@@ -1,8 +1,10 @@
 """Short-answer math (AIME-style integers, MATH-style expressions), graded with math-verify.
 
 Records: ``problem`` and ``answer`` (options ``question_field``, ``answer_field``,
-``id_field`` rename them). The model is asked for its final answer in ``\\boxed{}``; the
-last boxed answer (after thinking) is read, or failing that the last "answer: ..." line.
+``id_field`` rename them). The model is asked for its final answer in ``\\boxed{}`` (option
+``instruction`` replaces that request; ``""`` asks nothing, for models tuned to a fixed answer
+form); the last boxed answer (after thinking) is read, or failing that the last
+"answer: ..." / "the answer is ..." line.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class MathTask(Task):
         if rec.get(a_field) is None or str(rec[a_field]).strip() == "":
             raise FieldError(a_field, "missing")
         rid = rec.get(o.get("id_field", "id"), f"{self.cfg.name}-{index}")
-        return Doc(str(rid), self.prompt(rec[q_field].strip() + INSTRUCTION), str(rec[a_field]).strip())
+        instruction = o.get("instruction", INSTRUCTION)
+        return Doc(str(rid), self.prompt(rec[q_field].strip() + instruction), str(rec[a_field]).strip())
 
     def grade_one(self, doc: Doc, output: str) -> Grade:
         answer = extract_answer(output)

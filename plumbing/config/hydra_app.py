@@ -54,6 +54,7 @@ STAGES: Dict[str, StageSpec] = {
         StageSpec("downstream_eval", "downstream_eval.run"),
         StageSpec("correlate", "analysis.correlate"),
         StageSpec("compare", "analysis.compare"),
+        StageSpec("seeds", "analysis.seeds"),
     )
 }
 

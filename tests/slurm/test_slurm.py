@@ -38,7 +38,7 @@ def _log(out, step):
 
 
 def _pipeline(cli, ralign, out, *extra):
-    r = cli([ralign, "run", "experiment=smoke", f"output_dir={out}", *FAST, *extra])
+    r = cli([ralign, "run", "experiment=smoke_chain", f"output_dir={out}", *FAST, *extra])
     assert r.returncode == 0, r.stderr[-3000:]
     pipeline = json.loads((out / "pipeline.json").read_text())
     jobs = [s["job_id"] for s in pipeline.values()]
@@ -65,7 +65,7 @@ def test_pipeline_steps_run_in_order_as_sbatch_jobs(tmp_path, cli, ralign):
     assert summary["policy_model"] == str(out / "preflight" / "models" / "tiny-qwen3")  # the first step's artifact
     assert parent.data.tags["step.downstream"] == "FINISHED"
     # run again: every step is done with the same config, nothing is submitted
-    again = cli([ralign, "run", "experiment=smoke", f"output_dir={out}", *FAST])
+    again = cli([ralign, "run", "experiment=smoke_chain", f"output_dir={out}", *FAST])
     assert again.returncode == 0 and "skipped" in again.stdout
     assert json.loads((out / "pipeline.json").read_text()) == {
         "preflight": {"status": "skipped", "stage": "preflight", "mlflow_run_id": pre.info.run_id},

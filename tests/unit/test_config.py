@@ -23,6 +23,7 @@ REFUSED = {
 # Values only a user can give (a model to judge with, an input file); the test supplies them.
 ROOT_BASE = {"pipeline": ["experiment=smoke"], "genrm_eval": ["genrm.model=/m"], "genrm_score": ["input=/x.jsonl"],
              "correlate": ["input=/x.csv", "x=[a]"], "compare": ["mlflow.experiment=[e]"],
+             "seeds": ["mlflow.experiment=[e]", "lower=[a]"],
              "policy_train": ["genrm.model=/m"],
              "downstream_eval": ["llm@judge=openai", "judge.model=/m", "judge.base_url=http://127.0.0.1:9/v1"]}
 # A reward that calls a judge needs one configured.
@@ -129,7 +130,7 @@ def _presets():
 
 
 # Presets that leave a value to the user (the GenRM a policy trains against).
-PRESET_USER_VALUES = {"policy_train": ["genrm.model=/ckpt/genrm"]}
+PRESET_USER_VALUES = {"policy_train": ["genrm.model=/ckpt/genrm"], "genrm_eval": ["genrm.model=/ckpt/genrm"]}
 
 
 @pytest.mark.parametrize("preset,stage", list(_presets()))

@@ -32,6 +32,21 @@ def test_an_existing_build_is_reused_and_a_changed_spec_rebuilds(tmp_path):
     assert is_built(out, spec)
 
 
+def test_a_trained_checkpoint_in_the_models_place_is_used_not_overwritten(tmp_path):
+    import pytest
+
+    from plumbing.config.schema import ModelConfig
+    from plumbing.models import resolve_model
+
+    out = build_tiny_model(tmp_path / "m")
+    (out / "tiny_model.json").unlink()  # what a trainer's save_pretrained leaves: a model, no builder marker
+    weights = (out / "model.safetensors").read_bytes()
+    assert resolve_model(ModelConfig(path=str(out), tiny=TinyModelSpec(seed=7))) == str(out.resolve())
+    with pytest.raises(FileExistsError, match="did not write"):
+        build_tiny_model(out, TinyModelSpec(seed=7))
+    assert (out / "model.safetensors").read_bytes() == weights
+
+
 def test_loads_in_transformers_and_chat_template_keeps_thinking_tags(tiny_model):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

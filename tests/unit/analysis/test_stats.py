@@ -108,3 +108,28 @@ def test_table_shape_and_rows_with_missing_values_are_dropped_per_column():
 def test_bad_tables_raise_a_clear_error(frame, x, y, message):
     with pytest.raises(TableError, match=message):
         correlate_table(frame, x, y, bootstrap=10, permutations=10)
+
+
+def test_undefined_correlations_can_be_reported_instead_of_failing():
+    import pandas as pd
+
+    from analysis.stats import TableError, correlate_table
+
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "flat": [0.5, 0.5, 0.5], "y": [0.1, 0.3, 0.2]})
+    with pytest.raises(TableError, match="constant"):
+        correlate_table(df, ["a", "flat"], "y", bootstrap=10, permutations=10)
+    out = correlate_table(df, ["a", "flat"], "y", bootstrap=10, permutations=10, skip_undefined=True)
+    assert "pearson" in out["a"] and "constant" in out["flat"]["undefined"]
+
+
+def test_mean_interval_is_the_student_t_interval():
+    from scipy import stats as sps
+
+    from analysis.stats import mean_interval
+
+    v = [0.2, 0.5, 0.35, 0.4]
+    half = sps.t.ppf(0.95, 3) * np.std(v, ddof=1) / np.sqrt(4)
+    got = mean_interval(v + [float("nan")], alpha=0.1)
+    assert got["n"] == 4 and got["mean"] == pytest.approx(np.mean(v))
+    assert got["ci"] == pytest.approx([np.mean(v) - half, np.mean(v) + half])
+    assert mean_interval([0.3])["ci"] is None and mean_interval([])["mean"] is None
