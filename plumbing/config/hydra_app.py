@@ -90,15 +90,30 @@ def compose(stage: str, overrides: Sequence[str] = ()) -> Tuple[Any, DictConfig]
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
             cfg = hydra_compose(config_name=stage, overrides=list(overrides))
     except HydraException as e:
-        raise ConfigError([(_key_of(e), _message(e))], f"conf/{stage}.yaml") from None
+        raise ConfigError([(_key_of(e), _message(e) + _preset_hint(stage, overrides))], f"conf/{stage}.yaml") from None
     except Exception as e:  # omegaconf errors during merge carry the key
         if type(e).__module__.startswith("omegaconf"):
-            raise ConfigError([(_key_of(e), _message(e))], f"conf/{stage}.yaml") from None
+            raise ConfigError([(_key_of(e), _message(e) + _preset_hint(stage, overrides))],
+                              f"conf/{stage}.yaml") from None
         raise
     finally:
         GlobalHydra.instance().clear()
     obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
     return obj, cfg
+
+
+def _preset_hint(stage: str, overrides: Sequence[str]) -> str:
+    """When the overrides pick an experiment preset written for another stage, say so: its
+    keys do not fit this stage's config."""
+    import yaml
+
+    names = [o.split("=", 1)[1] for o in overrides if o.startswith(("experiment=", "+experiment="))]
+    path = conf_dir() / "experiment" / f"{names[-1]}.yaml" if names else None
+    if path is None or not path.is_file():
+        return ""
+    own = str((yaml.safe_load(path.read_text()) or {}).get("stage", "pipeline"))
+    return "" if own == stage else (f"; conf/experiment/{names[-1]}.yaml is a preset for stage {own!r}, not "
+                                     f"{stage!r}: run it with `ralign run experiment={names[-1]}`")
 
 
 def _message(e: BaseException) -> str:
@@ -212,6 +227,9 @@ def stage_main(stage: str) -> Callable[[], Any]:
         import hydra
 
         mod = load_stage(stage)
+        hint = _preset_hint(stage, sys.argv[1:])
+        if hint:  # its keys would fail Hydra's composition with a message that does not say why
+            sys.exit(report_error(ConfigError([("experiment", hint.lstrip("; "))], f"conf/{stage}.yaml")))
 
         @hydra.main(version_base=None, config_path=str(conf_dir()), config_name=stage)
         def _main(cfg: DictConfig) -> Any:

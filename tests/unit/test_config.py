@@ -216,7 +216,8 @@ def test_semantic_checks_name_the_full_key(overrides, key):
 def test_a_preset_for_another_stage_is_refused_with_a_hint():
     with pytest.raises(ConfigError) as err:
         compose("preflight", ["experiment=smoke"])
-    assert "steps" in str(err.value) or "stage" in str(err.value)
+    assert "is a preset for stage 'pipeline', not 'preflight'" in str(err.value)
+    assert "ralign run experiment=smoke" in str(err.value)
 
 
 def test_pipeline_rejects_unknown_stage_missing_dependency_and_cycles():
