@@ -25,6 +25,7 @@ from analysis.collect import GENRM_TRAIN, POLICY, MlflowSource, RunInfo, resolve
 from analysis.stats import TableError
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import Problems, StageConfig
+from plumbing.report import markdown
 from plumbing.tracking import StageRun
 
 DEFAULT_CURVES = {
@@ -119,15 +120,7 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return "-" if pd.isna(v) else f"{v:.3f}"
-        return str(v)
-
-    head = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *rows])
+    return markdown(list(frame.columns), [list(r) for r in frame.itertuples(index=False)]).rstrip("\n")
 
 
 def run(cfg: CompareConfig, tracker: StageRun) -> Dict[str, Any]:

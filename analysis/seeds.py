@@ -88,6 +88,7 @@ def report_rows(result: Dict[str, Dict[str, Any]], variants: List[str]) -> List[
 
 
 def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
+    from plumbing.report import markdown
     from plumbing.report import table as text_table
 
     out = Path(cfg.output_dir)
@@ -104,9 +105,7 @@ def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
     rows = report_rows(result, variants)
     n_seeds = table["seed"].nunique()
     intro = f"{n_seeds} seeds; mean [{level} t interval] per variant and of the paired difference"
-    (out / "seeds.md").write_text(f"# Across seeds\n\n{intro}\n\n" + "| " + " | ".join(headers) + " |\n|"
-                                  + "---|" * len(headers) + "\n"
-                                  + "".join("| " + " | ".join(str(c) for c in r) + " |\n" for r in rows))
+    (out / "seeds.md").write_text(f"# Across seeds\n\n{intro}\n\n" + markdown(headers, rows))
     for metric, e in result.items():
         plots.seed_points(metric, {v: list(e["variants"][v]["values"].values()) for v in e["variants"]},
                           {v: e["variants"][v] for v in e["variants"]}, out / "plots" / f"seeds_{plots.safe_name(metric)}.png")

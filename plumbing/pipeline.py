@@ -39,7 +39,7 @@ from omegaconf import MISSING
 from plumbing.config.hydra_app import STAGES, compose, execute, finalize, plain, stage_main, stage_module
 from plumbing.config.schema import Problems, SlurmConfig, StageConfig
 from plumbing.errors import SuiteError
-from plumbing.report import table
+from plumbing.report import markdown, table
 from plumbing.tracking import StageRun
 
 log = logging.getLogger(__name__)
@@ -367,9 +367,7 @@ def results_table(cfg: PipelineConfig, tracker: StageRun, run_ids: List[str]) ->
     rows = [[v, *[frame.loc[i, c] for c in cols]] for i, v in frame["variant"].items()]
     print(f"\nResults per GenRM variant (also in {Path(cfg.output_dir) / 'results.md'})\n"
           + table(["variant", *cols], rows))
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return ("| variant | " + " | ".join(cols) + " |\n|" + "---|" * (len(cols) + 1) + "\n"
-            + "".join("| " + " | ".join(fmt(c) for c in r) + " |\n" for r in rows))
+    return markdown(["variant", *cols], rows)
 
 
 def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Plain-text tables for summaries printed at the end of a stage or pipeline."""
+"""Plain-text and markdown tables for summaries printed (and written) at the end of a stage
+or pipeline."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, List, Sequence
 
 
@@ -18,3 +20,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
     return "\n".join(out)
+
+
+def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table; floats with 3 decimals, NaN and None as "-"."""
+    def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]) + "\n"
