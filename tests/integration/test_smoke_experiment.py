@@ -15,6 +15,7 @@ STEPS = ["preflight", "genrm_outcome", "genrm_ralign", "eval_base", "eval_outcom
          "compare"]
 
 
+@pytest.mark.timeout(1800)  # ~11 min on 2 cores, over the suite's 600 s default
 def test_smoke_experiment_end_to_end(tmp_path, cli, ralign):
     out = tmp_path / "smoke"
     r = cli([ralign, "run", "experiment=smoke", f"output_dir={out}"], timeout=1800)

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.science]
 
 
+@pytest.mark.timeout(3600)
 def test_ralign_beats_outcome_across_three_seeds(tmp_path, cli):
     out = tmp_path / "toy_check"
     r = cli([str(REPO / "scripts" / "toy_check.sh"), str(out)], timeout=3600)
