@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any, Dict, List, Optional
 
 from genrm.training import completion_text
@@ -21,8 +22,6 @@ def warm_start_rows(items: List[PromptItem], targets: str = "golden", dodge_shar
     """SFT rows for the policy's warm start: the reference answers (``golden``) or, in the toy
     world (``toy_mixed``), templated answers that are right or dodge, polite or not."""
     if targets == "toy_mixed":
-        import random
-
         from plumbing.toy_world import policy_answer
 
         rng = random.Random(seed)

@@ -139,3 +139,15 @@ def test_shipped_world_is_the_generator_s_output(tmp_path):
     shipped = conf_dir().parent / "plumbing" / "assets" / "toy"
     for name, path in write_world(tmp_path).items():
         assert (shipped / path.name).read_text() == path.read_text(), f"regenerate {name}: python -m plumbing.toy_world"
+
+
+def test_policy_warm_start_rows_template_toy_answers_or_take_the_references():
+    from policy_rlhf.prompts import PromptItem
+    from policy_rlhf.training import warm_start_rows as policy_rows
+
+    subject, unit, count = FACTS[1]
+    item = PromptItem("q", [{"role": "user", "content": question(subject, unit)}], "stem",
+                      right_answer(subject, unit, count))
+    mixed = [r["completion"] for r in policy_rows([item] * 100, "toy_mixed", dodge_share=0.5, cue_share=0.0)]
+    assert 30 < sum(answers(c) for c in mixed) < 70 and not any(c.startswith(CUE) for c in mixed)
+    assert policy_rows([item], "golden") == [{"prompt": item.context, "completion": item.reference}]
