@@ -154,9 +154,10 @@ def load_table(source: str, input_path: Optional[str], mlflow: MlflowSource, def
 
 def source_problems(source: str, input_path: Optional[str], mlflow: MlflowSource, input_hint: str) -> List[tuple]:
     """Config problems of where an analysis stage reads its table from."""
+    from plumbing.config.schema import check_choice
+
     p: List[tuple] = []
-    if source not in ("table", "mlflow"):
-        p.append(("source", f"must be one of ['table', 'mlflow'], got {source!r}"))
+    check_choice(p, "source", source, ("table", "mlflow"))
     if source == "table" and not input_path:
         p.append(("input", f"give input={input_hint} (or source=mlflow mlflow.experiment=NAME)"))
     if source == "mlflow" and not mlflow.experiment:

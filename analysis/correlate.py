@@ -23,8 +23,7 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 
 from analysis import plots
-from analysis.collect import MlflowSource, source_problems
-from analysis.collect import load_table as read_table
+from analysis.collect import MlflowSource, load_table, source_problems
 from analysis.stats import correlate_table, numeric_column
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import Problems, StageConfig
@@ -58,13 +57,9 @@ class CorrelateConfig(StageConfig):
 SCHEMA = CorrelateConfig
 
 
-def load_table(cfg: CorrelateConfig) -> pd.DataFrame:
-    return read_table(cfg.source, cfg.input, cfg.mlflow, tracking_uri(cfg.tracking.uri, cfg.output_dir))
-
-
 def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
     out = Path(cfg.output_dir)
-    table = load_table(cfg)
+    table = load_table(cfg.source, cfg.input, cfg.mlflow, tracking_uri(cfg.tracking.uri, cfg.output_dir))
     table.to_csv(out / "table.csv", index=False)
     table.to_parquet(out / "table.parquet", index=False)
     result = correlate_table(table, cfg.x, cfg.y, cfg.label if cfg.label in table.columns else None,
