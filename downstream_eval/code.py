@@ -32,3 +32,53 @@ def parallel_map(fn: Callable[[T], Any], items: Sequence[T], workers: Optional[i
         return []
     with ThreadPoolExecutor(workers or max(2, os.cpu_count() or 2)) as pool:
         return list(pool.map(fn, items))
+
+
+class Candidate:
+    """The candidate's function as the checks see it: each call runs in the sandbox and
+    returns plain data."""
+
+    def __init__(self, served: Any, name: str):
+        self._served, self._name = served, name
+        self.__name__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._served.call(self._name, args, kwargs)
+
+
+def run_check(sandbox: Any, program: str, limits: Any, entry_point: str, test: str, helpers: str = "",
+              name: str = "check") -> str:
+    """Run a HumanEval-style ``test`` (defining ``check(candidate)``) in this process against
+    ``program``'s ``entry_point`` served from the sandbox; ``helpers`` (the problem's prompt:
+    functions the test uses, like ``poly``) run here too. The verdict: ``passed`` only when
+    ``check`` returned; else failed | error | timeout | memory | output_limit | check_error."""
+    from downstream_eval.sandbox import CandidateError, Stopped, compiled
+
+    scope: dict = {"__name__": "__check__"}
+    try:
+        if helpers:
+            try:
+                exec(compiled(helpers, f"<{name} prompt>"), scope)
+            except Exception:  # a prompt that does not run alone: the test may not need it
+                scope = {"__name__": "__check__"}
+        exec(compiled(test, f"<{name} test>"), scope)
+        check = scope["check"]
+    except Exception:  # the problem's own test does not run: not the candidate's fault
+        return "check_error"
+    served = sandbox.serve(program, limits)
+    try:
+        with served:
+            candidate = Candidate(served, entry_point)
+            scope[entry_point] = candidate  # tests that name the function call the candidate too
+            check(candidate)
+        return "passed"
+    except Stopped as e:
+        return e.status
+    except MemoryError:
+        return "memory"
+    except AssertionError:
+        return "error" if served.raised else "failed"
+    except CandidateError:
+        return "error"
+    except Exception:
+        return "error" if served.raised else "failed"

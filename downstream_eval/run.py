@@ -49,6 +49,9 @@ OUTPUT_FIELDS = ("output", "completion", "solution")
 class SandboxSettings:
     base_dir: Optional[str] = None  # work directories of sandboxed runs; null: the system temp dir
     workers: Optional[int] = None  # sandboxed runs at once; null: the CPU count (at least 2)
+    allow_weaker: bool = False  # grade even where the machine cannot give every isolation layer
+    uid: Optional[int] = None  # the sandbox user; null: nobody's uid/gid (65534 if there is none)
+    gid: Optional[int] = None
 
 
 @dataclass
@@ -89,6 +92,10 @@ class DownstreamEvalConfig(StageConfig):
             check_positive(p, "limit", self.limit)
         if self.sandbox.workers is not None:
             check_positive(p, "sandbox.workers", self.sandbox.workers)
+        for key in ("uid", "gid"):
+            value = getattr(self.sandbox, key)
+            if value is not None and value <= 0:
+                p.append((f"sandbox.{key}", "must be a positive id (the sandbox never runs code as root)"))
         return p
 
 
@@ -328,7 +335,12 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
     if summary_path.exists():
         summary_path.unlink()  # a summary on disk always belongs to a finished run
     tasks = build_tasks(cfg)
-    sandbox = Sandbox(cfg.sandbox.base_dir) if any(t.needs_sandbox for t in tasks.values()) else None
+    sandbox = None
+    if any(t.needs_sandbox for t in tasks.values()):
+        sandbox = Sandbox(cfg.sandbox.base_dir, uid=cfg.sandbox.uid, gid=cfg.sandbox.gid)
+        print(f"[downstream_eval] sandbox isolation: {', '.join(sandbox.layers)}")
+        if not cfg.sandbox.allow_weaker:
+            sandbox.require_full()  # before any paid work
     for t in tasks.values():
         t.ctx["sandbox"] = sandbox
     docs = {name: t.load() for name, t in tasks.items()}  # every input checked before any call
@@ -358,8 +370,6 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
         for t in tasks.values():
             t.ctx.update(judge=judge_backend,
                          judge_sampling=judge_cfg.sampling if judge_cfg is not None else None)
-        if sandbox is not None:
-            print(f"[downstream_eval] sandbox isolation: {', '.join(sandbox.layers)}")
         # Grading a task (sandbox CPU, judge calls) overlaps generating the next one.
         grader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="grader"))
         pending: Dict[str, Future] = {}

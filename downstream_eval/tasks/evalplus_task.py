@@ -1,37 +1,86 @@
-"""HumanEval+ / MBPP+ through evalplus: its own differential testing against the canonical
-solutions on the base and extra inputs, run as a whole inside the sandbox (no network; its
-data from a local file through HUMANEVAL_OVERRIDE_PATH / MBPP_OVERRIDE_PATH).
+"""HumanEval+ / MBPP+ graded the way evalplus defines it (differential testing against the
+canonical solution on the base and the extra inputs), with the program in the sandbox.
+
+evalplus's own runner executes the candidate and the comparison in one process, where an
+object with an always-true ``__eq__`` passes; here the canonical solution and the candidate
+are each served from a sandbox (``Sandbox.serve``) and their return values arrive in the
+grader as plain builtin data, where evalplus's comparison rules apply: exact equality, a
+float tolerance (``atol``, at least 1e-6 for float outputs, with matching types and
+lengths, ``numpy.allclose``), and its special oracles (``find_zero``: |poly(x)| <= atol;
+MBPP's set-equal and not-None tasks and per-task oracles, from evalplus's own module). Its
+time limit per input: max(``min_time_limit_s``, ``time_limit_factor`` x the canonical
+solution's time). MBPP+ inputs are deserialized by evalplus's own function.
 
 Options: ``dataset`` (humaneval | mbpp), ``base_only`` (score on the base tests only),
-``timeout_s`` (for the whole evaluation), ``parallel``. Records are evalplus's own:
-``task_id``, ``prompt``, ``entry_point``, ``canonical_solution``, ``base_input``,
-``plus_input``, ``atol``, ``contract``. A sample is correct when it passes the base and
-(unless base_only) the extra tests. Note: evalplus waits at least ~20 s per evaluation.
+``timeout_s`` (for one sample's inputs), ``memory_mb``, ``min_time_limit_s`` (1.0),
+``time_limit_factor`` (4.0). Records are evalplus's own: ``task_id``, ``prompt``,
+``entry_point``, ``canonical_solution``, ``base_input``, ``plus_input``, ``atol``.
+A sample is correct when it passes the base and (unless base_only) the extra inputs.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-from pathlib import Path
-from typing import Any, Dict, List, Sequence
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from downstream_eval.code import extract_code
-from downstream_eval.sandbox import Limits
-from downstream_eval.tasks import Doc, Grade, Task
+from downstream_eval.code import extract_code, parallel_map
+from downstream_eval.sandbox import Limits, Stopped
+from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
 from plumbing.data import FieldError
 from plumbing.errors import SuiteError
 
 INSTRUCTION = ("Complete the following Python function. Answer with the whole function (with any imports it needs) "
                "in one ```python code block.\n\n```python\n{prompt}```")
-FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "base_input", "plus_input", "atol", "contract")
+FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "base_input", "plus_input", "atol")
+
+
+def outputs_match(dataset: str, entry_point: str, inp: Sequence[Any], out: Any, exp: Any, atol: float) -> bool:
+    """evalplus's rule for one input: ``out`` (the candidate's value) against ``exp`` (the
+    canonical solution's)."""
+    import numpy as np
+    from evalplus.eval import _special_oracle as oracle
+    from evalplus.eval import is_floats
+
+    try:
+        if dataset == "humaneval" and entry_point == "find_zero":
+            return abs(oracle._poly(*inp, out)) <= atol
+        exact = out == exp
+        if dataset == "mbpp":
+            if entry_point == "are_equivalent":
+                exact = True
+            elif entry_point == "sum_div":
+                exact = exact or out == 0
+            elif entry_point == "surface_Area":
+                exact = exact or abs(out - oracle._surface_Area(*inp)) <= atol
+            elif entry_point == "digit_distance_nums":
+                exact = exact or out == oracle._digit_distance_nums(*inp)
+            elif entry_point in oracle.MBPP_OUTPUT_SET_EQ_TASKS:
+                exact = set(out) == set(exp)
+            elif entry_point in oracle.MBPP_OUTPUT_NOT_NONE_TASKS:
+                exact = out == exp if isinstance(out, bool) else exp == (out is not None)
+        if atol == 0 and is_floats(exp):
+            atol = 1e-6
+        if not exact and atol != 0:
+            if type(out) is not type(exp):
+                return False
+            if isinstance(exp, (list, tuple)) and len(out) != len(exp):
+                return False
+            return bool(np.allclose(out, exp, rtol=1e-07, atol=atol))
+        return bool(exact)
+    except Exception:
+        return False
 
 
 class EvalPlusTask(Task):
     kind = "evalplus"
     needs_sandbox = True
-    grade_chunk = 0  # evalplus pays ~20 s per call: one call for the whole task
+    grade_chunk = 64
+
+    def __init__(self, cfg, ctx=None):
+        super().__init__(cfg, ctx)
+        self._expected: Dict[Tuple[str, str], Tuple[List[Any], List[float]]] = {}
+        self._lock = threading.Lock()
 
     def default_records(self) -> List[Dict[str, Any]]:
         raise SuiteError(f"task {self.cfg.name}: evalplus ships no data and the sandbox has no network; give "
@@ -41,47 +90,86 @@ class EvalPlusTask(Task):
         for name in FIELDS:
             if name not in rec:
                 raise FieldError(name, "missing (an evalplus HumanEval+/MBPP+ record)")
+        for name in ("base_input", "plus_input"):
+            if not isinstance(rec[name], list) or not all(isinstance(x, list) for x in rec[name]):
+                raise FieldError(name, "expected a list of argument lists")
+        rec = dict(rec)
+        if self.cfg.options.get("dataset", "humaneval") == "mbpp":
+            from evalplus.data.mbpp import mbpp_deserialize_inputs
+
+            rec["base_input"] = mbpp_deserialize_inputs(rec["task_id"], rec["base_input"])
+            rec["plus_input"] = mbpp_deserialize_inputs(rec["task_id"], rec["plus_input"])
         return Doc(rec["task_id"], self.prompt(INSTRUCTION.format(prompt=rec["prompt"])), None,
                    {"record": rec, "entry_point": rec["entry_point"], "prompt": rec["prompt"]})
 
-    def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
-        dataset = self.cfg.options.get("dataset", "humaneval")
-        base_only = bool(self.cfg.options.get("base_only", False))
-        samples, codes = [], []
-        for doc, outs in items:
-            for out in outs:
-                code = extract_code(out, doc.meta["entry_point"])
-                if f"def {doc.meta['entry_point']}" not in code:
-                    code = doc.meta["prompt"] + code  # a completion of the prompt
-                codes.append(code)
-                samples.append(json.dumps({"task_id": doc.id, "solution": code}))
-        data = "".join(json.dumps(doc.meta["record"]) + "\n" for doc, _ in items)
-        argv = [self.ctx["sandbox"].python, "-m", "evalplus.evaluate", "--dataset", dataset, "--samples",
-                "samples.jsonl", "--parallel", str(self.cfg.options.get("parallel", max(1, (os.cpu_count() or 2)))),
-                "--i_just_wanna_run"] + (["--base_only"] if base_only else [])
-        env = {"HUMANEVAL_OVERRIDE_PATH" if dataset == "humaneval" else "MBPP_OVERRIDE_PATH": "dataset.jsonl",
-               "TOKENIZERS_PARALLELISM": "false"}
-        limits = Limits(timeout_s=float(self.cfg.options.get("timeout_s", 900)), memory_mb=8192, max_processes=256)
-        sandbox = self.ctx["sandbox"]
-        result = sandbox.run(argv, files={"samples.jsonl": "\n".join(samples) + "\n", "dataset.jsonl": data},
-                             limits=limits, env=env, keep=True)
-        work = Path(result.workdir or "")
+    # -- grading
+    def _limits(self, timeout_s: Optional[float] = None) -> Limits:
+        o = self.cfg.options
+        return Limits(timeout_s=float(timeout_s or o.get("timeout_s", 60.0)), memory_mb=int(o.get("memory_mb", 4096)))
+
+    def expected(self, doc: Doc, which: str) -> Tuple[List[Any], List[float]]:
+        """The canonical solution's values and seconds per input (served from a sandbox too:
+        the same data path as the candidate's), computed once per task."""
+        key = (doc.id, which)
+        with self._lock:
+            if key in self._expected:
+                return self._expected[key]
+        rec = doc.meta["record"]
+        out_none = self.cfg.options.get("dataset", "humaneval") == "mbpp" and self._not_none(doc)
+        values, seconds = [], []
         try:
-            report = json.loads((work / "samples_eval_results.json").read_text())
-        except (OSError, ValueError):
-            shutil.rmtree(work, ignore_errors=True)
-            raise SuiteError(f"evalplus failed ({result.status}, exit {result.returncode}): {result.stderr[-1500:]}")
-        shutil.rmtree(work, ignore_errors=True)
-        out: List[List[Grade]] = []
-        k = 0
-        for doc, outs in items:
-            rows = report["eval"].get(doc.id, [])
-            grades = []
-            for j, _ in enumerate(outs):
-                r = rows[j] if j < len(rows) else {"base_status": "missing", "plus_status": "missing"}
-                ok = r["base_status"] == "pass" and (base_only or r["plus_status"] == "pass")
-                grades.append(Grade(1.0 if ok else 0.0, codes[k], "passed" if ok else "failed",
-                                    {"base": r["base_status"], "plus": r.get("plus_status")}))
-                k += 1
-            out.append(grades)
-        return out
+            with self.ctx["sandbox"].serve(rec["prompt"] + rec["canonical_solution"], self._limits(600)) as served:
+                for inp in rec[which]:
+                    start = time.monotonic()
+                    value = served.call(rec["entry_point"], inp)
+                    seconds.append(time.monotonic() - start)
+                    values.append(value is not None if out_none else value)
+        except (Stopped, Exception) as e:
+            raise SuiteError(f"task {self.cfg.name}: the canonical solution of {doc.id} failed on its {which} "
+                             f"({type(e).__name__}: {e})") from None
+        with self._lock:
+            self._expected[key] = (values, seconds)
+        return values, seconds
+
+    @staticmethod
+    def _not_none(doc: Doc) -> bool:
+        from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
+
+        return doc.meta["entry_point"] in MBPP_OUTPUT_NOT_NONE_TASKS
+
+    def check(self, doc: Doc, code: str, which: str) -> str:
+        """pass | fail | timeout for one input set, in a sandbox of its own."""
+        o = self.cfg.options
+        rec = doc.meta["record"]
+        expected, seconds = self.expected(doc, which)
+        dataset = o.get("dataset", "humaneval")
+        floor, factor = float(o.get("min_time_limit_s", 1.0)), float(o.get("time_limit_factor", 4.0))
+        try:
+            with self.ctx["sandbox"].serve(code, self._limits()) as served:
+                for inp, exp, t in zip(rec[which], expected, seconds):
+                    out = served.call(rec["entry_point"], inp, timeout_s=max(floor, factor * t))
+                    if not outputs_match(dataset, rec["entry_point"], inp, out, exp, float(rec["atol"] or 0)):
+                        return "fail"
+            return "pass"
+        except Stopped as e:
+            return "timeout" if e.status == "timeout" else "fail"
+        except Exception:  # the candidate raised
+            return "fail"
+
+    def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
+        base_only = bool(self.cfg.options.get("base_only", False))
+
+        def run(job: tuple) -> Grade:
+            doc, out = job
+            code = extract_code(out, doc.meta["entry_point"])
+            if f"def {doc.meta['entry_point']}" not in code:
+                code = doc.meta["prompt"] + code  # a completion of the prompt
+            base = self.check(doc, code, "base_input")
+            plus = None if base_only else self.check(doc, code, "plus_input")
+            ok = base == "pass" and (base_only or plus == "pass")
+            return Grade(1.0 if ok else 0.0, code, "passed" if ok else "failed", {"base": base, "plus": plus})
+
+        return regroup(items, parallel_map(run, flatten(items), self.ctx.get("workers")))
+
+    def grader_version(self) -> str:
+        return "2"  # evalplus's rules in the grader, the program served from the sandbox

