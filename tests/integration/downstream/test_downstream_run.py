@@ -238,3 +238,20 @@ def test_evalplus_on_a_local_humaneval_plus_file(tmp_path):
     rows = {json.loads(x)["id"]: json.loads(x) for x in (tmp_path / "out" / "humaneval_plus" / "samples.jsonl")
             .read_text().splitlines()}
     assert rows["HumanEval/1"]["detail"] == {"base": "pass", "plus": "fail"}
+
+
+def test_a_weaker_sandbox_refuses_to_grade_unless_allowed(tmp_path, monkeypatch):
+    from downstream_eval.sandbox import Sandbox
+    from plumbing.errors import SuiteError
+
+    monkeypatch.setattr(Sandbox, "_probe", lambda self: (False, "simulated: no namespaces on this machine"))
+    preds = _write(tmp_path / "preds.jsonl", [{"task_id": r["task_id"], "completion": r["canonical_solution"]}
+                                              for r in _records("smoke_humaneval")])
+    args = ["~suite", "task=[smoke_humaneval]", f"predictions={preds}"]
+    with pytest.raises(SuiteError, match=r"lacks namespaces, minimal_root, unprivileged .*simulated.*"
+                                         r"sandbox.allow_weaker=true"):
+        _run(args + [f"output_dir={tmp_path / 'refused'}"])
+    assert not (tmp_path / "refused" / "smoke_humaneval").exists()  # refused before grading anything
+    summary = _run(args + [f"output_dir={tmp_path / 'weak'}", "sandbox.allow_weaker=true"])
+    assert summary["tasks"]["smoke_humaneval"]["score"] == 1.0
+    assert "namespaces" not in summary["sandbox"] and "unprivileged" not in summary["sandbox"]

@@ -387,3 +387,62 @@ def test_the_164_canonical_humaneval_solutions_pass(sandbox):
     items = [(task.doc(r, i), [r["prompt"] + r["canonical_solution"]]) for i, r in enumerate(recs)]
     verdicts = [g.verdict for gs in task.grade(items) for g in gs]
     assert len(verdicts) == 164 and set(verdicts) == {"passed"}
+
+
+# ------------------------------------------------------------------ evalplus and stdin/stdout tasks
+ABSVAL = {"task_id": "HumanEval/9", "prompt": "def absval(x: int) -> int:\n    \"\"\"|x|.\"\"\"\n", "entry_point": "absval",
+          "canonical_solution": "    return abs(x)\n", "base_input": [[3], [0]], "plus_input": [[-4], [-100], [7]],
+          "atol": 0}
+
+
+def _evalplus(sandbox, body: str, record=ABSVAL):
+    from downstream_eval.tasks.evalplus_task import EvalPlusTask
+
+    task = EvalPlusTask(TaskConfig(name="hep", kind="evalplus", domain="code", options={"timeout_s": 5}),
+                        {"sandbox": sandbox, "workers": 1})
+    doc = task.doc(record, 1)
+    [[grade]] = task.grade([(doc, [f"```python\n{body}\n```"])])
+    return grade
+
+
+@pytest.mark.parametrize("body, detail", [
+    ("def absval(x):\n    return abs(x)", {"base": "pass", "plus": "pass"}),
+    ("def absval(x):\n    return x", {"base": "pass", "plus": "fail"}),
+    ("def absval(x):\n    if x < 0:\n        while True: pass\n    return x", {"base": "pass", "plus": "timeout"}),
+    ("import sys\nsys.exit(0)\ndef absval(x):\n    return x", {"base": "fail", "plus": "fail"}),
+    ("class Y:\n    def __eq__(self, o): return True\ndef absval(x):\n    return Y()", {"base": "fail", "plus": "fail"}),
+    ("class I(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\ndef absval(x):\n    return I(x)",
+     {"base": "fail", "plus": "fail"}),  # only builtin types cross, even with the right value
+    ("import builtins\nbuiltins.abs = lambda v: v\ndef absval(x):\n    return abs(x)", {"base": "pass", "plus": "fail"}),
+])
+def test_evalplus_differential_testing_cannot_be_fooled(sandbox, body, detail):
+    grade = _evalplus(sandbox, body)
+    assert grade.detail == detail and grade.verdict == ("passed" if detail == {"base": "pass", "plus": "pass"}
+                                                        else "failed")
+
+
+def test_evalplus_comparison_rules():
+    from downstream_eval.tasks.evalplus_task import outputs_match
+
+    assert outputs_match("humaneval", "f", [1], 0.1 + 0.2, 0.3, 0)  # floats: atol 1e-6 at least
+    assert not outputs_match("humaneval", "f", [1], 0.31, 0.3, 0)
+    assert not outputs_match("humaneval", "f", [1], [0.3], (0.3,), 0)  # float tolerance needs the same type
+    assert not outputs_match("humaneval", "f", [1], (1, 2), [1, 2], 0)
+    assert outputs_match("humaneval", "find_zero", [[-6, 11, -6, 1]], 1.0000001, 0.0, 1e-4)  # a root, any root
+    assert not outputs_match("humaneval", "find_zero", [[-6, 11, -6, 1]], 1.5, 1.0, 1e-4)
+    assert outputs_match("mbpp", "similar_elements", [], [4, 5], (5, 4), 0)  # evalplus's set-equal tasks
+
+
+def test_stdio_answers_are_compared_in_the_grader(sandbox):
+    from downstream_eval.tasks.stdio_code import StdioCodeTask
+
+    task = StdioCodeTask(TaskConfig(name="io", kind="stdio_code", domain="code", options={"timeout_s": 3}),
+                         {"sandbox": sandbox, "workers": 1})
+    doc = task.doc({"id": "p", "question": "Add.", "tests": [{"input": "1 2\n", "output": "3"},
+                                                            {"input": "5 5\n", "output": "10"}]}, 1)
+    verdict = lambda code: task.grade([(doc, [f"```python\n{code}\n```"])])[0][0].verdict  # noqa: E731
+    assert verdict("a, b = map(int, input().split())\nprint(a + b)") == "passed"
+    assert verdict("import sys\nsys.exit(0)") == "wrong_answer"
+    assert verdict("print(3)") == "wrong_answer"
+    assert verdict("import os\nprint(sum(map(int, input().split())), flush=True)\nos._exit(3)") == "error"
+    assert verdict("import sys\nwhile True:\n    sys.stdout.write('3\\n' * 4096)") == "output_limit"
