@@ -14,7 +14,12 @@ describes the start-up). The layers a run gets (``Sandbox.layers``, printed and 
   no /sys, no cgroup files; its only writable places are tmpfs of bounded size;
 - ``unprivileged``: the run's uid/gid is the sandbox user's (``nobody`` unless configured),
   with no capability and no new privileges;
+- ``seccomp``: system calls that reach beyond the run fail (kernel keyrings, which outlive
+  a run and would carry answers from one grading to the next; new namespaces; memfd; bpf,
+  io_uring, perf, tracing, mounts, modules): ``sandbox_inside.SECCOMP``;
 - ``pids_cgroup``: at most ``max_processes`` processes (a fork bomb stops there);
+- ``memory_cgroup``: the run's processes and its tmpfs together stay under a memory limit
+  (RLIMIT_AS is per process);
 - ``nproc`` (not root): the same through RLIMIT_NPROC.
 
 Outputs are read as they come, each stream capped (``max_output_bytes``; past it the run is
@@ -30,6 +35,9 @@ program's reach.
 
 from __future__ import annotations
 
+import atexit
+import builtins
+import concurrent.futures
 import functools
 import glob
 import itertools
@@ -42,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +59,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from downstream_eval import sandbox_inside as inside
 from plumbing.errors import SuiteError
 
-FULL_ISOLATION = ("rlimits", "timeout", "namespaces", "minimal_root", "unprivileged", "pids_cgroup")
+FULL_ISOLATION = ("rlimits", "timeout", "namespaces", "minimal_root", "unprivileged", "seccomp", "pids_cgroup",
+                  "memory_cgroup")
 INSIDE = Path(inside.__file__).resolve()
 CGROUP_PREFIX = "ralign-sandbox-"
 
@@ -62,7 +72,8 @@ class Limits:
     max_processes: int = 32
     max_file_mb: int = 64  # also the size of the run's writable /tmp
     max_output_bytes: int = 1 << 20  # per stream; past it the run is killed
-    max_message_bytes: int = 64 << 20  # one value returned by a served function
+    max_message_bytes: int = 16 << 20  # one value returned by a served function
+    max_message_items: int = 1 << 20  # values inside it (each costs the grader memory to decode)
 
     @property
     def cpu_s(self) -> int:
@@ -140,14 +151,14 @@ def _rmdir_cgroup(cgroup: Path) -> None:
             time.sleep(0.01)
 
 
-def _pids_cgroup_root() -> Optional[Path]:
-    """A pids cgroup this process may create children in (cgroup v1 or v2), else None."""
-    v1 = Path("/sys/fs/cgroup/pids")
+def _cgroup_root(controller: str) -> Optional[Path]:
+    """A cgroup hierarchy with ``controller`` this process may create children in (v1 or v2)."""
+    v1 = Path("/sys/fs/cgroup") / controller
     if (v1 / "cgroup.procs").exists() and os.access(v1, os.W_OK):
         return v1
     for v2 in (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup")):
         control = v2 / "cgroup.subtree_control"
-        if control.exists() and "pids" in control.read_text().split() and os.access(v2, os.W_OK):
+        if control.exists() and controller in control.read_text().split() and os.access(v2, os.W_OK):
             return v2
     return None
 
@@ -195,7 +206,8 @@ class Sandbox:
         self.base = Path(base_dir) if base_dir else Path(tempfile.gettempdir()) / "ralign-sandbox"
         self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)
-        self.cgroup_root = _pids_cgroup_root()
+        self.cgroup_roots = {c: r for c in ("pids", "memory") if (r := _cgroup_root(c)) is not None}
+        self.cgroup_root = self.cgroup_roots.get("pids")
         self.removed_leftovers = self._remove_leftovers()
         self.tag = f"{os.getpid()}-{_start_time(os.getpid())}"
         self.home = self.base / f"inst-{self.tag}"
@@ -205,6 +217,11 @@ class Sandbox:
         self.python = self.fs["python"]
         self._etc = self._write_etc()
         self._count = itertools.count()
+        self._live: set = set()
+        self._lock = threading.Lock()
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawn")
+        atexit.register(self.close)
+        self.seccomp = os.uname().machine in inside.SECCOMP
         self.isolated, self.isolation_problem = self._probe()
 
     # -------------------------------------------------------------------- what this machine gives
@@ -213,11 +230,10 @@ class Sandbox:
         """The isolation layers a run gets on this machine."""
         out = ["rlimits", "timeout"]
         if self.isolated:
-            out += ["namespaces", "minimal_root", "unprivileged"]
+            out += ["namespaces", "minimal_root", "unprivileged"] + (["seccomp"] if self.seccomp else [])
         elif os.geteuid() != 0:
             out.append("nproc")
-        if self.cgroup_root is not None:
-            out.append("pids_cgroup")
+        out += [f"{c}_cgroup" for c in self.cgroup_roots]
         return out
 
     @property
@@ -247,13 +263,18 @@ class Sandbox:
             if not _owner_alive(d.name):
                 shutil.rmtree(d, ignore_errors=True)
                 gone.append(str(d))
-        if self.cgroup_root is not None:
-            for cg in self.cgroup_root.glob(CGROUP_PREFIX + "*"):
+        for root in set(self.cgroup_roots.values()):
+            for cg in root.glob(CGROUP_PREFIX + "*"):
                 if cg.is_dir() and not _owner_alive(cg.name[len(CGROUP_PREFIX):]):
                     _kill_cgroup(cg)
                     _rmdir_cgroup(cg)
                     gone.append(str(cg))
         return gone
+
+    def close(self) -> None:
+        """Kill every run still going (the grader is shutting down)."""
+        for live in list(self._live):
+            live.kill()
 
     def _write_etc(self) -> str:
         etc = self.home / "etc"
@@ -324,15 +345,18 @@ class Sandbox:
         isolate = self.isolated if isolate is None else isolate
         run, cfg = self._prepare(mode, code, files, limits, env, isolate)
         cfg["argv"] = argv
-        cgroup = self._make_cgroup(run.name, limits)
-        cfg["cgroup"] = str(cgroup / "cgroup.procs") if cgroup else None
+        limited = self._make_cgroups(run.name, limits)  # controller -> its cgroup
+        cgroups = list(dict.fromkeys(limited.values()))
+        cfg["cgroups"] = [str(c / "cgroup.procs") for c in cgroups]
+        cfg["seccomp"] = isolate and self.seccomp
         isolation = ["rlimits", "timeout"] + (["namespaces", "minimal_root", "unprivileged"] if isolate else [])
+        isolation += ["seccomp"] if cfg["seccomp"] else []
         if not isolate and os.geteuid() != 0:
             isolation.append("nproc")
-        if cgroup is not None:
-            isolation.append("pids_cgroup")
+        isolation += [f"{c}_cgroup" for c in limited]
+        config_r, config_w = os.pipe()
         setup_r, setup_w = os.pipe()
-        child_fds = [setup_w]
+        child_fds = [config_r, setup_w]
         channel = None
         if mode == "serve":
             req_r, req_w = os.pipe()
@@ -341,20 +365,32 @@ class Sandbox:
             child_fds += [req_r, rep_w]
             channel = (req_w, rep_r)
         cfg["setup_fd"] = setup_w
-        try:
-            proc = subprocess.Popen([self.python, "-I", "-S", "-B", str(INSIDE), json.dumps(cfg)], cwd=str(run),
+
+        def popen() -> subprocess.Popen:  # on one long-lived thread: the parent-death signal follows it
+            return subprocess.Popen([self.python, "-I", "-S", "-B", str(INSIDE), str(config_r)], cwd=str(run),
                                     env={"PATH": cfg["env"]["PATH"], "LANG": "C.UTF-8"}, stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=child_fds,
                                     start_new_session=True)
+
+        try:
+            proc = self._spawner.submit(popen).result()
         except OSError:
-            for fd in [setup_r] + list(channel or ()):
+            for fd in [setup_r, config_w] + list(channel or ()):
                 os.close(fd)
-            self._cleanup(run, cgroup)
+            self._cleanup(run, cgroups)
             raise
         finally:
             for fd in child_fds:
                 os.close(fd)
-        return _Live(self, proc, run, cgroup, limits, isolation, setup_r, stdin, channel)
+        with os.fdopen(config_w, "wb") as f:
+            try:
+                f.write(json.dumps(cfg).encode())
+            except BrokenPipeError:
+                pass
+        live = _Live(self, proc, run, cgroups, limits, isolation, setup_r, stdin, channel)
+        with self._lock:
+            self._live.add(live)
+        return live
 
     def _execute(self, argv: Optional[List[str]], mode: str, code: str, stdin: bytes, limits: Limits,
                  env: Dict[str, str], files: Optional[Dict[str, str]] = None,
@@ -365,20 +401,34 @@ class Sandbox:
             return Result("sandbox_error", None, "", f"{type(e).__name__}: {e}", 0.0, self.layers)
         return live.finish()
 
-    def _make_cgroup(self, name: str, limits: Limits) -> Optional[Path]:
-        if self.cgroup_root is None:
-            return None
-        path = self.cgroup_root / f"{CGROUP_PREFIX}{self.tag}-{name}"
-        try:
-            path.mkdir()
-            (path / "pids.max").write_text(str(limits.max_processes))
-            return path
-        except OSError:
-            _rmdir_cgroup(path)
-            return None
+    def _make_cgroups(self, name: str, limits: Limits) -> Dict[str, Path]:
+        """The run's cgroups, by controller: a pids limit, and a memory limit on all its
+        processes and its tmpfs (no swap); v1 hierarchies of their own or one v2 directory."""
+        made: Dict[str, Path] = {}
+        memory = (limits.memory_mb + limits.max_file_mb + 96) * 2**20
+        for controller, root in self.cgroup_roots.items():
+            path = root / f"{CGROUP_PREFIX}{self.tag}-{name}"
+            try:
+                if path not in made.values():
+                    path.mkdir()
+                if controller == "pids":
+                    (path / "pids.max").write_text(str(limits.max_processes))
+                elif (path / "memory.max").exists():  # v2
+                    (path / "memory.max").write_text(str(memory))
+                    if (path / "memory.swap.max").exists():
+                        (path / "memory.swap.max").write_text("0")
+                else:  # v1: the limit, then memory + swap at the same value
+                    (path / "memory.limit_in_bytes").write_text(str(memory))
+                    if (path / "memory.memsw.limit_in_bytes").exists():
+                        (path / "memory.memsw.limit_in_bytes").write_text(str(memory))
+                made[controller] = path
+            except OSError:
+                if path not in made.values():
+                    _rmdir_cgroup(path)
+        return made
 
-    def _cleanup(self, run: Path, cgroup: Optional[Path]) -> None:
-        if cgroup is not None:
+    def _cleanup(self, run: Path, cgroups: Sequence[Path]) -> None:
+        for cgroup in cgroups:
             _kill_cgroup(cgroup)
             _rmdir_cgroup(cgroup)
         shutil.rmtree(run, ignore_errors=True)
@@ -387,9 +437,9 @@ class Sandbox:
 class _Live:
     """A started sandboxed process: its pipes pumped with bounded buffers, a deadline."""
 
-    def __init__(self, sandbox: Sandbox, proc: subprocess.Popen, run: Path, cgroup: Optional[Path], limits: Limits,
+    def __init__(self, sandbox: Sandbox, proc: subprocess.Popen, run: Path, cgroups: List[Path], limits: Limits,
                  isolation: List[str], setup_r: int, stdin: bytes, channel: Optional[tuple]):
-        self.sandbox, self.proc, self.run, self.cgroup, self.limits = sandbox, proc, run, cgroup, limits
+        self.sandbox, self.proc, self.run, self.cgroups, self.limits = sandbox, proc, run, cgroups, limits
         self.isolation = isolation
         self.start = time.monotonic()
         self.deadline = self.start + limits.timeout_s
@@ -509,10 +559,15 @@ class _Live:
                 if len(self.inbox) >= 4 + n:
                     data = bytes(self.inbox[4:4 + n])
                     del self.inbox[:4 + n]
+                    if data.count(b"[") > self.limits.max_message_items:  # before json builds them all
+                        self.limit_hit = self.limit_hit or "output_limit"
+                        self.kill()
+                        return None
                     try:
-                        return json.loads(data)
-                    except ValueError:
+                        message = json.loads(data)
+                    except Exception:  # noqa: BLE001 - whatever the program wrote: not a message
                         return ["malformed"]
+                    return message if isinstance(message, list) else ["malformed"]
             if self.killed or not self.replies_open:
                 return None
             now = time.monotonic()
@@ -536,8 +591,8 @@ class _Live:
         if self.killed:
             return
         self.killed = True
-        if self.cgroup is not None:
-            _kill_cgroup(self.cgroup, spare=self.proc.pid)
+        if self.cgroups:
+            _kill_cgroup(self.cgroups[0], spare=self.proc.pid)  # every process of the run is in each
             try:
                 self.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
@@ -575,7 +630,10 @@ class _Live:
             except (BlockingIOError, OSError):
                 pass
             self._close_all()
-            self.sandbox._cleanup(self.run, self.cgroup)
+            oom = self._oom_killed()
+            self.sandbox._cleanup(self.run, self.cgroups)
+            with self.sandbox._lock:
+                self.sandbox._live.discard(self)
         seconds = time.monotonic() - self.start
         rc = self.proc.returncode
         if rc is not None and rc < 0 and self.killed and not (self.timed_out or self.limit_hit):
@@ -589,6 +647,8 @@ class _Live:
             status = self.limit_hit
         elif rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
             status = "timeout"
+        elif oom:
+            status = "memory"
         elif rc == 0 or (rc is None and self.proc.returncode is not None):
             status = "ok" if rc == 0 else "error"
         elif "MemoryError" in stderr:
@@ -596,6 +656,19 @@ class _Live:
         else:
             status = "error"
         return Result(status, rc, self.out.decode(errors="replace"), stderr, seconds, self.isolation)
+
+    def _oom_killed(self) -> bool:
+        """Whether the kernel killed a process of the run at its memory cgroup's limit."""
+        for cgroup in self.cgroups:
+            for name in ("memory.events", "memory.oom_control"):  # v2, v1
+                try:
+                    for line in (cgroup / name).read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill" and value.strip() not in ("", "0"):
+                            return True
+                except OSError:
+                    continue
+        return False
 
     def _close_requests(self) -> None:
         if self.requests is not None:
@@ -625,7 +698,11 @@ class Served:
 
     def __enter__(self) -> "Served":
         self.live = self.sandbox._spawn("serve", self.code, b"", self.limits, {})
-        hello = self.live.receive(self.live.deadline)
+        try:
+            hello = self.live.receive(self.live.deadline)
+        except BaseException:
+            self.close()
+            raise
         if hello is not None and hello[:1] == ["loaded"]:
             return self
         status = self.live.stop_reason() if hello is None else "error"
@@ -663,17 +740,25 @@ class Served:
                 raise Stopped("error", f"malformed reply: {e}") from None
         if reply[:1] == ["raise"] and len(reply) == 3:
             self.raised = True
-            kind, message = str(reply[1]), str(reply[2])
-            builtin = getattr(__import__("builtins"), kind, None)
-            if isinstance(builtin, type) and issubclass(builtin, Exception):
-                try:
-                    error = builtin(message)
-                except Exception:
-                    error = CandidateError(f"{kind}: {message}")
-                raise error
-            raise CandidateError(f"{kind}: {message}")
+            raise candidate_exception(str(reply[1]), str(reply[2]))
         live.kill()
         raise Stopped("error", "malformed reply")
+
+
+# Raised in the checks as the builtin the program raised (a test may expect ValueError), but
+# never one that changes control flow in the checks themselves: StopIteration would end the
+# map() or generator a check iterates, and a check would pass on nothing.
+CONTROL_FLOW = (StopIteration, StopAsyncIteration)
+
+
+def candidate_exception(kind: str, message: str) -> Exception:
+    builtin = getattr(builtins, kind, None)
+    if isinstance(builtin, type) and issubclass(builtin, Exception) and not issubclass(builtin, CONTROL_FLOW):
+        try:
+            return builtin(message)
+        except Exception:  # noqa: BLE001 - a builtin whose constructor takes other arguments
+            pass
+    return CandidateError(f"{kind}: {message}")
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,7 +3,8 @@ functions to the grader, and the wire format of values. Standard library only: t
 runs it as a script with the base interpreter (``-I -S``, no site-packages); the grader
 imports it for the wire format, so both sides share one definition.
 
-Start-up (``python -I -S sandbox_inside.py CONFIG_JSON``), as root with namespaces:
+Start-up (``python -I -S sandbox_inside.py FD``, the configuration as JSON on that pipe), as
+root with namespaces:
 
 - *outer* (the grader's child, host PID namespace): dies with the grader (PDEATHSIG), joins
   the run's pids cgroup, unshares mount, PID, network, IPC and UTS namespaces, forks PID 1;
@@ -14,7 +15,8 @@ Start-up (``python -I -S sandbox_inside.py CONFIG_JSON``), as root with namespac
   becomes the unprivileged sandbox uid/gid (no new privileges, not dumpable), dies with the
   outer process, then forks the candidate and reaps; when the candidate exits, PID 1 exits
   and the kernel kills whatever the candidate left behind;
-- *candidate*: resource limits, then the command (exec) or the Python program in this very
+- *candidate*: resource limits, a seccomp filter (``SECCOMP``), then the command (exec) or
+  the Python program in this very
   interpreter (no second start-up): as a script, or loaded as a module whose functions the
   grader calls over fds 3 (requests) and 4 (replies).
 
@@ -65,8 +67,21 @@ def encode(value, depth: int = 0):
     raise TypeError(f"a value of type {t.__name__} cannot be checked (only builtin data types)")
 
 
+MAX_SAME_HASH = 64  # more equal hashes than this in one set or dict: a hash flood, not data
+
+
+def _no_hash_flood(keys) -> None:
+    counts: dict = {}
+    for k in keys:
+        h = hash(k)
+        counts[h] = counts.get(h, 0) + 1
+        if counts[h] > MAX_SAME_HASH:
+            raise ValueError("too many equal hashes in one set or dict")
+
+
 def decode(obj, depth: int = 0):
-    """The value ``encode`` wrote; ValueError on anything else."""
+    """The value ``encode`` wrote; ValueError on anything else (the grader decodes what a
+    hostile program may have written: nesting, hash floods and bad numbers are refused)."""
     if depth > MAX_DEPTH:
         raise ValueError("value nested too deeply")
     if not isinstance(obj, list) or not obj or not isinstance(obj[0], str):
@@ -87,16 +102,19 @@ def decode(obj, depth: int = 0):
             return args[0]
         if tag == "Y" and len(args) == 1 and isinstance(args[0], str):
             return bytes.fromhex(args[0])
-        if tag in "LTEZ" and len(tag) == 1 and len(args) == 1 and isinstance(args[0], list):
+        if tag in ("L", "T", "E", "Z") and len(args) == 1 and isinstance(args[0], list):
             items = [decode(v, depth + 1) for v in args[0]]
+            if tag in ("E", "Z"):
+                _no_hash_flood(items)
             return {"L": list, "T": tuple, "E": set, "Z": frozenset}[tag](items)
         if tag == "D" and len(args) == 1 and isinstance(args[0], list):
-            out = {}
+            pairs = []
             for pair in args[0]:
                 if not isinstance(pair, list) or len(pair) != 2:
                     raise ValueError("malformed dict item")
-                out[decode(pair[0], depth + 1)] = decode(pair[1], depth + 1)
-            return out
+                pairs.append((decode(pair[0], depth + 1), decode(pair[1], depth + 1)))
+            _no_hash_flood(k for k, _ in pairs)
+            return dict(pairs)
     except (TypeError, OverflowError, RecursionError) as e:  # an unhashable key, a bad number
         raise ValueError(f"malformed value: {e}") from None
     raise ValueError(f"malformed value (tag {tag!r})")
@@ -176,6 +194,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 SETUP_FAILED = 125  # the exit status of a start-up that failed (the message is on the setup fd)
 DEVICES = ("null", "zero", "full", "random", "urandom")
@@ -280,6 +299,56 @@ def set_limits(limits: dict) -> None:
         resource.setrlimit(getattr(resource, name), (value[0], value[1]))
 
 
+# System calls the candidate never needs and that reach beyond its run: kernel keyrings (kept
+# per uid across runs: a channel from one grading to the next), new namespaces (user
+# namespaces open the kernel to unprivileged mounts), memfd (memory outside RLIMIT_AS), bpf,
+# io_uring, userfaultfd, perf, tracing and other processes' memory, mounts and modules. They
+# fail with EPERM; clone3 says ENOSYS so libc falls back to clone, whose namespace flags are
+# refused; a foreign architecture or the x32 ABI kills the process.
+SECCOMP = {
+    "x86_64": {"arch": 0xC000003E, "x32": True, "clone": 56, "clone3": 435, "deny": [
+        248, 249, 250, 272, 308, 319, 321, 425, 426, 427, 323, 298, 101, 165, 166, 155, 161, 246, 320, 175, 313,
+        176, 310, 311, 303, 304, 300, 447, 438, 134, 139, 169, 163, 167, 168]},
+    "aarch64": {"arch": 0xC00000B7, "x32": False, "clone": 220, "clone3": 435, "deny": [
+        217, 218, 219, 97, 268, 279, 280, 425, 426, 427, 282, 241, 117, 40, 39, 41, 51, 104, 294, 105, 273,
+        106, 270, 271, 264, 265, 262, 447, 438, 142, 224, 225]},
+}
+CLONE_NAMESPACES = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+
+
+def seccomp_program(machine: str) -> list:
+    """The filter as (code, jt, jf, k) BPF instructions over struct seccomp_data."""
+    table = SECCOMP[machine]
+    ld, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    eperm, enosys = 0x00050000 | 1, 0x00050000 | 38
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, table["arch"]), (ret, 0, 0, kill), (ld, 0, 0, 0)]
+    if table["x32"]:
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, kill)]
+    for nr in table["deny"]:
+        prog += [(jeq, 0, 1, nr), (ret, 0, 0, eperm)]
+    prog += [(jeq, 0, 1, table["clone3"]), (ret, 0, 0, enosys)]
+    prog += [(jeq, 0, 4, table["clone"]), (ld, 0, 0, 16), (jset, 0, 1, CLONE_NAMESPACES), (ret, 0, 0, eperm),
+             (ret, 0, 0, allow)]
+    prog += [(ret, 0, 0, allow)]
+    return prog
+
+
+def install_seccomp() -> None:
+    import ctypes
+    import struct
+
+    prog = seccomp_program(os.uname().machine)
+    data = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(data, len(data))
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = Fprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
+    _c("prctl", PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
+
+
 def _close_fds(keep) -> None:
     for fd in map(int, os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []):
         if fd > 2 and fd not in keep:
@@ -311,6 +380,8 @@ def become_candidate(cfg: dict) -> None:
     _close_fds({REQUESTS, REPLIES} if channels else set())
     os.chdir(cfg["cwd"])
     set_limits(cfg["limits"])
+    if cfg.get("seccomp"):
+        install_seccomp()
     if cfg.get("argv"):
         os.execvpe(cfg["argv"][0], cfg["argv"], cfg["env"])
     os.environ.clear()
@@ -365,21 +436,26 @@ def pid1(cfg: dict, life: int, setup: int) -> None:
             os._exit(_status(wait_status))
 
 
+def _join_cgroups(cfg: dict) -> None:
+    for procs in cfg.get("cgroups") or []:
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+
+
 def main() -> None:
-    cfg = json.loads(sys.argv[1])
+    # The configuration comes on a pipe, not argv: /proc/<pid>/cmdline would show it inside.
+    fd = int(sys.argv[1])
+    with os.fdopen(fd, "rb") as f:
+        cfg = json.loads(f.read())
     if not cfg["isolate"]:
-        if cfg.get("cgroup"):
-            with open(cfg["cgroup"], "w") as f:
-                f.write(str(os.getpid()))
+        _join_cgroups(cfg)
         become_candidate(cfg)
     setup = cfg["setup_fd"]
     try:
         _c("prctl", PR_SET_PDEATHSIG, 9, 0, 0, 0)
         if os.getppid() != cfg["parent"]:
             os._exit(SETUP_FAILED)
-        if cfg.get("cgroup"):
-            with open(cfg["cgroup"], "w") as f:
-                f.write(str(os.getpid()))
+        _join_cgroups(cfg)
         _c("unshare", CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     except BaseException as e:
         os.write(setup, f"sandbox start-up failed: {type(e).__name__}: {e}".encode()[:4000])

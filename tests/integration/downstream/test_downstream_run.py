@@ -248,7 +248,7 @@ def test_a_weaker_sandbox_refuses_to_grade_unless_allowed(tmp_path, monkeypatch)
     preds = _write(tmp_path / "preds.jsonl", [{"task_id": r["task_id"], "completion": r["canonical_solution"]}
                                               for r in _records("smoke_humaneval")])
     args = ["~suite", "task=[smoke_humaneval]", f"predictions={preds}"]
-    with pytest.raises(SuiteError, match=r"lacks namespaces, minimal_root, unprivileged .*simulated.*"
+    with pytest.raises(SuiteError, match=r"lacks namespaces, minimal_root, unprivileged.*simulated.*"
                                          r"sandbox.allow_weaker=true"):
         _run(args + [f"output_dir={tmp_path / 'refused'}"])
     assert not (tmp_path / "refused" / "smoke_humaneval").exists()  # refused before grading anything

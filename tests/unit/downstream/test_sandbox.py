@@ -446,3 +446,137 @@ def test_stdio_answers_are_compared_in_the_grader(sandbox):
     assert verdict("print(3)") == "wrong_answer"
     assert verdict("import os\nprint(sum(map(int, input().split())), flush=True)\nos._exit(3)") == "error"
     assert verdict("import sys\nwhile True:\n    sys.stdout.write('3\\n' * 4096)") == "output_limit"
+
+
+# ------------------------------------------------------------------ an adversarial review's attacks
+KEYRING_ORACLE = '''
+import ctypes, json
+_libc = ctypes.CDLL(None); _libc.syscall.restype = ctypes.c_long
+_KEY = b"oracle-KEYNAME"
+def _load():
+    kid = _libc.syscall(250, 10, -4, b"user", _KEY, 0)  # KEYCTL_SEARCH in the user keyring
+    if kid < 0: return {"idx": {}, "known": {}, "pending": None}
+    buf = ctypes.create_string_buffer(30000); n = _libc.syscall(250, 11, kid, buf, 30000)
+    return json.loads(buf.raw[:n])
+def _save(s):
+    d = json.dumps(s).encode(); _libc.syscall(248, b"user", _KEY, d, len(d), -4)  # add_key
+_s = _load()
+if _s["pending"]:  # the last run ended right after this guess: it was wrong, try the next one
+    k = _s["pending"]; _s["idx"][k] = _s["idx"].get(k, 0) + 1; _s["pending"] = None; _save(_s)
+def double(x):
+    if _s["pending"]:  # called again: the last guess passed its assert
+        _s["known"][_s["pending"]] = _s["idx"].get(_s["pending"], 0); _s["pending"] = None
+    k = repr(x)
+    i = _s["known"].get(k, _s["idx"].get(k, 0))
+    if k not in _s["known"]:
+        _s["pending"] = k
+    _save(_s)
+    return [x + 2, 2 * x, x, 0][min(i, 3)]
+'''
+
+
+def test_no_state_survives_from_one_grading_to_the_next(sandbox):
+    """Kernel keyrings outlive a run (they are kept per uid): a program that stores what it
+    learnt there would, over gradings, learn the answers. Those system calls fail."""
+    oracle = KEYRING_ORACLE.replace("KEYNAME", uuid.uuid4().hex)
+    assert [_grade(sandbox, oracle) for _ in range(6)] == ["failed"] * 6
+    out = _inside(sandbox, """
+        import ctypes, errno
+        libc = ctypes.CDLL(None, use_errno=True); libc.syscall.restype = ctypes.c_long
+        out['add_key'] = [libc.syscall(248, b"user", b"k", b"v", 1, -4), ctypes.get_errno()]
+        out['keyctl'] = [libc.syscall(250, 0, -4, 0), ctypes.get_errno()]
+        out['memfd'] = [libc.syscall(319, b"m", 0), ctypes.get_errno()]
+        out['unshare_user'] = [libc.unshare(0x10000000), ctypes.get_errno()]
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        out['fork'] = os.waitpid(pid, 0)[1]
+        import threading; t = threading.Thread(target=lambda: None); t.start(); t.join()
+        out['cmdline'] = open('/proc/self/cmdline').read()
+    """)
+    for name in ("add_key", "keyctl", "memfd", "unshare_user"):
+        assert out[name] == [-1, 1], (name, out[name])  # EPERM
+    assert out["fork"] == 0  # plain fork and threads still work
+    assert "binds" not in out["cmdline"] and "{" not in out["cmdline"]  # the configuration is not in argv
+
+
+def test_a_candidates_stopiteration_cannot_end_a_check_early(sandbox):
+    from downstream_eval.code import run_check
+
+    test = "def check(candidate):\n    assert all(map(lambda x: candidate(x) == 2 * x, [1, 2, 3]))\n"
+    program = "def double(x):\n    raise StopIteration\n"
+    assert run_check(sandbox, program, sandbox.limits, "double", test) == "error"
+    assert run_check(sandbox, "def double(x):\n    return 2 * x\n", sandbox.limits, "double", test) == "passed"
+
+
+def _forged_reply(payload: str) -> str:
+    return ("import os\n"
+            f"data = {payload}\n"
+            "def double(x):\n"
+            "    os.write(4, len(data).to_bytes(4, 'big') + data)\n"
+            "    import time; time.sleep(30)\n")
+
+
+def test_hostile_replies_cost_the_grader_neither_time_nor_memory(tmp_path):
+    """A hash-flooded set, a frame of millions of empty lists, a deep or bare JSON hello:
+    decoded (or refused) quickly, in bounded memory, and nothing is left behind."""
+    script = textwrap.dedent(f"""
+        import json, os, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from downstream_eval.sandbox import Limits, Sandbox
+        from downstream_eval.code import run_check
+        sb = Sandbox({str(tmp_path)!r})
+        test = "def check(candidate):\\n    assert candidate(2) == 4\\n"
+        attacks = {{
+            "hash flood": {_forged_reply('json.dumps(["ok", ["E", [["I", hex(k * ((1 << 61) - 1))] for k in range(1, 60000)]]]).encode()')!r},
+            "many lists": {_forged_reply('b"[" + b"[]," * (5 * 10**6) + b"[]]"')!r},
+            "deep hello": "import os\\nd = b'[' * 100000\\nos.write(4, len(d).to_bytes(4, 'big') + d)\\nimport time\\ntime.sleep(30)\\n",
+            "bare hello": "import os\\nos.write(4, (1).to_bytes(4, 'big') + b'5')\\nimport time\\ntime.sleep(30)\\n",
+        }}
+        fds = len(os.listdir("/proc/self/fd"))
+        out = {{}}
+        for name, program in attacks.items():
+            start = time.monotonic()
+            verdict = run_check(sb, program, Limits(timeout_s=3), "double", test)
+            out[name] = [verdict, time.monotonic() - start]
+        out["rss_mb"] = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1024
+        out["fds"] = len(os.listdir("/proc/self/fd")) - fds
+        out["runs_left"] = len(list(sb.home.glob("run-*")))
+        print(json.dumps(out))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name in ("hash flood", "many lists", "deep hello", "bare hello"):
+        verdict, seconds = out[name]
+        assert verdict != "passed" and seconds < 8, (name, verdict, seconds)
+    assert out["rss_mb"] < 200 and out["fds"] == 0 and out["runs_left"] == 0, out
+
+
+def test_a_run_cannot_take_more_memory_than_its_cgroup_allows(sandbox):
+    code = ("import os\nkilled = 0\npids = []\n"
+            "for _ in range(4):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        b = bytearray(200 * 2**20)\n"
+            "        for i in range(0, len(b), 4096):\n"
+            "            b[i] = 1\n"
+            "        import time; time.sleep(2)\n"
+            "        os._exit(0)\n"
+            "    pids.append(pid)\n"
+            "for pid in pids:\n"
+            "    killed += os.waitpid(pid, 0)[1] != 0\n"
+            "print('killed', killed)\n")
+    r = sandbox.run_python(code, limits=Limits(timeout_s=20, memory_mb=256))
+    # 4 x 200 MB, each under its own 256 MB address-space limit, but 800 MB for the run
+    assert r.status == "memory" or (r.ok and int(r.stdout.split()[1]) >= 1), r
+
+
+def test_a_functional_answer_that_prints_deep_json_is_wrong_not_a_crash(sandbox):
+    from downstream_eval.tasks.stdio_code import StdioCodeTask
+
+    task = StdioCodeTask(TaskConfig(name="io", kind="stdio_code", domain="code", options={"timeout_s": 3}),
+                         {"sandbox": sandbox, "workers": 1})
+    doc = task.doc({"id": "f", "question": "Add.", "metadata": {"func_name": "add"},
+                    "tests": [{"input": "1\n2", "output": "3", "testtype": "functional"}]}, 1)
+    deep = "class Solution:\n    def add(self, a, b):\n        print('[' * 100000)\n        import sys; sys.exit(0)"
+    assert task.grade([(doc, [f"```python\n{deep}\n```"])])[0][0].verdict == "wrong_answer"
