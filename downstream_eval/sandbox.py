@@ -63,6 +63,7 @@ FULL_ISOLATION = ("rlimits", "timeout", "namespaces", "minimal_root", "unprivile
                   "memory_cgroup")
 INSIDE = Path(inside.__file__).resolve()
 CGROUP_PREFIX = "ralign-sandbox-"
+_RUNS = itertools.count()  # run numbers, unique in this process (several Sandbox objects may share a base)
 
 
 @dataclass
@@ -216,7 +217,6 @@ class Sandbox:
         self.fs = _filesystem()
         self.python = self.fs["python"]
         self._etc = self._write_etc()
-        self._count = itertools.count()
         self._live: set = set()
         self._lock = threading.Lock()
         self._spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawn")
@@ -311,7 +311,7 @@ class Sandbox:
     # -------------------------------------------------------------------- internals
     def _prepare(self, mode: str, code: str, files: Optional[Dict[str, str]], limits: Limits,
                  env: Dict[str, str], isolate: bool) -> tuple:
-        run = self.home / f"run-{next(self._count)}"
+        run = self.home / f"run-{next(_RUNS)}"
         (run / "files").mkdir(parents=True, mode=0o755)
         for name, text in {"main.py": code, **(files or {})}.items():
             path = run / "files" / name

@@ -29,7 +29,7 @@ from genrm.training import TRLReward, training_examples
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
                                     Problems, RewardConfig, StageConfig, check_engine_algo, check_produces)
-from plumbing.data import load_data
+from plumbing.data import data_sources, load_data
 from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
 from plumbing.tracking import StageRun
@@ -73,7 +73,23 @@ class GenRMTrainConfig(StageConfig):
                                               f"{role}=vllm_serve (started by the job) or llm@{role}=openai"))
                 if llm is not None and llm.serve.launcher == "transformers":
                     p.append((f"{role}.serve.launcher", "on the cluster the job starts judges with vllm serve"))
+            p += self.plan_problems()
         return p
+
+    def plan(self):
+        """The OpenRLHF resource plan of this run (engine=openrlhf)."""
+        from plumbing.engines.openrlhf_plan import stage_plan
+
+        judges = [getattr(self, r) for r in reward_class(self.reward.name).needs] if self.reward.name else []
+        return stage_plan(self.engine, self.algo, self.cluster, judges)
+
+    def plan_problems(self) -> Problems:
+        from plumbing.engines.openrlhf_plan import problems
+
+        try:
+            return problems(self.plan(), self.engine)
+        except KeyError:
+            return []  # an unknown reward is reported by RewardConfig.check
 
 
 # Its dry run writes the engine's job script and command lines (a pipeline dry run shows them).
@@ -136,9 +152,11 @@ def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: Sta
 
 
 # ---------------------------------------------------------------------------- engine=openrlhf
-def prepare_openrlhf(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: StageRun) -> Dict[str, Any]:
+def prepare_openrlhf(cfg: GenRMTrainConfig, samples: Optional[List[PairwiseSample]],
+                     tracker: StageRun) -> Dict[str, Any]:
     """Write the data set, the reward module and the job script; return what was written.
-    A submitted job ends the MLflow run itself (its finishing step); a job run here does not."""
+    A submitted job ends the MLflow run itself (its finishing step); a job run here does not.
+    ``samples=None`` (a dry run): no data is read, the plan says where it would come from."""
     from dataclasses import asdict
 
     from plumbing.engines import openrlhf as orl
@@ -147,37 +165,43 @@ def prepare_openrlhf(cfg: GenRMTrainConfig, samples: List[PairwiseSample], track
     job_dir = out / "openrlhf"
     data_path = job_dir / "train.jsonl"
     data_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(data_path, "w") as fh:
-        for ex in training_examples(samples, cfg.swap_balance, cfg.seed):
-            fh.write(json.dumps({"prompt": ex["prompt"], "label": ex["sample"]}, ensure_ascii=False) + "\n")
+    if samples is not None:
+        with open(data_path, "w") as fh:
+            for ex in training_examples(samples, cfg.swap_balance, cfg.seed):
+                fh.write(json.dumps({"prompt": ex["prompt"], "label": ex["sample"]}, ensure_ascii=False) + "\n")
     judges: Dict[str, Any] = {}
     sections = []
+    plan = cfg.plan()
     for role in needed_roles(cfg):
-        judges[role], section = orl.judge_settings(role, getattr(cfg, role), job_dir, cfg.launch)
+        judges[role], section = orl.judge_settings(role, getattr(cfg, role), job_dir, cfg.launch, plan.judge_gpus)
         sections += [section] if section else []
     if len(sections) > 1:
         raise SuiteError("one judge server per job: give the other judge an endpoint (llm@...=openai)")
     reward_module = orl.write_reward_module(job_dir / "reward_func.py", "genrm.remote_reward:build", {
         "reward": asdict(cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache")})
     ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
-    args = orl.ppo_args(model=cfg.model.path, algo=cfg.algo, engine=cfg.engine, dataset=str(data_path),
+    args = orl.ppo_args(model=cfg.model.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
                         ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
-                        reward_module=str(reward_module))
+                        reward_module=str(reward_module),
+                        state_files=[str(data_path), str(reward_module)] if samples is not None else [str(reward_module)])
     finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if cfg.cluster.kind == "slurm" else None
-    script = orl.write_job(name=f"genrm-{cfg.reward.name}", job_dir=job_dir, argv=args, engine=cfg.engine,
+    script = orl.write_job(name=f"genrm-{cfg.reward.name}", job_dir=job_dir, argv=args, plan=plan,
                            description=f"GenRM training ({cfg.reward.name} reward) with OpenRLHF",
                            slurm=cfg.cluster.slurm, launch=cfg.launch, judge=sections[0] if sections else None,
                            finish=finish)
     return {"script": str(script), "reward_module": str(reward_module), "dataset": str(data_path),
-            "openrlhf_args": args, "checkpoint": str(ckpt_dir), "examples": len(samples)}
+            "openrlhf_args": args, "checkpoint": str(ckpt_dir), "plan": plan,
+            **({"examples": len(samples)} if samples is not None else {"data": data_sources(cfg.data)})}
 
 
 def run(cfg: GenRMTrainConfig, tracker: StageRun) -> Dict[str, Any]:
-    samples = load_samples(cfg)
     if cfg.engine.name == "openrlhf":
         from plumbing.engines.openrlhf import launch
 
+        # A dry run reads no hub data (it works offline; the plan says where the data come from)
+        samples = None if cfg.dry_run and not all(d.path for d in cfg.data.values()) else load_samples(cfg)
         return launch(prepare_openrlhf(cfg, samples, tracker), cfg, tracker, {"reward": cfg.reward.name})
+    samples = load_samples(cfg)
     if cfg.dry_run:
         print(f"[genrm_train] dry run: {len(samples)} samples, local engine, {cfg.algo.estimator}, "
               f"reward={cfg.reward.name}, model={cfg.model.path}")

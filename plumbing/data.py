@@ -251,3 +251,9 @@ def chat_messages(value: Any, name: str = "messages", last_user: bool = False) -
     if last_user and out[-1]["role"] != "user":
         raise FieldError(f"{name}[{len(out) - 1}].role", "the last turn must be the user's")
     return out
+
+
+def data_sources(data: Dict[str, Any]) -> List[str]:
+    """Where each named data set is read from, for a dry run that reads none of them."""
+    return [f"{name}: {d.path or f'hub {d.hub_id}' + (f' ({d.hub_file})' if d.hub_file else '')}"
+            + (f" [{d.split}]" if not d.path else "") for name, d in data.items()]

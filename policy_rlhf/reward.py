@@ -33,6 +33,15 @@ class PairwiseRewardConfig:
     floor: float = 0.0  # reward of an empty or truncated response (in the [0, 1] scale)
     penalize_truncated: bool = True
     scale: str = "unit"  # unit: [0, 1] | symmetric: 2r - 1 in [-1, 1]
+
+    def scaled(self, r: float) -> float:
+        """A reward in [0, 1] on the configured scale."""
+        return 2 * r - 1 if self.scale == "symmetric" else r
+
+    @property
+    def failure(self) -> float:
+        """What a sample gets when scoring itself fails: neutral, on the configured scale."""
+        return self.scaled(self.neutral)
     group_opponents: int = 0  # group mode: opponents per sample (0 = all others)
 
     def check(self) -> Problems:
@@ -66,7 +75,7 @@ class PairwiseReward:
         self.cfg, self.genrm, self.sampling, self.system = cfg, genrm, sampling, system
 
     def _scaled(self, r: float) -> float:
-        return 2 * r - 1 if self.cfg.scale == "symmetric" else r
+        return self.cfg.scaled(r)
 
     def _empty(self, text: str, truncated: bool) -> bool:
         return not text.strip() or (truncated and self.cfg.penalize_truncated)

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
                                     Problems, StageConfig, check_engine_algo, check_produces)
-from plumbing.data import load_data
+from plumbing.data import data_sources, load_data
 from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
 from plumbing.models import resolve_model, resolve_run_ref
@@ -39,7 +39,8 @@ from policy_rlhf.reward import PairwiseReward, PairwiseRewardConfig
 class PolicyTrainConfig(StageConfig):
     stage: str = "policy_train"
     policy: ModelConfig = field(default_factory=ModelConfig)
-    genrm: LLMConfig = field(default_factory=LLMConfig)
+    genrm: LLMConfig = field(default_factory=LLMConfig, metadata={"give": {
+        "model": "the GenRM: a checkpoint path, a hub id, or runs:/<genrm_train run id>"}})
     genrm_tracking_uri: Optional[str] = None  # where runs:/ ids resolve (default: tracking.uri)
     reference: Optional[LLMConfig] = None  # writes references for prompts without one
     regenerate_references: bool = False
@@ -64,9 +65,18 @@ class PolicyTrainConfig(StageConfig):
             if self.genrm.kind != "openai":
                 p.append(("genrm.kind", "engine=openrlhf reaches the GenRM over HTTP: use llm@genrm=vllm_serve "
                                         "(started by the job) or llm@genrm=openai (an endpoint)"))
+            from plumbing.engines.openrlhf_plan import problems
+
+            p += problems(self.plan(), self.engine)
         if self.num_prompts is not None and self.num_prompts < 1:
             p.append(("num_prompts", "must be >= 1"))
         return p
+
+    def plan(self):
+        """The OpenRLHF resource plan of this run (engine=openrlhf): the GenRM is its judge."""
+        from plumbing.engines.openrlhf_plan import stage_plan
+
+        return stage_plan(self.engine, self.algo, self.cluster, [self.genrm])
 
 
 # Its dry run writes the engine's job script and command lines (a pipeline dry run shows them).
@@ -143,7 +153,8 @@ def run_local(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem],
 
 
 # ---------------------------------------------------------------------------- engine=openrlhf
-def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem], tracker: StageRun) -> Dict[str, Any]:
+def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: Optional[List[PromptItem]],
+                     tracker: StageRun) -> Dict[str, Any]:
     from plumbing.engines import openrlhf as orl
     from policy_rlhf.training import label_of
 
@@ -151,32 +162,31 @@ def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[Promp
     job_dir = out / "openrlhf"
     data_path = job_dir / "prompts.jsonl"
     data_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(data_path, "w") as fh:
-        for it in items:
-            fh.write(json.dumps({"prompt": it.context, "label": label_of(it)}, ensure_ascii=False) + "\n")
-    spec, section = orl.judge_settings("genrm", genrm, job_dir, cfg.launch)
+    if items is not None:
+        with open(data_path, "w") as fh:
+            for it in items:
+                fh.write(json.dumps({"prompt": it.context, "label": label_of(it)}, ensure_ascii=False) + "\n")
+    plan = cfg.plan()
+    spec, section = orl.judge_settings("genrm", genrm, job_dir, cfg.launch, plan.judge_gpus)
     settings = {"pairwise": asdict(cfg.pairwise), "judges": {"genrm": spec}, "cache_dir": str(job_dir / "judge_cache")}
-    module_kw: Dict[str, Any] = {}
-    if cfg.pairwise.mode == "group":
-        module = orl.write_reward_module(job_dir / "agent_func.py", "policy_rlhf.group_agent:make_executor",
-                                         {**settings, "n_samples_per_prompt": cfg.algo.n_samples_per_prompt,
-                                          "group_wait_s": cfg.group_wait_s},
-                                         exported="AgentExecutor",
-                                         purpose="AgentExecutor for --train.agent_func_path (group mode)")
-        module_kw["agent_module"] = str(module)
-    else:
-        module = orl.write_reward_module(job_dir / "reward_func.py", "policy_rlhf.remote_reward:build", settings)
-        module_kw["reward_module"] = str(module)
+    # An agent executor in both modes: it sees each sample's truncation, a reward_func does not.
+    module = orl.write_reward_module(job_dir / "agent_func.py", "policy_rlhf.openrlhf_agent:make_executor",
+                                     {**settings, "n_samples_per_prompt": cfg.algo.n_samples_per_prompt,
+                                      "group_wait_s": cfg.group_wait_s},
+                                     exported="AgentExecutor",
+                                     purpose=f"AgentExecutor for --train.agent_func_path ({cfg.pairwise.mode} mode)")
+    module_kw: Dict[str, Any] = {"agent_module": str(module)}
     ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
-    args = orl.ppo_args(model=cfg.policy.path, algo=cfg.algo, engine=cfg.engine, dataset=str(data_path),
-                        ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed, **module_kw)
+    args = orl.ppo_args(model=cfg.policy.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
+                        ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
+                        state_files=[str(data_path), str(module)] if items is not None else [str(module)], **module_kw)
     finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if cfg.cluster.kind == "slurm" else None
     script = orl.write_job(name="policy-ppo" if cfg.algo.estimator == "gae" else f"policy-{cfg.algo.estimator}",
                            description=f"policy training ({cfg.algo.estimator}) with a pairwise GenRM reward",
-                           job_dir=job_dir, argv=args, engine=cfg.engine, slurm=cfg.cluster.slurm, launch=cfg.launch,
+                           job_dir=job_dir, argv=args, plan=plan, slurm=cfg.cluster.slurm, launch=cfg.launch,
                            judge=section, finish=finish)
     return {"script": str(script), "module": str(module), "dataset": str(data_path), "openrlhf_args": args,
-            "checkpoint": str(ckpt_dir)}
+            "checkpoint": str(ckpt_dir), "plan": plan}
 
 
 def run(cfg: PolicyTrainConfig, tracker: StageRun) -> Dict[str, Any]:
@@ -184,9 +194,13 @@ def run(cfg: PolicyTrainConfig, tracker: StageRun) -> Dict[str, Any]:
     genrm, genrm_run_id = resolve_genrm(cfg)
     tags = {"genrm_model": genrm.model, **({"genrm_run_id": genrm_run_id} if genrm_run_id else {})}
     tracker.set_tags(tags)
-    prepared = prepare_prompts(cfg, out)
-    items, report = prepared["items"], prepared["report"]
-    tracker.log_params({f"prompts.{k}": v for k, v in report.items() if k != "path"})
+    if cfg.engine.name == "openrlhf" and cfg.dry_run and not all(d.path for d in cfg.data.values()):
+        # a dry run reads no hub data (it works offline; the plan says where the data come from)
+        items, report = None, {"data": data_sources(cfg.data)}
+    else:
+        prepared = prepare_prompts(cfg, out)
+        items, report = prepared["items"], prepared["report"]
+        tracker.log_params({f"prompts.{k}": v for k, v in report.items() if k != "path"})
     if cfg.engine.name == "openrlhf":
         from plumbing.engines.openrlhf import launch
 

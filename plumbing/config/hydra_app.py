@@ -77,8 +77,9 @@ def load_stage(stage: str) -> Any:
 
 
 # ---------------------------------------------------------------------------- compose
-def compose(stage: str, overrides: Sequence[str] = ()) -> Tuple[Any, DictConfig]:
-    """Compose and validate ``conf/<stage>.yaml`` with overrides: (dataclass, DictConfig)."""
+def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = True) -> Tuple[Any, DictConfig]:
+    """Compose and validate ``conf/<stage>.yaml`` with overrides: (dataclass, DictConfig);
+    ``validate_config=False``: typed but not checked."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -98,7 +99,7 @@ def compose(stage: str, overrides: Sequence[str] = ()) -> Tuple[Any, DictConfig]
         raise
     finally:
         GlobalHydra.instance().clear()
-    obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
+    obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml", checks=validate_config)
     return obj, cfg
 
 

@@ -104,16 +104,20 @@ class EngineConfig:
     name: str = "local"
     # local engine: where TRL runs.
     device: str = "cpu"
-    # openrlhf engine
+    # openrlhf engine: the allocation (training nodes x GPUs per node) and how to lay roles on
+    # it; null values are derived by plumbing/engines/openrlhf_plan.py (everything colocated,
+    # vLLM engines filling the GPUs, sleep on), given values are checked against its rules.
     ray_address: Optional[str] = None
     num_nodes: int = 1
     gpus_per_node: int = 8
-    vllm_num_engines: int = 1
+    vllm_num_engines: Optional[int] = None
     vllm_tensor_parallel_size: int = 1
     vllm_gpu_memory_utilization: float = 0.6
-    vllm_enable_sleep: bool = False
+    vllm_enable_sleep: Optional[bool] = None
     zero_stage: int = 3
-    colocate_all: bool = False
+    colocate_all: Optional[bool] = None
+    role_nodes: Optional[int] = None  # colocate_all=false: the actor's, reference's and critic's nodes each
+    role_gpus_per_node: Optional[int] = None  # ... and GPUs per node each
     gradient_checkpointing: bool = True
     param_dtype: str = "bf16"
 
@@ -123,8 +127,11 @@ class EngineConfig:
         check_choice(p, "device", self.device, ("cpu", "cuda", "auto"))
         check_choice(p, "zero_stage", self.zero_stage, (0, 1, 2, 3))
         check_choice(p, "param_dtype", self.param_dtype, ("bf16", "fp16", "fp32"))
-        for key in ("num_nodes", "gpus_per_node", "vllm_num_engines", "vllm_tensor_parallel_size"):
+        for key in ("num_nodes", "gpus_per_node", "vllm_tensor_parallel_size"):
             check_positive(p, key, getattr(self, key))
+        for key in ("vllm_num_engines", "role_nodes", "role_gpus_per_node"):
+            if getattr(self, key) is not None:
+                check_positive(p, key, getattr(self, key))
         if not 0 < self.vllm_gpu_memory_utilization <= 1:
             p.append(("vllm_gpu_memory_utilization", "must be in (0, 1]"))
         return p

@@ -49,8 +49,20 @@ def check_tree(obj: Any) -> List[Tuple[str, str]]:
     return problems
 
 
-def validate(cfg: DictConfig, schema: Type[T], source: str = "config") -> T:
-    """Resolve ``cfg`` into ``schema`` (types, required fields), then run the semantic checks."""
+def _required_hint(schema: Any, key: str) -> str:
+    """What to give for a required value, from the ``give`` metadata of the stage field that
+    holds it (``field(metadata={"give": {"model": "..."}})``)."""
+
+    head, _, rest = key.partition(".")
+    for f in dataclasses.fields(schema) if dataclasses.is_dataclass(schema) else ():
+        if f.name == head:
+            hint = f.metadata.get("give", {}).get(rest or head)
+            return f": give {key}=<{hint}>" if hint else ""
+    return ""
+
+def validate(cfg: DictConfig, schema: Type[T], source: str = "config", checks: bool = True) -> T:
+    """Resolve ``cfg`` into ``schema`` (types, required fields), then run the semantic checks
+    (``checks=False``: the typed object only, for tools that inspect a refused config)."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), cfg)
         obj = OmegaConf.to_object(merged)
@@ -58,9 +70,9 @@ def validate(cfg: DictConfig, schema: Type[T], source: str = "config") -> T:
         key = getattr(e, "full_key", None) or "?"
         msg = str(e).split("\n")[0]
         if type(e).__name__ == "MissingMandatoryValue":
-            msg = "is required (no value given)"
+            msg = "is required (no value given)" + _required_hint(schema, key)
         raise ConfigError([(key, msg)], source) from None
-    problems = check_tree(obj)
+    problems = check_tree(obj) if checks else []
     if problems:
         raise ConfigError(problems, source)
     return obj  # type: ignore[return-value]

@@ -8,26 +8,35 @@ dotted flags (checked against OpenRLHF's real parser by tests/contract);
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ESTIMATOR = {"grpo": "group_norm"}  # the suite's name -> OpenRLHF's
+STATE_PLACEHOLDER = "<resume state>"
 
 
-def ppo_args(*, model: str, algo: Any, engine: Any, dataset: str, ckpt_dir: str, tensorboard_dir: str, seed: int,
-             reward_module: Optional[str] = None, agent_module: Optional[str] = None, input_key: str = "prompt",
-             label_key: str = "label", critic_model: Optional[str] = None) -> List[str]:
-    """The argv of ``python -m openrlhf.cli.train_ppo_ray`` (without the program name)."""
+def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckpt_dir: str, tensorboard_dir: str,
+             seed: int, reward_module: Optional[str] = None, agent_module: Optional[str] = None,
+             input_key: str = "prompt", label_key: str = "label", critic_model: Optional[str] = None,
+             state_files: Sequence[str] = ()) -> List[str]:
+    """The argv of ``python -m openrlhf.cli.train_ppo_ray`` (without the program name); the
+    roles' GPUs from ``plan`` (``plumbing.engines.openrlhf_plan``).
+
+    ``--ckpt.load_enable`` lets a requeued job resume its DeepSpeed state and data position;
+    that state lives in a folder named by a hash of everything the run depends on (these
+    arguments and the contents of ``state_files``: the data set, the reward module), so a
+    rerun with another configuration starts fresh instead of resuming a different run."""
     estimator = ESTIMATOR.get(algo.estimator, algo.estimator)
-    nodes, gpus = str(engine.num_nodes), str(engine.gpus_per_node)
+    ref = plan.ref or plan.actor
     a: List[str] = [
         "--actor.model_name_or_path", model,
-        "--actor.num_nodes", nodes, "--actor.num_gpus_per_node", gpus,
-        "--ref.num_nodes", nodes, "--ref.num_gpus_per_node", gpus,
-        "--vllm.num_engines", str(engine.vllm_num_engines),
-        "--vllm.tensor_parallel_size", str(engine.vllm_tensor_parallel_size),
+        "--actor.num_nodes", str(plan.actor.nodes), "--actor.num_gpus_per_node", str(plan.actor.gpus_per_node),
+        "--ref.num_nodes", str(ref.nodes), "--ref.num_gpus_per_node", str(ref.gpus_per_node),
+        "--vllm.num_engines", str(plan.vllm_engines),
+        "--vllm.tensor_parallel_size", str(plan.vllm_tp),
         "--vllm.gpu_memory_utilization", str(engine.vllm_gpu_memory_utilization),
         "--data.prompt_dataset", dataset, "--data.input_key", input_key, "--data.label_key", label_key,
         "--data.apply_chat_template",
@@ -51,7 +60,7 @@ def ppo_args(*, model: str, algo: Any, engine: Any, dataset: str, ckpt_dir: str,
         "--ds.zero_stage", str(engine.zero_stage),
         "--ds.param_dtype", engine.param_dtype,
         "--ckpt.output_dir", ckpt_dir,
-        "--ckpt.path", str(Path(ckpt_dir) / "checkpoints"),
+        "--ckpt.path", STATE_PLACEHOLDER,
         "--ckpt.save_steps", str(algo.save_steps),
         "--ckpt.save_hf",
         "--ckpt.load_enable",  # a requeued (preempted) job resumes from its last saved step
@@ -60,14 +69,14 @@ def ppo_args(*, model: str, algo: Any, engine: Any, dataset: str, ckpt_dir: str,
     ]
     if algo.use_kl_loss:
         a.append("--algo.kl.use_loss")
-    if estimator == "gae":
+    if estimator == "gae" and plan.critic is not None:
         a += ["--critic.model_name_or_path", critic_model or model, "--critic.adam.lr", str(algo.critic_lr),
-              "--critic.num_nodes", nodes, "--critic.num_gpus_per_node", gpus]
+              "--critic.num_nodes", str(plan.critic.nodes), "--critic.num_gpus_per_node", str(plan.critic.gpus_per_node)]
     if engine.gradient_checkpointing:
         a.append("--actor.gradient_checkpointing_enable")
-    if engine.colocate_all:
+    if plan.colocate_all:
         a.append("--train.colocate_all")
-        if engine.vllm_enable_sleep:
+        if plan.sleep:
             a += ["--vllm.enable_sleep", "--ds.enable_sleep"]
     if algo.max_steps > 0:  # OpenRLHF counts prompts, not steps
         a += ["--data.max_samples", str(algo.max_steps * algo.rollout_batch_size)]
@@ -75,6 +84,10 @@ def ppo_args(*, model: str, algo: Any, engine: Any, dataset: str, ckpt_dir: str,
         a += ["--reward.remote_url", reward_module]
     if agent_module:
         a += ["--train.agent_func_path", agent_module]
+    digest = hashlib.sha256(json.dumps(a).encode())
+    for f in state_files:
+        digest.update(Path(f).read_bytes())
+    a[a.index(STATE_PLACEHOLDER)] = str(Path(ckpt_dir) / f"deepspeed-{digest.hexdigest()[:12]}")
     return a
 
 
@@ -105,12 +118,14 @@ def write_reward_module(path: Path, factory: str, settings: Dict[str, Any], expo
 
 
 # ---------------------------------------------------------------------------- the job
-def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any) -> Tuple[Dict[str, Any], Optional[Any]]:
+def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any,
+                   gpus: Optional[int] = None) -> Tuple[Dict[str, Any], Optional[Any]]:
     """How a reward module on the cluster reaches one judge (GenRM, MetaRM, MetaJudge), and the
     job section that starts it when it is a ``vllm serve`` of the job's own (None: an endpoint).
 
     The settings carry no key value (``api_key_env`` is resolved on the node) and no server
-    to start; the job's server writes its URL to ``<role>_endpoint`` once healthy."""
+    to start; the job's server writes its URL to ``<role>_endpoint`` once healthy. ``gpus``:
+    its tensor parallelism in this job (the plan's; None: the config's)."""
     from plumbing.launch.server import LocalServer
     from plumbing.launch.slurm import JudgeSection
 
@@ -121,7 +136,7 @@ def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any) -> Tuple[Dic
     if llm.serve.launcher != "vllm":
         return spec, None
     server = LocalServer("vllm", llm.model, host="0.0.0.0", port=launch.judge_port,
-                         tensor_parallel_size=llm.tensor_parallel_size,
+                         tensor_parallel_size=gpus or llm.tensor_parallel_size,
                          gpu_memory_utilization=llm.gpu_memory_utilization, dtype=llm.dtype,
                          extra_args=llm.serve.extra_args)
     endpoint = job_dir / f"{role}_endpoint"
@@ -132,21 +147,28 @@ def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any) -> Tuple[Dic
     return spec, section
 
 
-def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], engine: Any, slurm: Any,
+def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], plan: Any, slurm: Any,
               launch: Any, judge: Optional[Any], finish: Optional[List[str]]) -> Path:
-    """The sbatch script of one OpenRLHF run: the judge server (if any) on its own node, a Ray
-    cluster across the training nodes, ``ray job submit`` of train_ppo_ray, then ``finish``."""
+    """The sbatch script of one OpenRLHF run laid out by ``plan``: the judge server (if any)
+    on its own node (or on its GPUs of a shared node), a Ray cluster across the training
+    nodes, train_ppo_ray as a Ray job (``ray_job``: submitted, its status polled), then
+    ``finish``. The plan is written beside it."""
+    from dataclasses import replace
+
     from plumbing.launch.slurm import JobSpec, RaySection, shell_join, write
 
-    command = "ray job submit --address \"$RAY_DASHBOARD_ADDRESS\" -- " + shell_join(
+    command = "ray_job " + shell_join(
         [launch.python, "-m", "openrlhf.cli.train_ppo_ray", *argv])
+    if judge is not None and plan.judge_devices:
+        judge = replace(judge, devices=plan.judge_devices)
     spec = JobSpec.from_cluster(
         slurm, name=name, description=description, command=command, job_dir=str(job_dir),
-        nodes=engine.num_nodes + (1 if judge else 0), gpus_per_node=engine.gpus_per_node, judge=judge,
-        ray=RaySection(num_cpus=slurm.cpus_per_task, num_gpus=engine.gpus_per_node, port=launch.ray_port,
-                       dashboard_port=launch.ray_dashboard_port),
+        nodes=plan.job_nodes, gpus_per_node=plan.gpus_per_node, judge=judge,
+        ray=RaySection(num_cpus=plan.ray_cpus_per_node, num_gpus=plan.ray_gpus_per_node, port=launch.ray_port,
+                       dashboard_port=launch.ray_dashboard_port, devices=plan.ray_devices),
         finish=shell_join(finish) if finish else None)
     (job_dir / "openrlhf_args.json").write_text(json.dumps(argv, indent=1))
+    (job_dir / "plan.txt").write_text(plan.describe() + "\n")
     return write(spec, job_dir / "train.sbatch")
 
 
@@ -166,8 +188,15 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
     from plumbing.launch.slurm import submit
 
     script = Path(job["script"])
+    plan = job.pop("plan")
+    print(f"[{cfg.stage}] OpenRLHF resource plan:\n{plan.describe()}")
+    job["plan"] = dict(plan.rows())
     if cfg.dry_run:
-        print(f"[{cfg.stage}] dry run: wrote {', '.join(str(v) for k, v in job.items() if k.endswith(('script', 'module', 'dataset')))}\n")
+        wrote = [str(v) for k, v in job.items() if k.endswith(("script", "module", "dataset")) and Path(v).exists()]
+        print(f"[{cfg.stage}] dry run: wrote {', '.join(wrote)}")
+        for source in job.get("data", []):
+            print(f"[{cfg.stage}] data, read when the job is prepared (not in a dry run): {source}")
+        print()
         print(script.read_text())
         return {"dry_run": True, **job}
     if cfg.cluster.kind == "slurm":

@@ -45,6 +45,9 @@ def bridge(tracking_uri: str, run_id: str, logdir: Path) -> int:
     return len(metrics)
 
 
+KILLED_CODES = (128 + 15, 128 + 2, 128 + 9)
+
+
 def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Optional[Path] = None,
            checkpoint: Optional[Path] = None) -> str:
     from mlflow.tracking import MlflowClient
@@ -55,7 +58,8 @@ def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Opti
     if exit_code == 0 and checkpoint is not None and Path(checkpoint).exists():
         client.set_tag(run_id, "checkpoint_path", str(Path(checkpoint).resolve()))
     client.set_tag(run_id, "job_exit_code", str(exit_code))
-    status = "FINISHED" if exit_code == 0 else "FAILED"
+    # a job stopped by a signal (time limit, preemption, scancel: 128 + TERM/INT/KILL) was killed
+    status = "FINISHED" if exit_code == 0 else ("KILLED" if exit_code in KILLED_CODES else "FAILED")
     client.set_terminated(run_id, status)
     return status
 
@@ -101,7 +105,14 @@ def main(argv: Optional[list] = None) -> int:
     p.add_argument("--pipeline-steps", help="end a pipeline's run from these steps' runs (comma-separated)")
     p.add_argument("--tensorboard-dir", type=Path)
     p.add_argument("--checkpoint", type=Path)
+    p.add_argument("--reopen", action="store_true", help="a requeued job runs again: the run is RUNNING again")
     a = p.parse_args(argv)
+    if a.reopen:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(tracking_uri=a.tracking_uri).update_run(a.run_id, status="RUNNING")
+        print(f"[ralign] MLflow run {a.run_id}: RUNNING again (restart)")
+        return 0
     if a.pipeline_steps:
         status = finish_pipeline(a.tracking_uri, a.run_id, a.pipeline_steps.split(","))
         print(f"[ralign] pipeline run {a.run_id}: {status}")

@@ -32,6 +32,7 @@ class JudgeSection:
     nodes: int = 1
     startup_timeout_s: int = 1800
     description: str = "judge"
+    devices: Optional[str] = None  # CUDA devices on the first node it shares with Ray (None: a node of its own)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class RaySection:
     port: int = 6379
     dashboard_port: int = 8265
     startup_timeout_s: int = 600
+    devices: Optional[str] = None  # CUDA devices Ray may use on each node (None: all)
 
 
 @dataclass

@@ -3,66 +3,20 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-import genrm_fixtures as fx
-from plumbing.config.hydra_app import compose, conf_dir, execute, finalize
-from plumbing.config.validate import ConfigError
+from cluster_presets import command_lines, run_helper
 
 pytestmark = pytest.mark.contract
 pytest.importorskip("openrlhf", reason="needs openrlhf 0.11.2 (scripts/setup.sh ...,contract installs it)")
 
 HELPER = Path(__file__).resolve().parents[1] / "helpers" / "openrlhf_parse.py"
-CLUSTER_STAGES = ("genrm_train", "policy_train")
 
 
 def parse(argvs):
-    proc = subprocess.run([sys.executable, str(HELPER)], input=json.dumps(argvs), capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
-
-
-def _cluster_presets():
-    for path in sorted((conf_dir() / "experiment").glob("*.yaml")):
-        stage = (yaml.safe_load(path.read_text()) or {}).get("stage")
-        if stage in CLUSTER_STAGES and not path.stem.startswith("_"):
-            yield path.stem, stage
-
-
-def _local_data(obj, tmp: Path):
-    """Point each data set of a preset at a small local file in its format (nothing from the hub)."""
-    ralign = fx.write(tmp / "ralign.jsonl", fx.ralign_records())
-    files = {"genrm.benchmarks.ralign_bmk": ralign, "policy_rlhf.prompts.from_pairs": ralign,
-             "genrm.benchmarks.rationalerm": fx.write(tmp / "rrm.jsonl", fx.rationalerm_records()[:2])}  # labelled
-    return [f"data.{name}.path={files[d.format]}" for name, d in obj.data.items() if d.format in files]
-
-
-# What a user gives on the command line for presets that leave it open (the GenRM to use).
-USER_VALUES = {"policy_train": ["genrm.model=/ckpt/genrm"]}
-
-
-def command_lines(tmp: Path):
-    out = {}
-    for preset, stage in _cluster_presets():
-        base = [f"experiment={preset}", f"output_dir={tmp / preset}", "dry_run=true"]
-        try:
-            obj, _ = compose(stage, base)
-        except ConfigError:
-            base += USER_VALUES[stage]
-            obj, _ = compose(stage, base)
-        if obj.engine.name != "openrlhf":
-            continue
-        obj, cfg = finalize(*compose(stage, base + _local_data(obj, tmp / "data")))
-        summary = execute(stage, obj, cfg)
-        out[preset] = summary["openrlhf_args"]
-    return out
+    return run_helper(HELPER, argvs)
 
 
 def test_every_cluster_preset_builds_a_command_line_the_real_parser_accepts(tmp_path):
@@ -75,7 +29,10 @@ def test_every_cluster_preset_builds_a_command_line_the_real_parser_accepts(tmp_
     for preset, res in results.items():
         assert res["ok"], f"{preset}: {res['error']}"
         args = res["args"]
-        assert args["reward"]["remote_url"][0].endswith("reward_func.py")
+        if preset in genrm:
+            assert args["reward"]["remote_url"][0].endswith("reward_func.py")
+        else:  # the policy's pairwise reward runs in an agent executor (it sees truncation)
+            assert args["train"]["agent_func_path"].endswith("agent_func.py")
         assert args["data"]["apply_chat_template"] is True and args["data"]["label_key"] == "label"
         assert args["ckpt"]["save_hf"] is True and args["logger"]["tensorboard_dir"].endswith("tensorboard")
         if preset in genrm:  # group RL: the suite's grpo is OpenRLHF's group_norm with a KL loss

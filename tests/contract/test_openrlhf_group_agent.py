@@ -1,16 +1,16 @@
-"""Group mode inside OpenRLHF: the generated agent executor, loaded as OpenRLHF loads it and
-run the way its vLLM actor runs it (n concurrent execute calls per prompt in one event loop),
-with a stand-in for the vLLM engine (no GPU here) and the rule judge on a loopback server."""
+"""The pairwise reward inside OpenRLHF: the generated agent executor, loaded as OpenRLHF loads
+it and run the way its vLLM actor runs it (n concurrent execute calls per prompt in one event
+loop), with a stand-in for the vLLM engine (no GPU here) and the rule judge on a loopback
+server; group mode and reference mode."""
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+
+from openrlhf_fakes import load_executor, run_executor
 
 from genrm.testing import rule_responder
 from plumbing.config.hydra_app import compose, execute, finalize
@@ -20,44 +20,21 @@ pytestmark = pytest.mark.contract
 pytest.importorskip("openrlhf", reason="needs openrlhf 0.11.2 (scripts/setup.sh ...,contract installs it)")
 
 
-class FakeEngine:
-    """Stands in for OpenRLHF's vLLM actor: ``generate(token ids, sampling params)``."""
-
-    def __init__(self, tokenizer, texts):
-        self.tokenizer, self.texts = tokenizer, list(texts)
-
-    async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
-        await asyncio.sleep(0.01 * len(self.texts))  # siblings finish at different times
-        text = self.texts.pop(0)
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, text=text, finish_reason="stop", logprobs=None)])
-
-
-def _executor_class(tmp_path, wait_s):
+def _executor_class(tmp_path, wait_s, mode="group"):
     obj, cfg = finalize(*compose("policy_train", [
         "experiment=policy_ppo_qwen3_8b_base", "dry_run=true", f"output_dir={tmp_path}", "data=smoke_prompts",
-        "pairwise.mode=group", "algo.estimator=grpo", "algo.n_samples_per_prompt=3", f"group_wait_s={wait_s}"]))
+        f"pairwise.mode={mode}", "algo=grpo", "algo.n_samples_per_prompt=3", f"group_wait_s={wait_s}"]))
     prepared = execute("policy_train", obj, cfg)
     from openrlhf.utils.agent import AgentExecutorBase
 
-    spec = importlib.util.spec_from_file_location("agent_module", prepared["module"])  # as OpenRLHF does
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert issubclass(module.AgentExecutor, AgentExecutorBase)
+    executor = load_executor(prepared["module"])
+    assert issubclass(executor, AgentExecutorBase)
     label = json.loads(Path(prepared["dataset"]).read_text().splitlines()[0])["label"]
-    return module.AgentExecutor, Path(prepared["module"]).with_name("genrm_endpoint"), label
+    return executor, Path(prepared["module"]).with_name("genrm_endpoint"), label
 
 
 def _run(executor_cls, tokenizer, label, texts):
-    async def main():
-        engine = FakeEngine(tokenizer, texts)
-        executor = executor_cls()
-        prompt = "<|im_start|>user\nExplain X.<|im_end|>\n<|im_start|>assistant\n"
-        params = SimpleNamespace(max_tokens=32, logprobs=None)
-        return await asyncio.gather(*(executor.execute(prompt, label, params, 512, tokenizer, engine)
-                                      for _ in texts))
-
-    return asyncio.run(main())
+    return run_executor(executor_cls, tokenizer, label, texts)
 
 
 def test_siblings_are_judged_against_each_other(tmp_path, tiny_model):
@@ -85,3 +62,40 @@ def test_a_group_that_never_fills_is_scored_after_the_wait(tmp_path, tiny_model)
         endpoint.write_text(srv.base_url)
         outs = _run(executor_cls, tokenizer, label, ["good <<good>>", "plain"])  # 2 of the 3 expected
     assert sorted(o["reward"] for o in outs) == [-1.0, 1.0]
+
+
+def test_a_slow_sibling_is_compared_like_a_fast_one(tmp_path, tiny_model):
+    """The wait for siblings does not run from the fastest one: a response that takes longer
+    than group_wait_s to generate is still judged against its siblings."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    executor_cls, endpoint, label = _executor_class(tmp_path, wait_s=0.3)
+    with LoopbackServer(responder=rule_responder) as srv:
+        endpoint.write_text(srv.base_url)
+        outs = _run(executor_cls, tokenizer, label, [("quick", 0.0, "stop"), ("medium", 0.2, "stop"),
+                                                     ("slow but best <<good>>", 1.2, "stop")])
+    assert [o["extra_logs"]["comparisons"] for o in outs] == [2, 2, 2]
+    assert sorted(o["reward"] for o in outs) == [-0.5, -0.5, 1.0]
+
+
+def test_reference_mode_sees_truncation_and_scales_its_failure_value(tmp_path, tiny_model):
+    """Reference mode runs through the same executor: a response cut at max_tokens gets the
+    floor (penalize_truncated), and when scoring fails the neutral value on the preset's
+    symmetric scale (0.0, not the unit scale's 0.5)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    executor_cls, endpoint, label = _executor_class(tmp_path, wait_s=5, mode="reference")
+    with LoopbackServer(responder=rule_responder) as srv:
+        endpoint.write_text(srv.base_url)
+        outs = _run(executor_cls, tokenizer, label, [("cut off <<good>>", 0.0, "length"),
+                                                     ("complete <<good>>", 0.0, "stop")])
+    assert outs[0]["reward"] == -1.0 and outs[0]["extra_logs"]["floor"] == 1.0  # the floor, scaled
+    assert outs[1]["reward"] == 1.0 and outs[1]["extra_logs"]["comparisons"] == 1
+    from policy_rlhf.openrlhf_agent import make_executor
+
+    broken = make_executor({"pairwise": {"mode": "reference", "scale": "symmetric", "neutral": 0.5},
+                            "judges": {}, "n_samples_per_prompt": 1, "cache_dir": str(tmp_path / "cache")})
+    [out] = _run(broken, tokenizer, label, ["anything"])  # no GenRM to ask: scoring itself fails
+    assert out["reward"] == 0.0 and out["extra_logs"]["reward_error"] == 1.0

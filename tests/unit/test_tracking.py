@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -142,3 +143,35 @@ def test_failed_stage_from_the_command_line_is_failed_and_leaks_no_secret(tmp_pa
     for text in (logged, on_disk, proc.stdout, proc.stderr):
         assert SECRET not in text and ENV_SECRET not in text
     assert (out / "summary.json").exists()  # computed before the failure was raised
+
+
+def test_a_job_stopped_by_a_signal_ends_its_run_killed_and_a_requeue_reopens_it(tmp_path):
+    """The job script's signal trap (time limit, preemption) runs the finishing step with 143:
+    the run ends KILLED, not RUNNING forever; a requeued job sets it RUNNING again."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from plumbing.launch.slurm import JobSpec, shell_join, write
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    run_id = client.create_run(client.create_experiment("jobs")).info.run_id
+    finish = shell_join([sys.executable, "-m", "plumbing.launch.finish", "--tracking-uri", uri, "--run-id", run_id])
+    script = write(JobSpec(name="t", command="sleep 60", job_dir=str(tmp_path / "job"), finish=finish),
+                   tmp_path / "job" / "job.sbatch")
+    proc = subprocess.Popen(["bash", str(script)], cwd=tmp_path, start_new_session=True)
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGTERM)  # as Slurm signals a job at its time limit: every process
+    assert proc.wait(60) == 143
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert client.get_run(run_id).data.tags["job_exit_code"] == "143"
+    proc = subprocess.Popen(["bash", str(script)], cwd=tmp_path, env={**os.environ, "SLURM_RESTART_COUNT": "1"},
+                            start_new_session=True)
+    deadline = time.time() + 30
+    while client.get_run(run_id).info.status != "RUNNING" and time.time() < deadline:
+        time.sleep(0.2)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

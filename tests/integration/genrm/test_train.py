@@ -116,7 +116,7 @@ def test_cluster_launch_files_for_each_reward(tmp_path):
     assert subprocess.run(["bash", "-n", ralign["script"]]).returncode == 0
     assert "#SBATCH --nodes=3" in script  # 2 for training + 1 for the MetaRM server
     assert "vllm serve Qwen/Qwen3-32B" in script and "metarm_endpoint" in script
-    assert "ray start --head" in script and "ray job submit" in script and "openrlhf.cli.train_ppo_ray" in script
+    assert "ray start --head" in script and "ray_job " in script and "openrlhf.cli.train_ppo_ray" in script
     assert "plumbing.launch.finish" in script and "--exit-code" in script
     rlvr_out = tmp_path / "v"
     obj, cfg = finalize(*compose("genrm_train", ["experiment=genrm_rlvr_qwen3_8b", "dry_run=true",

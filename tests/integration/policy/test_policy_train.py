@@ -3,9 +3,7 @@ written by a reference model, the OpenRLHF reward module, and the cluster launch
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -72,30 +70,25 @@ def _prepare_cluster(tmp_path, preset, *extra, genrm="/ckpt/genrm"):
                                  "data=smoke_prompts", *([f"genrm.model={genrm}"] if genrm else []), *extra])
 
 
-def test_openrlhf_reward_module_compares_with_the_reference_from_16_threads(tmp_path):
+def test_openrlhf_reference_reward_compares_with_the_reference_16_at_once(tmp_path, tiny_model):
+    """Reference mode inside OpenRLHF: the generated agent executor, 16 samples at once in one
+    event loop as OpenRLHF's vLLM actor runs them, each judged against its reference."""
+    from transformers import AutoTokenizer
+
+    from openrlhf_fakes import load_executor, run_executor
+
     prepared = _prepare_cluster(tmp_path, "policy_ppo_qwen3_8b")
     rows = [json.loads(line) for line in Path(prepared["dataset"]).open()]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     with LoopbackServer(responder=rule_responder) as srv:
         Path(prepared["module"]).with_name("genrm_endpoint").write_text(srv.base_url)
-        spec = importlib.util.spec_from_file_location("reward_func", prepared["module"])
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        prompt = "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
         # symmetric scale: a win is 1, a loss -1, a split 0; an empty response gets the floor (0 -> -1).
         # The shipped references carry no <<good>>: the rule judge prefers a <<good>> response, else
         # position A, so two plain responses split. The marker inside a thinking block is not seen.
         cases = ["a great answer <<good>>", "<think><<good>></think>meh", "ok", ""] * 4
-        results = [None] * len(cases)
-
-        def call(k):
-            results[k] = module.reward_func([prompt + cases[k] + "<|im_end|>"], [prompt], [rows[k]["label"]])
-
-        threads = [threading.Thread(target=call, args=(k,)) for k in range(len(cases))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert [r["rewards"] for r in results] == [1.0, 0.0, 0.0, -1.0] * 4
+        results = run_executor(load_executor(prepared["module"]), tokenizer,
+                               [rows[k % len(rows)]["label"] for k in range(len(cases))], cases)
+    assert [r["reward"] for r in results] == [1.0, 0.0, 0.0, -1.0] * 4
     assert all(set(r["extra_logs"]) >= {"win_rate", "judge_failures", "swap_consistent", "reward_error"}
                for r in results)
 
@@ -106,7 +99,8 @@ def test_cluster_launch_files_ppo_and_group_mode(tmp_path):
     assert "vllm serve /ckpt/genrm" in script and "#SBATCH --nodes=3" in script
     args = ppo["openrlhf_args"]
     assert args[args.index("--algo.advantage.estimator") + 1] == "gae"
-    assert "--critic.model_name_or_path" in args and "--reward.remote_url" in args
+    assert "--critic.model_name_or_path" in args and "--train.agent_func_path" in args
+    assert "--reward.remote_url" not in args  # the pairwise reward runs in the agent executor (it sees truncation)
     group = _prepare_cluster(tmp_path, "policy_ppo_qwen3_8b_base", "pairwise.mode=group", "algo.estimator=grpo",
                              "algo.n_samples_per_prompt=8", genrm=None)  # the base preset's own GenRM
     gargs = group["openrlhf_args"]
