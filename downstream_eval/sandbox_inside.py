@@ -447,7 +447,10 @@ def main() -> None:
     fd = int(sys.argv[1])
     with os.fdopen(fd, "rb") as f:
         cfg = json.loads(f.read())
-    if not cfg["isolate"]:
+    if not cfg["isolate"]:  # weaker isolation: limits only, but it still dies with the grader
+        _c("prctl", PR_SET_PDEATHSIG, 9, 0, 0, 0)
+        if os.getppid() != cfg["parent"]:
+            os._exit(SETUP_FAILED)
         _join_cgroups(cfg)
         become_candidate(cfg)
     setup = cfg["setup_fd"]

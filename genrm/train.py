@@ -87,7 +87,7 @@ class GenRMTrainConfig(StageConfig):
         from plumbing.engines.openrlhf_plan import problems
 
         try:
-            return problems(self.plan(), self.engine)
+            return problems(self.plan(), self.engine, self.algo)
         except KeyError:
             return []  # an unknown reward is reported by RewardConfig.check
 

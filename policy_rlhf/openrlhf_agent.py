@@ -67,6 +67,7 @@ def make_executor(settings: Dict[str, Any]) -> type:
 
     class AgentExecutor(SingleTurnAgentExecutor):
         groups: Dict[Tuple[str, str], _Group] = {}
+        scoring: set = set()
 
         def __init__(self) -> None:
             super().__init__(remote_rm_url=None)  # generation only: the reward is ours
@@ -78,16 +79,16 @@ def make_executor(settings: Dict[str, Any]) -> type:
             try:
                 out = await super().execute(prompt, label, sampling_params, max_length, hf_tokenizer, llm_engine,
                                             images)
-            except BaseException:
+                start, end = out["action_ranges"][0]
+                response = hf_tokenizer.decode(out["observation_tokens"][start:end], skip_special_tokens=True)
+                item = json.loads(label)
+                rollout = PolicyRollout(item["context"], response, item.get("reference"),
+                                        truncated=bool(out["truncated"]), group=item.get("id"))
+            except BaseException:  # leave the group, or the siblings would wait for this sample forever
                 if group is not None:
                     group.started -= 1
                     self._check(key, group)
                 raise
-            start, end = out["action_ranges"][0]
-            response = hf_tokenizer.decode(out["observation_tokens"][start:end], skip_special_tokens=True)
-            item = json.loads(label)
-            rollout = PolicyRollout(item["context"], response, item.get("reference"), truncated=bool(out["truncated"]),
-                                    group=item.get("id"))
             if group is None:  # reference mode: this sample alone, now
                 [(reward, logs)] = await _score([rollout])
             else:
@@ -100,7 +101,7 @@ def make_executor(settings: Dict[str, Any]) -> type:
 
         def _join(self, key: Tuple[str, str]) -> _Group:
             group = self.groups.get(key)
-            if group is None or group.closed:
+            if group is None or group.closed or group.started >= n:  # a full group: another copy of the prompt
                 group = self.groups[key] = _Group()
             group.started += 1
             if group.timer is not None:  # a sibling started after all others had arrived: wait for it too
@@ -124,7 +125,9 @@ def make_executor(settings: Dict[str, Any]) -> type:
                 group.timer.cancel()
             if self.groups.get(key) is group:
                 del self.groups[key]
-            asyncio.get_running_loop().create_task(self._score_group(group))
+            task = asyncio.get_running_loop().create_task(self._score_group(group))
+            self.scoring.add(task)  # a reference, so the task is not collected while it runs
+            task.add_done_callback(self.scoring.discard)
 
         async def _score_group(self, group: _Group) -> None:
             answers = await _score([r for r, _ in group.members])

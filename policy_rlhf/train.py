@@ -67,7 +67,7 @@ class PolicyTrainConfig(StageConfig):
                                         "(started by the job) or llm@genrm=openai (an endpoint)"))
             from plumbing.engines.openrlhf_plan import problems
 
-            p += problems(self.plan(), self.engine)
+            p += problems(self.plan(), self.engine, self.algo)
         if self.num_prompts is not None and self.num_prompts < 1:
             p.append(("num_prompts", "must be >= 1"))
         return p

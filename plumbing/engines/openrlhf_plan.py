@@ -113,8 +113,9 @@ def plan(engine: Any, algo: Any, cluster: str, cpus_per_node: int, judge_gpus: O
     judge = "endpoint" if judge_endpoint else "none"
     if judge_gpus:
         judge = "shared node" if local else "own node"
-        if local:  # one machine: the judge takes its GPUs off the node (half of it when its TP asks for all)
-            judge_gpus = judge_gpus if judge_gpus < engine.gpus_per_node else max(engine.gpus_per_node // 2, 1)
+        if local:  # one machine: the judge gets half the node (at that TP), training the other half, so
+            # the training world stays a power of two that divides the batch sizes as the node's does
+            judge_gpus = max(engine.gpus_per_node // 2, 1)
             ray_gpus_per_node -= judge_gpus
     job_nodes = ray_nodes + (1 if judge == "own node" else 0)
     colocate = True if engine.colocate_all is None else bool(engine.colocate_all)
@@ -139,7 +140,7 @@ def plan(engine: Any, algo: Any, cluster: str, cpus_per_node: int, judge_gpus: O
                 judge=judge, judge_gpus=judge_gpus or 0)
 
 
-def problems(p: Plan, engine: Any) -> Problems:
+def problems(p: Plan, engine: Any, algo: Any = None) -> Problems:
     """Every way this layout would fail OpenRLHF's start-up, naming the keys to change."""
     out: Problems = []
     if p.ray_gpus_per_node <= 0:
@@ -168,6 +169,15 @@ def problems(p: Plan, engine: Any) -> Problems:
             out.append(("engine.role_gpus_per_node", f"{parts} + vLLM {p.vllm_engines} x {p.vllm_tp} = "
                                                      f"{p.requested_gpus()} GPUs, the Ray cluster has {p.ray_gpus}: "
                                                      "OpenRLHF would wait for them forever"))
+    world = p.actor.gpus  # DeepSpeed's data-parallel world of the actor (and a colocated critic)
+    if world and algo is not None:
+        if algo.train_batch_size % (algo.micro_batch_size * world):
+            out.append(("algo.train_batch_size", f"DeepSpeed needs train_batch_size ({algo.train_batch_size}) divisible "
+                                                 f"by micro_batch_size ({algo.micro_batch_size}) x the actor's "
+                                                 f"{world} GPUs"))
+        if algo.n_samples_per_prompt * algo.rollout_batch_size // algo.micro_batch_size < world:
+            out.append(("algo.rollout_batch_size", f"OpenRLHF needs n_samples_per_prompt x rollout_batch_size / "
+                                                   f"micro_batch_size >= the actor's {world} GPUs"))
     if p.judge == "own node" and p.judge_gpus > p.gpus_per_node:
         out.append(("tensor_parallel_size", f"the judge's TP {p.judge_gpus} exceeds a node's {p.gpus_per_node} GPUs"))
     return out

@@ -3,8 +3,8 @@
 placement groups) on a simulated Ray cluster of a given size (``tests/helpers/sim_ray.py``).
 
 Stand-ins only for what needs a GPU: vLLM's engine (its TP workers take their GPUs from the
-placement group's bundles, as vLLM's Ray executor does), DeepSpeed (the strategy, model
-loading and training are no-ops), the PPO trainer's fit. Everything OpenRLHF decides about
+placement group's bundles, as vLLM's Ray executor does), DeepSpeed (its batch-size assertion
+is kept; model loading and training are no-ops), the PPO trainer's fit. Everything OpenRLHF decides about
 where things go runs for real.
 
     echo '[{"argv": [...], "nodes": 2, "gpus_per_node": 8, "cpus_per_node": 96}]' \\
@@ -71,7 +71,17 @@ def _install_stand_ins():
     import openrlhf.utils as utils
     from openrlhf.trainer.ray import launcher  # real: RayActorGroup and the actor base classes
 
-    utils.get_strategy = lambda args: types.SimpleNamespace(print=lambda *a, **k: None, args=args)
+    def get_strategy(args):
+        """DeepSpeed's strategy, as far as start-up goes: its batch-size assertion
+        (train batch == micro batch x accumulation steps x data-parallel world)."""
+        world = args.actor.num_nodes * args.actor.num_gpus_per_node // args.ds.ring_attn_size // args.ds.tensor_parallel_size
+        micro, batch = args.train.micro_batch_size, args.train.batch_size
+        accumulation = batch // micro // world
+        assert batch == micro * accumulation * world, (
+            f"DeepSpeed: train_batch_size {batch} != micro_batch {micro} * gradient_acc_step {accumulation} * world {world}")
+        return types.SimpleNamespace(print=lambda *a, **k: None, args=args)
+
+    utils.get_strategy = get_strategy
     actor = types.ModuleType("openrlhf.trainer.ray.ppo_actor")
     actor.PolicyModelActor = sim.remote(num_gpus=1)(type("PolicyModelActor", (launcher.BaseModelActor,), {}))
     critic = types.ModuleType("openrlhf.trainer.ray.ppo_critic")
@@ -85,7 +95,7 @@ def _install_stand_ins():
         def get_max_steps(self):
             return 1
 
-    trainer.PPOTrainer = sim.remote(num_cpus=0)(PPOTrainer)
+    trainer.PPOTrainer = sim.remote(PPOTrainer)  # a bare @ray.remote, as OpenRLHF's: one CPU to schedule
     sys.modules.update({"openrlhf.trainer.ray.ppo_actor": actor, "openrlhf.trainer.ray.ppo_critic": critic,
                         "openrlhf.trainer.ppo_trainer": trainer})
 

@@ -5,8 +5,8 @@ Nodes have CPUs and GPUs (as ``ray start --num-cpus/--num-gpus`` gives them); a 
 group reserves its bundles on nodes atomically (PACK, STRICT_PACK, SPREAD, STRICT_SPREAD);
 an actor takes its ``num_gpus``/``num_cpus`` (fractions allowed) from its bundle, or from
 any node outside a placement group. Where real Ray would wait forever (a placement group or
-an actor whose resources the cluster does not have), ``ray.get`` raises ``Unplaceable``
-with what was asked and what was free. Actor methods run in this process when asked for;
+an actor whose resources the cluster does not have, an actor whose start-up cannot get its
+workers' GPUs), ``Unplaceable`` is raised at once with what was asked and what was free. Actor methods run in this process when asked for;
 ``STUB_METHODS`` (the ones that need a GPU: model loading, training) return None.
 
     import sim_ray as sim; sim.install(nodes=2, gpus_per_node=8, cpus_per_node=96)
@@ -161,39 +161,35 @@ def _run(value):
 
 class ActorHandle:
     def __init__(self, cls, args, kwargs, opts):
-        self._cls, self._error, self._instance = cls, None, None
+        self._cls, self._instance = cls, None
         need = {"GPU": float(opts.get("num_gpus") or 0), "CPU": float(opts.get("num_cpus", 1) or 0)}
         strategy = opts.get("scheduling_strategy")
         name = cls.__name__
         pg = strategy.placement_group if isinstance(strategy, PlacementGroupSchedulingStrategy) else None
-        try:
-            if pg is not None:
-                index = strategy.placement_group_bundle_index
-                if index is None or index < 0:
-                    index = next((i for i, f in enumerate(pg.bundle_free) if _fits(f, need)), 0)
-                take_from_bundle(pg, index, need, name)
-                LOG.append(f"{name}: {need['GPU']:g} GPU in bundle {index} on {pg.bundle_node[index]}")
-            else:
-                node = next((n for n in CLUSTER.nodes if _fits(n.free, need)), None)
-                if node is None:
-                    raise Unplaceable(f"{name}: {need} asked; cluster: {CLUSTER.describe()}")
-                _take(node.free, need)
-                LOG.append(f"{name}: {need['GPU']:g} GPU on {node.id}")
-        except Unplaceable as e:
-            self._error = str(e)
-            return
+        # real Ray would wait forever for what cannot be placed: Unplaceable now, not at a first call
+        if pg is not None:
+            index = strategy.placement_group_bundle_index
+            if index is None or index < 0:
+                index = next((i for i, f in enumerate(pg.bundle_free) if _fits(f, need)), 0)
+            take_from_bundle(pg, index, need, name)
+            where = f"in bundle {index} on {pg.bundle_node[index]}"
+        else:
+            node = next((n for n in CLUSTER.nodes if _fits(n.free, need)), None)
+            if node is None:
+                raise Unplaceable(f"{name}: {need} asked; cluster: {CLUSTER.describe()}")
+            _take(node.free, need)
+            where = f"on {node.id}"
         captured = pg is not None and bool(strategy.placement_group_capture_child_tasks)
         if captured:
             _current_pg.append(pg)
         try:
             instance = cls.__new__(cls)
-            _run(cls.__init__(instance, *args, **kwargs))
+            _run(cls.__init__(instance, *args, **kwargs))  # a failing start-up (a TP worker without a GPU) raises
             self._instance = instance
-        except Unplaceable as e:
-            self._error = str(e)
         finally:
             if captured:
                 _current_pg.pop()
+        LOG.append(f"{name}: {need['GPU']:g} GPU {where}")  # placed and started
 
     def __getattr__(self, method):
         if method.startswith("_"):
@@ -201,8 +197,6 @@ class ActorHandle:
 
         def call(*args, **kwargs):
             def resolve():
-                if self._error:
-                    raise Unplaceable(self._error)
                 if method in STUB_METHODS:
                     return None
                 return _run(getattr(self._instance, method)(*args, **kwargs))

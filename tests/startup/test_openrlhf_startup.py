@@ -84,6 +84,8 @@ LAYOUTS = [  # (overrides, what OpenRLHF says) on 2 nodes x 8 GPUs
       "engine.vllm_num_engines=8"], False),  # 12 + 8 > 16: placement would wait forever
     (["engine.colocate_all=false", "engine.role_nodes=2", "engine.role_gpus_per_node=8"], False),  # 48 > 16
     (["engine.vllm_tensor_parallel_size=3"], False),  # a TP group cannot sit on one 8-GPU node
+    (["algo.train_batch_size=120"], False),  # DeepSpeed: 120 is not micro 2 x steps x 16 GPUs
+    (["algo.rollout_batch_size=8"], False),  # OpenRLHF: 1 x 8 / 2 sample batches < 16 actor processes
 ]
 
 
@@ -108,7 +110,7 @@ def test_the_plan_refuses_exactly_what_openrlhf_would(tmp_path):
             refused = str(e)
         obj, _ = compose("policy_train", base, validate_config=False)
         plan = stage_plan(obj.engine, obj.algo, obj.cluster, [obj.genrm])
-        found.append((problems(plan, obj.engine), refused))
+        found.append((problems(plan, obj.engine, obj.algo), refused))
         argv = ppo_args(model="m", algo=obj.algo, engine=obj.engine, plan=plan, dataset="d.jsonl", ckpt_dir="c",
                         tensorboard_dir="t", seed=0, reward_module=str(reward))
         cases.append({"argv": argv, "nodes": 2, "gpus_per_node": 8, "cpus_per_node": 96})
