@@ -52,7 +52,7 @@ def run_check(sandbox: Any, program: str, limits: Any, entry_point: str, test: s
     ``program``'s ``entry_point`` served from the sandbox; ``helpers`` (the problem's prompt:
     functions the test uses, like ``poly``) run here too. The verdict: ``passed`` only when
     ``check`` returned; else failed | error | timeout | memory | output_limit | check_error."""
-    from downstream_eval.sandbox import CandidateError, Stopped, compiled
+    from downstream_eval.sandbox import Stopped, compiled
 
     scope: dict = {"__name__": "__check__"}
     try:
@@ -76,9 +76,5 @@ def run_check(sandbox: Any, program: str, limits: Any, entry_point: str, test: s
         return e.status
     except MemoryError:
         return "memory"
-    except AssertionError:
-        return "error" if served.raised else "failed"
-    except CandidateError:
-        return "error"
-    except Exception:
+    except Exception:  # an assert, or an error: the candidate's when it raised, else its value's
         return "error" if served.raised else "failed"

@@ -3,20 +3,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from cluster_presets import command_lines, run_helper
+from cluster_presets import command_lines, parse
 
 pytestmark = pytest.mark.contract
 pytest.importorskip("openrlhf", reason="needs openrlhf 0.11.2 (scripts/setup.sh ...,contract installs it)")
-
-HELPER = Path(__file__).resolve().parents[1] / "helpers" / "openrlhf_parse.py"
-
-
-def parse(argvs):
-    return run_helper(HELPER, argvs)
 
 
 def test_every_cluster_preset_builds_a_command_line_the_real_parser_accepts(tmp_path):

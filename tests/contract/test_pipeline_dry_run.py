@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import genrm_fixtures as fx
+from cluster_presets import parse
 from plumbing.config.hydra_app import compose, execute, finalize
 
 pytestmark = pytest.mark.contract
-HELPER = Path(__file__).resolve().parents[1] / "helpers" / "openrlhf_parse.py"
 
 
 @pytest.mark.parametrize("preset", ["ralign_paper_8b", "ralign_paper_14b"])
@@ -45,8 +44,5 @@ def test_paper_pipeline_dry_run(preset, tmp_path):
     assert f"vllm serve {out / 'genrm_ralign' / 'checkpoint'}" in policy_job
     argvs = [json.loads(p.read_text()) for p in sorted(out.glob("*/openrlhf/openrlhf_args.json"))]
     assert len(argvs) == 5  # two GenRM trainings, three policy trainings
-    proc = subprocess.run([sys.executable, str(HELPER)], input=json.dumps(argvs), capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(proc.stdout)
+    results = parse(argvs)
     assert all(r["ok"] for r in results), [r.get("error") for r in results]

@@ -39,7 +39,7 @@ def command_lines(tmp: Path) -> Dict[str, List[str]]:  # noqa: D103 - each prese
     return {preset: dry_run(preset, stage, tmp)["openrlhf_args"] for preset, stage in cluster_presets()}
 
 
-__all__ = ["cluster_presets", "command_lines", "dry_run", "local_data", "ray_cluster"]
+__all__ = ["cluster_presets", "command_lines", "dry_run", "local_data", "parse", "ray_cluster", "start"]
 
 
 def ray_cluster(script: str) -> Dict[str, int]:
@@ -50,6 +50,20 @@ def ray_cluster(script: str) -> Dict[str, int]:
     gpus = re.search(r"ray start --head .*?--num-gpus=(\d+)", script, re.S).group(1)
     cpus = re.search(r"ray start --head .*?--num-cpus=(\d+)", script, re.S).group(1)
     return {"nodes": nodes - int(judge_own_node), "gpus_per_node": int(gpus), "cpus_per_node": int(cpus)}
+
+
+HELPERS = Path(__file__).resolve().parent
+
+
+def parse(argvs) -> list:
+    """OpenRLHF's real parser on each command line (tests/helpers/openrlhf_parse.py)."""
+    return run_helper(HELPERS / "openrlhf_parse.py", argvs)
+
+
+def start(cases) -> list:
+    """OpenRLHF's real start-up on each case ({argv, nodes, gpus_per_node, cpus_per_node}),
+    on a simulated Ray cluster of that size (tests/helpers/openrlhf_startup.py)."""
+    return run_helper(HELPERS / "openrlhf_startup.py", cases)
 
 
 def run_helper(script: Path, payload) -> list:

@@ -12,18 +12,12 @@ from pathlib import Path
 import pytest
 
 import genrm_fixtures as fx
-from cluster_presets import cluster_presets, dry_run, ray_cluster, run_helper
+from cluster_presets import cluster_presets, dry_run, ray_cluster, start
 from plumbing.config.hydra_app import compose, execute, finalize
 from plumbing.config.validate import ConfigError
 
 pytestmark = pytest.mark.startup
 pytest.importorskip("openrlhf", reason="needs openrlhf 0.11.2 (scripts/setup.sh ...,contract installs it)")
-HELPER = Path(__file__).resolve().parents[1] / "helpers" / "openrlhf_startup.py"
-
-
-def start(cases):
-    """OpenRLHF's start-up on each case ({argv, nodes, gpus_per_node, cpus_per_node})."""
-    return run_helper(HELPER, cases)
 
 
 def _case(summary):
