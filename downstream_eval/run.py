@@ -170,7 +170,7 @@ def resolve_policy(cfg: DownstreamEvalConfig) -> Tuple[Optional[LLMConfig], Opti
         uri = cfg.policy_tracking_uri or tracking_uri(cfg.tracking.uri, cfg.output_dir)
         path, run_id = resolve_run_ref(cfg.model.path, uri)
         if run_id is None:
-            path = resolve_model(cfg.model)
+            path = resolve_model(cfg.model, cfg.output_dir)
         else:
             tags["policy_run_id"] = run_id
         if generator is not None and generator.model == cfg.model.path:

@@ -125,7 +125,7 @@ def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: Sta
     from plumbing.models import resolve_model
 
     out = Path(cfg.output_dir)
-    model_path = resolve_model(cfg.model)
+    model_path = resolve_model(cfg.model, cfg.output_dir)
     if cfg.warm_start.steps:
         from genrm.training import warm_start_rows
         from plumbing.engines.sft import warm_start
@@ -164,16 +164,17 @@ def prepare_openrlhf(cfg: GenRMTrainConfig, samples: Optional[List[PairwiseSampl
     out = Path(cfg.output_dir)
     job_dir = out / "openrlhf"
     data_path = job_dir / "train.jsonl"
-    data_path.parent.mkdir(parents=True, exist_ok=True)
-    if samples is not None:
-        with open(data_path, "w") as fh:
-            for ex in training_examples(samples, cfg.swap_balance, cfg.seed):
-                fh.write(json.dumps({"prompt": ex["prompt"], "label": ex["sample"]}, ensure_ascii=False) + "\n")
+    rows = None if samples is None else [{"prompt": ex["prompt"], "label": ex["sample"]}
+                                         for ex in training_examples(samples, cfg.swap_balance, cfg.seed)]
+    lengths = orl.write_prompt_file(data_path, rows, cfg.model.path, cfg.algo.max_prompt_len, cfg.dry_run)
+    if not cfg.dry_run:
+        tracker.log_params({f"data.{k}": v for k, v in lengths.items()})
     judges: Dict[str, Any] = {}
     sections = []
     plan = cfg.plan()
     for role in needed_roles(cfg):
-        judges[role], section = orl.judge_settings(role, getattr(cfg, role), job_dir, cfg.launch, plan.judge_gpus)
+        judges[role], section = orl.judge_settings(role, getattr(cfg, role), job_dir, cfg.launch, plan.judge_gpus,
+                                                     plan.judge_dp)
         sections += [section] if section else []
     if len(sections) > 1:
         raise SuiteError("one judge server per job: give the other judge an endpoint (llm@...=openai)")
@@ -183,14 +184,15 @@ def prepare_openrlhf(cfg: GenRMTrainConfig, samples: Optional[List[PairwiseSampl
     args = orl.ppo_args(model=cfg.model.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
                         ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
                         reward_module=str(reward_module),
-                        state_files=[str(data_path), str(reward_module)] if samples is not None else [str(reward_module)])
-    finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if cfg.cluster.kind == "slurm" else None
+                        state_files=[str(data_path), str(reward_module)],
+                        state_known=lengths.get("checked", False))
+    finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if orl.submits(cfg.cluster) else None
     script = orl.write_job(name=f"genrm-{cfg.reward.name}", job_dir=job_dir, argv=args, plan=plan,
                            description=f"GenRM training ({cfg.reward.name} reward) with OpenRLHF",
                            slurm=cfg.cluster.slurm, launch=cfg.launch, judge=sections[0] if sections else None,
-                           finish=finish)
+                           finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)
     return {"script": str(script), "reward_module": str(reward_module), "dataset": str(data_path),
-            "openrlhf_args": args, "checkpoint": str(ckpt_dir), "plan": plan,
+            "openrlhf_args": args, "checkpoint": str(ckpt_dir), "plan": plan, "prompt_lengths": lengths,
             **({"examples": len(samples)} if samples is not None else {"data": data_sources(cfg.data)})}
 
 

@@ -3,3 +3,11 @@
 
 class SuiteError(Exception):
     """Bad input, bad config, a missing resource: the message says what and where."""
+
+
+class ModelLoadError(SuiteError):
+    """A model that does not load (missing path, corrupt checkpoint): the stage stops before
+    it computes anything with it, instead of failing every call and scoring the failures."""
+
+    def __init__(self, model: str, error: BaseException):
+        super().__init__(f"the model {model} does not load: {type(error).__name__}: {str(error).splitlines()[0][:500]}")

@@ -7,18 +7,23 @@ from pathlib import Path
 from plumbing.config.schema import ModelConfig
 
 
-def resolve_model(cfg: ModelConfig) -> str:
-    """Local path or hub id for ``cfg``; a tiny model is built here first if it is missing.
+def resolve_model(cfg: ModelConfig, output_dir: str) -> str:
+    """Local path or hub id for ``cfg``; a tiny model is built first only where it was asked for.
 
-    A model at ``cfg.path`` that the tiny builder did not write (a checkpoint trained from a
-    tiny model, say) is used as it is: the spec only says what to build where nothing is."""
-    if cfg.tiny is not None:
-        from plumbing.tiny_models import build_tiny_model, is_foreign_model
-
-        if is_foreign_model(cfg.path):
-            return str(Path(cfg.path).expanduser().resolve())
-        return str(build_tiny_model(cfg.path, cfg.tiny))
+    ``tiny`` builds a model where the tiny builder wrote one before (same spec: reused) or
+    at an absolute path under the run's ``output_dir`` that holds nothing yet (the tiny
+    presets' default, ``${output_dir}/models/...``). Any other path is taken as given, so a mistyped
+    ``model.path=/ckpt`` fails to load (naming it) instead of evaluating a random model built
+    there; a model the builder did not write (a checkpoint trained from a tiny one) is used."""
     path = Path(cfg.path).expanduser()
+    if cfg.tiny is not None:
+        from plumbing.tiny_models import SPEC_FILE, build_tiny_model
+
+        ours = (path / SPEC_FILE).is_file()
+        fresh = (path.is_absolute() and not path.exists()  # a relative path may be a hub id
+                 and path.resolve().is_relative_to(Path(output_dir).expanduser().resolve()))
+        if ours or fresh:
+            return str(build_tiny_model(path, cfg.tiny))
     return str(path.resolve()) if path.exists() else cfg.path
 
 

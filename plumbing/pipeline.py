@@ -225,6 +225,7 @@ def dry_run(cfg: PipelineConfig, plan: Plan) -> Dict[str, Any]:
     if cfg.cluster.kind == "slurm":
         from plumbing.launch.slurm import write
 
+        check_allocations(cfg, plan)
         for name, spec in slurm_jobs(cfg, plan, {n: f"<job id of {n}>" for n in plan.names}).items():
             shown.setdefault(name, {})["script"] = str(write(spec, job_script(cfg, name)))
             print(f"[pipeline] wrote {shown[name]['script']}")
@@ -233,8 +234,8 @@ def dry_run(cfg: PipelineConfig, plan: Plan) -> Dict[str, Any]:
             step = cfg.steps[name]
             if not getattr(stage_module(step.stage), "RENDERS_JOBS", False):
                 continue
-            try:
-                obj, scfg = finalize(*compose(step.stage, plan.overrides(name) + ["dry_run=true"]))
+            try:  # exactly what its job will run, less the submission
+                obj, scfg = finalize(*compose(step.stage, job_overrides(plan, name) + ["dry_run=true"]))
                 execute(step.stage, obj, scfg)
             except SuiteError as e:  # e.g. its data are on a hub this machine cannot reach
                 failed.append(name)
@@ -286,6 +287,41 @@ def job_script(cfg: PipelineConfig, name: str) -> Path:
     return Path(cfg.output_dir) / "slurm" / f"{name}.sbatch"
 
 
+def job_resources(cfg: PipelineConfig, name: str) -> SlurmConfig:
+    """A step's sbatch resources: ``cluster.slurm`` with the step's ``slurm:`` over it."""
+    return replace(cfg.cluster.slurm, **cfg.steps[name].slurm)
+
+
+def job_overrides(plan: "Plan", name: str) -> List[str]:
+    """The overrides a step's job runs its stage with, the same in a dry run: a job the step
+    renders (OpenRLHF) runs inside the step's allocation, laid out as its config says."""
+    out = [*plan.overrides(name), "cluster.submit=false"]
+    if name in plan.run_ids:
+        out.append(f"tracking.run_id={plan.run_ids[name]}")
+    return out
+
+
+def allocation_problems(cfg: PipelineConfig, plan: "Plan") -> Problems:
+    """Steps whose job is smaller than the layout of the job they run inside it (an OpenRLHF
+    plan: its nodes and GPUs per node), naming the ``steps.<name>.slurm`` key to change."""
+    p: Problems = []
+    for name in plan.names:
+        stage = cfg.steps[name].stage
+        if not getattr(stage_module(stage), "RENDERS_JOBS", False):
+            continue
+        obj, _ = compose(stage, job_overrides(plan, name), validate_config=False)
+        if obj.engine.name != "openrlhf" or obj.cluster.kind != "slurm":
+            continue
+        layout, have = obj.plan(), job_resources(cfg, name)
+        if have.nodes < layout.job_nodes:
+            p.append((f"steps.{name}.slurm.nodes", f"{have.nodes}, but its OpenRLHF job is laid out over "
+                                                   f"{layout.job_nodes} node(s) (training + the judge's)"))
+        if have.gpus_per_node < layout.gpus_per_node:
+            p.append((f"steps.{name}.slurm.gpus_per_node", f"{have.gpus_per_node}, but its OpenRLHF job uses "
+                                                           f"{layout.gpus_per_node} GPUs per node"))
+    return p
+
+
 def slurm_jobs(cfg: PipelineConfig, plan: Plan, job_ids: Dict[str, str]) -> Dict[str, Any]:
     """The job of every step still to run (``job_ids`` has the ids of those submitted before
     it, for its ``afterok`` dependency) and the pipeline's finishing job."""
@@ -296,10 +332,8 @@ def slurm_jobs(cfg: PipelineConfig, plan: Plan, job_ids: Dict[str, str]) -> Dict
         if name not in job_ids:
             continue  # done before: no job
         step = cfg.steps[name]
-        slurm = replace(cfg.cluster.slurm, **step.slurm)
-        argv = [sys.executable, "-m", STAGES[step.stage].module, *plan.overrides(name), "cluster.kind=local"]
-        if name in plan.run_ids:
-            argv.append(f"tracking.run_id={plan.run_ids[name]}")
+        slurm = job_resources(cfg, name)
+        argv = [sys.executable, "-m", STAGES[step.stage].module, *job_overrides(plan, name)]
         deps = [job_ids[d] for d in step.needs() if d in job_ids]
         specs[name] = JobSpec.from_cluster(
             slurm, name=f"{cfg.name}-{name}", description=f"pipeline {cfg.name}: step {name} ({step.stage}), "
@@ -317,12 +351,21 @@ def slurm_jobs(cfg: PipelineConfig, plan: Plan, job_ids: Dict[str, str]) -> Dict
     return specs
 
 
+def check_allocations(cfg: PipelineConfig, plan: "Plan") -> None:
+    from plumbing.config.validate import ConfigError
+
+    p = allocation_problems(cfg, plan)
+    if p:
+        raise ConfigError(p, "pipeline")
+
+
 def run_slurm(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, Dict[str, Any]]:
     """Submit a job per step to run, in order, each with afterok on the jobs it needs."""
     from mlflow.tracking import MlflowClient
 
     from plumbing.launch.slurm import submit, write
 
+    check_allocations(cfg, plan)
     client = MlflowClient(tracking_uri=tracker.uri) if tracker.run_id else None
     results: Dict[str, Dict[str, Any]] = {}
     job_ids: Dict[str, str] = {}

@@ -83,7 +83,7 @@ def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
         steps = plan(cfg)
         print("[preflight] dry run:\n" + "\n".join(f"  {k}: {v}" for k, v in steps.items()))
         return {"dry_run": True, "plan": steps}
-    model_path = resolve_model(cfg.model)
+    model_path = resolve_model(cfg.model, cfg.output_dir)
     llm = replace(cfg.llm, model=model_path) if cfg.llm.model == cfg.model.path else cfg.llm
     prompts: List[List[Dict[str, str]]] = []
     loads = {}

@@ -133,7 +133,7 @@ def run_local(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem],
     from policy_rlhf.training import TRLPairwiseReward, training_rows
 
     out = Path(cfg.output_dir)
-    policy_path = resolve_model(cfg.policy)
+    policy_path = resolve_model(cfg.policy, cfg.output_dir)
     if cfg.warm_start.steps:  # a tiny policy first learns to answer in the references' form
         from plumbing.engines.sft import warm_start
         from policy_rlhf.training import warm_start_rows
@@ -161,13 +161,12 @@ def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: Optional[L
     out = Path(cfg.output_dir)
     job_dir = out / "openrlhf"
     data_path = job_dir / "prompts.jsonl"
-    data_path.parent.mkdir(parents=True, exist_ok=True)
-    if items is not None:
-        with open(data_path, "w") as fh:
-            for it in items:
-                fh.write(json.dumps({"prompt": it.context, "label": label_of(it)}, ensure_ascii=False) + "\n")
+    rows = None if items is None else [{"prompt": it.context, "label": label_of(it)} for it in items]
+    lengths = orl.write_prompt_file(data_path, rows, cfg.policy.path, cfg.algo.max_prompt_len, cfg.dry_run)
+    if not cfg.dry_run:
+        tracker.log_params({f"data.{k}": v for k, v in lengths.items()})
     plan = cfg.plan()
-    spec, section = orl.judge_settings("genrm", genrm, job_dir, cfg.launch, plan.judge_gpus)
+    spec, section = orl.judge_settings("genrm", genrm, job_dir, cfg.launch, plan.judge_gpus, plan.judge_dp)
     settings = {"pairwise": asdict(cfg.pairwise), "judges": {"genrm": spec}, "cache_dir": str(job_dir / "judge_cache")}
     # An agent executor in both modes: it sees each sample's truncation, a reward_func does not.
     module = orl.write_reward_module(job_dir / "agent_func.py", "policy_rlhf.openrlhf_agent:make_executor",
@@ -179,14 +178,15 @@ def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: Optional[L
     ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
     args = orl.ppo_args(model=cfg.policy.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
                         ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
-                        state_files=[str(data_path), str(module)] if items is not None else [str(module)], **module_kw)
-    finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if cfg.cluster.kind == "slurm" else None
+                        state_files=[str(data_path), str(module)],
+                        state_known=lengths.get("checked", False), **module_kw)
+    finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if orl.submits(cfg.cluster) else None
     script = orl.write_job(name="policy-ppo" if cfg.algo.estimator == "gae" else f"policy-{cfg.algo.estimator}",
                            description=f"policy training ({cfg.algo.estimator}) with a pairwise GenRM reward",
                            job_dir=job_dir, argv=args, plan=plan, slurm=cfg.cluster.slurm, launch=cfg.launch,
-                           judge=section, finish=finish)
+                           judge=section, finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)
     return {"script": str(script), "module": str(module), "dataset": str(data_path), "openrlhf_args": args,
-            "checkpoint": str(ckpt_dir), "plan": plan}
+            "checkpoint": str(ckpt_dir), "plan": plan, "prompt_lengths": lengths}
 
 
 def run(cfg: PolicyTrainConfig, tracker: StageRun) -> Dict[str, Any]:

@@ -89,6 +89,10 @@ class SlurmConfig:
 class ClusterConfig:
     kind: str = "local"
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    # kind=slurm: a stage that renders a job (OpenRLHF training) submits it with sbatch (true),
+    # or runs it in the Slurm allocation it already runs in (false: a pipeline's step job);
+    # either way the job is laid out over cluster nodes (the plan of kind=slurm).
+    submit: bool = True
 
     def check(self) -> Problems:
         p: Problems = []
@@ -120,10 +124,15 @@ class EngineConfig:
     role_gpus_per_node: Optional[int] = None  # ... and GPUs per node each
     gradient_checkpointing: bool = True
     param_dtype: str = "bf16"
+    # Hugging Face copies of the model saved every algo.save_steps besides the final one:
+    # how many of the newest to keep (0: none; an 8B copy is 16 GB). DeepSpeed states for
+    # resuming are rotated by OpenRLHF itself (--ckpt.max_num).
+    hf_checkpoints: int = 0
 
     def check(self) -> Problems:
         p: Problems = []
         check_choice(p, "name", self.name, ("local", "openrlhf"))
+        check_positive(p, "hf_checkpoints", self.hf_checkpoints, allow_zero=True)
         check_choice(p, "device", self.device, ("cpu", "cuda", "auto"))
         check_choice(p, "zero_stage", self.zero_stage, (0, 1, 2, 3))
         check_choice(p, "param_dtype", self.param_dtype, ("bf16", "fp16", "fp32"))

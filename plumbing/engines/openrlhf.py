@@ -21,14 +21,15 @@ STATE_PLACEHOLDER = "<resume state>"
 def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckpt_dir: str, tensorboard_dir: str,
              seed: int, reward_module: Optional[str] = None, agent_module: Optional[str] = None,
              input_key: str = "prompt", label_key: str = "label", critic_model: Optional[str] = None,
-             state_files: Sequence[str] = ()) -> List[str]:
+             state_files: Sequence[str] = (), state_known: bool = True) -> List[str]:
     """The argv of ``python -m openrlhf.cli.train_ppo_ray`` (without the program name); the
     roles' GPUs from ``plan`` (``plumbing.engines.openrlhf_plan``).
 
     ``--ckpt.load_enable`` lets a requeued job resume its DeepSpeed state and data position;
     that state lives in a folder named by a hash of everything the run depends on (these
     arguments and the contents of ``state_files``: the data set, the reward module), so a
-    rerun with another configuration starts fresh instead of resuming a different run."""
+    rerun with another configuration starts fresh instead of resuming a different run.
+    ``state_known=False`` (a dry run without the final data) names that folder by a placeholder."""
     estimator = ESTIMATOR.get(algo.estimator, algo.estimator)
     ref = plan.ref or plan.actor
     a: List[str] = [
@@ -62,7 +63,6 @@ def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckp
         "--ckpt.output_dir", ckpt_dir,
         "--ckpt.path", STATE_PLACEHOLDER,
         "--ckpt.save_steps", str(algo.save_steps),
-        "--ckpt.save_hf",
         "--ckpt.load_enable",  # a requeued (preempted) job resumes from its last saved step
         "--logger.tensorboard_dir", tensorboard_dir,
         "--logger.logging_steps", str(algo.logging_steps),
@@ -72,6 +72,8 @@ def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckp
     if estimator == "gae" and plan.critic is not None:
         a += ["--critic.model_name_or_path", critic_model or model, "--critic.adam.lr", str(algo.critic_lr),
               "--critic.num_nodes", str(plan.critic.nodes), "--critic.num_gpus_per_node", str(plan.critic.gpus_per_node)]
+    if engine.hf_checkpoints:  # global_step<N>_hf folders beside the DeepSpeed state, pruned by the job
+        a.append("--ckpt.save_hf")
     if engine.gradient_checkpointing:
         a.append("--actor.gradient_checkpointing_enable")
     if plan.colocate_all:
@@ -85,10 +87,70 @@ def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckp
     if agent_module:
         a += ["--train.agent_func_path", agent_module]
     digest = hashlib.sha256(json.dumps(a).encode())
+    if not state_known:
+        a[a.index(STATE_PLACEHOLDER)] = str(Path(ckpt_dir) / "deepspeed-<hash of these arguments and the data>")
+        return a
     for f in state_files:
         digest.update(Path(f).read_bytes())
     a[a.index(STATE_PLACEHOLDER)] = str(Path(ckpt_dir) / f"deepspeed-{digest.hexdigest()[:12]}")
     return a
+
+
+def write_prompt_file(path: Path, rows: Optional[Sequence[Dict[str, Any]]], model: str, max_prompt_len: int,
+                      dry_run: bool, input_key: str = "prompt") -> Dict[str, Any]:
+    """Write the job's prompt set (JSON lines) without the prompts OpenRLHF would cut.
+
+    OpenRLHF applies the actor's chat template to each prompt (a string becomes one user
+    message) and, when the tokens exceed ``--data.max_len`` less ``--rollout.max_new_tokens``,
+    keeps only the last ones with a log warning: a GenRM would judge a prompt whose
+    instructions are gone. Those rows are dropped and counted here instead. A dry run uses
+    the tokenizer only where it is on this machine (no hub); otherwise it writes every row and
+    says the lengths are checked when the job is prepared. ``rows=None``: nothing read."""
+    from plumbing.errors import SuiteError
+
+    report: Dict[str, Any] = {"max_prompt_len": max_prompt_len}
+    if rows is None:
+        report["lengths"] = "checked when the job is prepared (a dry run reads no hub data)"
+        return report
+    try:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model, local_files_only=dry_run)
+    except (OSError, ValueError) as e:
+        if not dry_run:
+            raise SuiteError(f"the tokenizer of {model} (to drop prompts over {max_prompt_len} tokens) does not "
+                             f"load: {str(e).splitlines()[0]}") from None
+        tok = None
+    kept, too_long, longest = [], 0, 0
+    for row in rows:
+        if tok is None:
+            kept.append(row)
+            continue
+        chat = row[input_key]
+        chat = [{"role": "user", "content": chat}] if isinstance(chat, str) else chat
+        text = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        n = len(tok(text, add_special_tokens=False)["input_ids"])
+        if n > max_prompt_len:
+            too_long += 1
+            continue
+        longest = max(longest, n)
+        kept.append(row)
+    if tok is None:
+        report["lengths"] = f"not checked: {model}'s tokenizer is not on this machine (checked when the job runs)"
+    else:
+        report.update(kept=len(kept), dropped_too_long=too_long, longest_prompt_tokens=longest)
+        if too_long:
+            print(f"[openrlhf] dropped {too_long} of {len(rows)} prompts over {max_prompt_len} tokens "
+                  f"(algo.max_prompt_len) under {model}'s chat template")
+        if not kept:
+            raise SuiteError(f"every one of the {len(rows)} prompts is longer than algo.max_prompt_len="
+                             f"{max_prompt_len} tokens: raise it (and the job's --data.max_len follows)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        for row in kept:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    report["checked"] = tok is not None
+    return report
 
 
 MODULE_HEADER = '''"""Generated by ralign-suite: {purpose}.
@@ -118,14 +180,16 @@ def write_reward_module(path: Path, factory: str, settings: Dict[str, Any], expo
 
 
 # ---------------------------------------------------------------------------- the job
-def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any,
-                   gpus: Optional[int] = None) -> Tuple[Dict[str, Any], Optional[Any]]:
+def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any, gpus: Optional[int] = None,
+                   replicas: int = 1) -> Tuple[Dict[str, Any], Optional[Any]]:
     """How a reward module on the cluster reaches one judge (GenRM, MetaRM, MetaJudge), and the
     job section that starts it when it is a ``vllm serve`` of the job's own (None: an endpoint).
 
     The settings carry no key value (``api_key_env`` is resolved on the node) and no server
     to start; the job's server writes its URL to ``<role>_endpoint`` once healthy. ``gpus``:
-    its tensor parallelism in this job (the plan's; None: the config's)."""
+    its tensor parallelism in this job (the plan's; None: the config's); ``replicas``: vLLM
+    data-parallel replicas behind the one endpoint (the plan's ``judge_dp``), unless the
+    config's ``serve.extra_args`` set them."""
     from plumbing.launch.server import LocalServer
     from plumbing.launch.slurm import JudgeSection
 
@@ -138,7 +202,7 @@ def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any,
     server = LocalServer("vllm", llm.model, host="0.0.0.0", port=launch.judge_port,
                          tensor_parallel_size=gpus or llm.tensor_parallel_size,
                          gpu_memory_utilization=llm.gpu_memory_utilization, dtype=llm.dtype,
-                         extra_args=llm.serve.extra_args)
+                         extra_args=[*llm.serve.extra_args, *data_parallel(llm.serve.extra_args, replicas)])
     endpoint = job_dir / f"{role}_endpoint"
     spec["endpoint_file"] = str(endpoint)
     llm_dict["model"] = server.served_model
@@ -147,12 +211,19 @@ def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any,
     return spec, section
 
 
+def data_parallel(extra_args: Sequence[str], replicas: int) -> List[str]:
+    """vllm serve's data-parallel flag for ``replicas`` (none if 1 or already given)."""
+    given = any(a.split("=")[0] in ("--data-parallel-size", "-dp") for a in extra_args)
+    return [] if replicas <= 1 or given else ["--data-parallel-size", str(replicas)]
+
+
 def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], plan: Any, slurm: Any,
-              launch: Any, judge: Optional[Any], finish: Optional[List[str]]) -> Path:
+              launch: Any, judge: Optional[Any], finish: Optional[List[str]], hf_checkpoints: int = 0) -> Path:
     """The sbatch script of one OpenRLHF run laid out by ``plan``: the judge server (if any)
     on its own node (or on its GPUs of a shared node), a Ray cluster across the training
     nodes, train_ppo_ray as a Ray job (``ray_job``: submitted, its status polled), then
-    ``finish``. The plan is written beside it."""
+    ``finish``; with ``hf_checkpoints``, a pruner keeps that many of the newest Hugging Face
+    copies OpenRLHF saves (it never rotates them). The plan is written beside it."""
     from dataclasses import replace
 
     from plumbing.launch.slurm import JobSpec, RaySection, shell_join, write
@@ -166,10 +237,18 @@ def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], pl
         nodes=plan.job_nodes, gpus_per_node=plan.gpus_per_node, judge=judge,
         ray=RaySection(num_cpus=plan.ray_cpus_per_node, num_gpus=plan.ray_gpus_per_node, port=launch.ray_port,
                        dashboard_port=launch.ray_dashboard_port, devices=plan.ray_devices),
-        finish=shell_join(finish) if finish else None)
+        finish=shell_join(finish) if finish else None,
+        sidecar=shell_join([launch.python, "-m", "plumbing.launch.prune", argv[argv.index("--ckpt.path") + 1],
+                            "--keep", str(hf_checkpoints)]) if hf_checkpoints else None)
     (job_dir / "openrlhf_args.json").write_text(json.dumps(argv, indent=1))
     (job_dir / "plan.txt").write_text(plan.describe() + "\n")
     return write(spec, job_dir / "train.sbatch")
+
+
+def submits(cluster: Any) -> bool:
+    """Whether the stage submits its job with sbatch (else it runs the job script itself: on
+    this machine with cluster=local, in the current allocation with cluster.submit=false)."""
+    return cluster.kind == "slurm" and cluster.submit
 
 
 def finish_command(launch: Any, tracker: Any, tb_dir: Path, ckpt_dir: Path) -> List[str]:
@@ -177,6 +256,23 @@ def finish_command(launch: Any, tracker: Any, tb_dir: Path, ckpt_dir: Path) -> L
     return [launch.python, "-m", "plumbing.launch.finish", "--tracking-uri", tracker.uri,
             "--run-id", tracker.run_id or "<the stage's MLflow run id>", "--tensorboard-dir", str(tb_dir),
             "--checkpoint", str(ckpt_dir)]
+
+
+def in_allocation(plan: Any, environ: Optional[Dict[str, str]] = None) -> None:
+    """Refuse to run a cluster-laid job outside a Slurm allocation with the plan's nodes: its
+    roles would all start on this one host."""
+    import os
+
+    from plumbing.errors import SuiteError
+
+    env = os.environ if environ is None else environ
+    if not env.get("SLURM_JOB_ID"):
+        raise SuiteError("cluster.submit=false runs the job in the current Slurm allocation, but this is not "
+                         "one (no SLURM_JOB_ID): submit it (cluster.submit=true) or run it in an sbatch job")
+    nodes = int(env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or 1)
+    if nodes < plan.job_nodes:
+        raise SuiteError(f"the job is laid out over {plan.job_nodes} node(s) but allocation "
+                         f"{env['SLURM_JOB_ID']} has {nodes}: give its sbatch job --nodes={plan.job_nodes}")
 
 
 def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) -> Dict[str, Any]:
@@ -190,6 +286,7 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
     script = Path(job["script"])
     plan = job.pop("plan")
     print(f"[{cfg.stage}] OpenRLHF resource plan:\n{plan.describe()}")
+    print(f"[{cfg.stage}] prompt lengths: {job.get('prompt_lengths')}")
     job["plan"] = dict(plan.rows())
     if cfg.dry_run:
         wrote = [str(v) for k, v in job.items() if k.endswith(("script", "module", "dataset")) and Path(v).exists()]
@@ -199,12 +296,14 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
         print()
         print(script.read_text())
         return {"dry_run": True, **job}
-    if cfg.cluster.kind == "slurm":
+    if submits(cfg.cluster):
         job_id = submit(script)
         tracker.set_tags({"slurm_job_id_submitted": job_id, "checkpoint_path_pending": job["checkpoint"], **tags})
         tracker.detach()  # the job ends the run when training is done
         print(f"[{cfg.stage}] submitted job {job_id}: {script}")
         return {"job_id": job_id, **job}
+    if cfg.cluster.kind == "slurm":  # in the allocation this command runs in (a pipeline's step job)
+        in_allocation(plan)
     rc = subprocess.run(["bash", str(script)]).returncode  # on a GPU node: run the job script here
     tb_dir = script.parent / "tensorboard"
     if tracker.run_id and tb_dir.exists():

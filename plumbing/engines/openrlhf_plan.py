@@ -57,6 +57,14 @@ class Plan:
     judge_gpus: int = 0  # GPUs of the judge's vllm serve (its tensor parallelism in this job)
 
     @property
+    def judge_dp(self) -> int:
+        """Data-parallel replicas of a judge on its own node: as many as its TP fits, so no
+        GPU of that node sits idle (1 elsewhere)."""
+        if self.judge != "own node" or not self.judge_gpus:
+            return 1
+        return max(self.gpus_per_node // self.judge_gpus, 1)
+
+    @property
     def ray_gpus(self) -> int:
         return self.ray_nodes * self.ray_gpus_per_node
 
@@ -90,7 +98,8 @@ class Plan:
         out.append(("vLLM rollout", f"{self.vllm_engines} engines x TP {self.vllm_tp}"
                                     + (", sleep" if self.sleep else "")))
         judge = {"none": "-", "endpoint": "an endpoint outside the job",
-                 "own node": f"vllm serve on its own node (TP {self.judge_gpus})",
+                 "own node": f"vllm serve on its own node (TP {self.judge_gpus}"
+                             + (f" x DP {self.judge_dp})" if self.judge_dp > 1 else ")"),
                  "shared node": f"vllm serve on GPUs {self.judge_devices} of the node (TP {self.judge_gpus}); "
                                 f"Ray gets GPUs {self.ray_devices}"}[self.judge]
         out.append(("judge", judge))
@@ -208,7 +217,7 @@ def preset_rows(presets: List[Tuple[str, str]], clusters=("slurm", "local")) -> 
                              validate_config=False)
             p = obj.plan()
             roles = " / ".join(f"{g.nodes}x{g.gpus_per_node}" if g else "-" for g in (p.actor, p.ref, p.critic))
-            judge = {"none": "-", "endpoint": "endpoint", "own node": f"own node, TP {p.judge_gpus}",
+            judge = {"none": "-", "endpoint": "endpoint", "own node": f"own node, TP {p.judge_gpus}" + (f" x DP {p.judge_dp}" if p.judge_dp > 1 else ""),
                      "shared node": f"GPUs {p.judge_devices} (TP {p.judge_gpus})"}[p.judge]
             rows.append([preset, kind, f"{p.job_nodes} x {p.gpus_per_node} GPUs",
                          f"{p.ray_nodes} x {p.ray_gpus_per_node} GPUs",

@@ -66,6 +66,10 @@ class JobSpec:
     judge: Optional[JudgeSection] = None
     ray: Optional[RaySection] = None
     finish: Optional[str] = None  # run after the command with --exit-code RC (e.g. metric bridging)
+    # beside the command: started with `--every SECONDS` before it, run once more after it
+    # (e.g. plumbing.launch.prune keeping the newest checkpoints)
+    sidecar: Optional[str] = None
+    sidecar_every_s: int = 60
 
     @classmethod
     def from_cluster(cls, slurm: Any, **kw: Any) -> "JobSpec":

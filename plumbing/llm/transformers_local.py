@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence
 
 from plumbing.llm.cache import model_fingerprint
+from plumbing.errors import ModelLoadError
 from plumbing.llm.types import ChatRequest, ChatResult, FailureKind, LLMBackend, OnResult, SamplingParams
 
 
@@ -84,11 +85,8 @@ class TransformersBackend(LLMBackend):
         with self._lock:
             try:
                 self._load()
-            except Exception as e:
-                for i in range(len(requests)):
-                    results[i] = ChatResult.failure(FailureKind.BACKEND_ERROR, f"load failed: {type(e).__name__}: {e}")
-                    on_result(i, results[i])
-                return results  # type: ignore[return-value]
+            except Exception as e:  # every call would fail: the stage stops, nothing is scored
+                raise ModelLoadError(self.model_path, e) from e
             groups: Dict[SamplingParams, List[int]] = defaultdict(list)
             prompts: Dict[int, str] = {}
             for i, req in enumerate(requests):

@@ -12,6 +12,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from plumbing.llm.cache import model_fingerprint
+from plumbing.errors import ModelLoadError
 from plumbing.llm.types import ChatRequest, ChatResult, FailureKind, LLMBackend, OnResult
 
 
@@ -55,11 +56,8 @@ class VLLMBackend(LLMBackend):
             try:
                 llm = self._load()
                 from vllm import SamplingParams
-            except Exception as e:
-                out = [ChatResult.failure(FailureKind.BACKEND_ERROR, f"{type(e).__name__}: {e}") for _ in requests]
-                for i, r in enumerate(out):
-                    on_result(i, r)
-                return out
+            except Exception as e:  # every call would fail: the stage stops, nothing is scored
+                raise ModelLoadError(self._kwargs.get("model", "?"), e) from e
             for start in range(0, len(requests), self.batch_size):
                 chunk = requests[start : start + self.batch_size]
                 params = [

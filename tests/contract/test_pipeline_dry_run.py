@@ -42,7 +42,106 @@ def test_paper_pipeline_dry_run(preset, tmp_path):
     # the policy trained against the R-Align GenRM serves that GenRM's checkpoint
     policy_job = (out / "policy_ralign" / "openrlhf" / "train.sbatch").read_text()
     assert f"vllm serve {out / 'genrm_ralign' / 'checkpoint'}" in policy_job
+    # the GenRM (TP 2) fills its own 8-GPU node with data-parallel replicas behind one endpoint
+    assert "--tensor-parallel-size 2" in policy_job and "--data-parallel-size 4" in policy_job
+    metarm_job = (out / "genrm_ralign" / "openrlhf" / "train.sbatch").read_text()  # Qwen3-32B at TP 8: one replica
+    assert "--tensor-parallel-size 8" in metarm_job and "--data-parallel-size" not in metarm_job
     argvs = [json.loads(p.read_text()) for p in sorted(out.glob("*/openrlhf/openrlhf_args.json"))]
     assert len(argvs) == 5  # two GenRM trainings, three policy trainings
     results = parse(argvs)
     assert all(r["ok"] for r in results), [r.get("error") for r in results]
+
+
+def test_dry_run_shows_what_the_step_jobs_run(tmp_path, monkeypatch, tiny_model):
+    """Each training step's job script, command line and reward module from the pipeline's dry
+    run are what that step's job renders and runs on the cluster: the pipeline is run for
+    real (steps' MLflow runs created, step scripts written), sbatch stands in for the queue,
+    and every OpenRLHF step is then run from its job script's own command line, inside a
+    stand-in allocation of its size, with only the GPU job itself (``bash train.sbatch``)
+    stood in for: it "succeeds", so later steps resolve ``runs:/`` to its checkpoint tag."""
+    import shlex
+
+    import plumbing.launch.slurm as slurm_mod
+    from plumbing.config.hydra_app import STAGES, stage_module
+
+    data = fx.write(tmp_path / "rl.jsonl", fx.ralign_records())
+    out, uri = tmp_path / "out", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # the models' tokenizers must be here for the prompt-length check (a tiny one stands in for Qwen3-8B's)
+    common = ["experiment=ralign_paper_8b", f"output_dir={out}", f"tracking.uri={uri}", "tracking.enabled=true",
+              f"+stage_overrides.genrm_train=['data.ralign_rl.path={data}','model.path={tiny_model}']",
+              f"+stage_overrides.policy_train=['data=smoke_prompts','policy.path={tiny_model}']"]
+
+    def job_files() -> dict:
+        return {str(p.relative_to(out)): p.read_text() for p in sorted(out.glob("*/openrlhf/*"))
+                if p.is_file() and p.suffix in (".sbatch", ".json", ".jsonl", ".py", ".txt")}
+
+    execute("pipeline", *finalize(*compose("pipeline", common + ["dry_run=true"])))
+    shown = job_files()
+    assert len([k for k in shown if k.endswith("train.sbatch")]) == 5
+    for p in out.glob("*/openrlhf"):  # what the jobs render must come from the jobs
+        subprocess.run(["rm", "-rf", str(p)], check=True)
+
+    submitted = []
+    monkeypatch.setattr(slurm_mod, "submit", lambda script: submitted.append(Path(script)) or str(len(submitted)))
+    execute("pipeline", *finalize(*compose("pipeline", common)))
+    modules = {STAGES[s].module: s for s in STAGES}
+
+    real_run = subprocess.run
+    ran = []
+
+    def cluster_job(argv, *a, **kw):  # the GPU job: seen, not run
+        if list(argv[:1]) == ["bash"] and str(argv[1]).endswith("train.sbatch"):
+            ran.append(argv[1])
+            return subprocess.CompletedProcess(argv, 0)
+        return real_run(argv, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "run", cluster_job)
+    for script in submitted:
+        text = script.read_text()
+        line = next((ln for ln in text.splitlines() if " -m " in ln and "plumbing.launch.finish" not in ln), None)
+        if line is None:
+            continue
+        argv = shlex.split(line)
+        module = argv[argv.index("-m") + 1]
+        stage = modules[module]
+        if not getattr(stage_module(stage), "RENDERS_JOBS", False):
+            continue
+        nodes = next(ln.split("=")[1] for ln in text.splitlines() if ln.startswith("#SBATCH --nodes="))
+        monkeypatch.setenv("SLURM_JOB_ID", "4242")
+        monkeypatch.setenv("SLURM_JOB_NUM_NODES", nodes)
+        overrides = argv[argv.index("-m") + 2:]
+        execute(stage, *finalize(*compose(stage, overrides)), overrides)
+    assert len(ran) == 5
+    rendered = job_files()
+    assert set(rendered) == set(shown)
+    for name in shown:
+        assert rendered[name] == shown[name], name
+
+
+def test_a_step_job_smaller_than_its_layout_is_refused_before_anything_is_written(tmp_path):
+    from plumbing.config.validate import ConfigError
+
+    out = tmp_path / "out"
+    obj, cfg = finalize(*compose("pipeline", ["experiment=ralign_paper_8b", "dry_run=true", f"output_dir={out}",
+                                              "steps.genrm_ralign.slurm.nodes=2",
+                                              "+steps.policy_base.slurm.gpus_per_node=4"]))
+    with pytest.raises(ConfigError) as e:
+        execute("pipeline", obj, cfg)
+    keys = [k for k, _ in e.value.problems]
+    assert keys == ["steps.genrm_ralign.slurm.nodes", "steps.policy_base.slurm.gpus_per_node"]
+    assert not (out / "slurm").exists()
+
+
+def test_a_job_laid_out_for_the_cluster_runs_only_in_an_allocation_of_its_size():
+    from plumbing.engines.openrlhf import in_allocation
+    from plumbing.engines.openrlhf_plan import Plan
+    from plumbing.errors import SuiteError
+
+    obj, _ = compose("genrm_train", ["experiment=genrm_ralign_qwen3_8b", "cluster.submit=false"])
+    layout = obj.plan()
+    assert isinstance(layout, Plan) and layout.job_nodes == 3
+    with pytest.raises(SuiteError, match="not one"):
+        in_allocation(layout, {})
+    with pytest.raises(SuiteError, match="--nodes=3"):
+        in_allocation(layout, {"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "2"})
+    in_allocation(layout, {"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "3"})

@@ -43,3 +43,55 @@ def test_a_ray_job_s_status_decides_and_ray_is_stopped(tmp_path):
     assert bad.returncode == 1 and "FAILED" in bad.stderr, bad.stdout[-3000:] + bad.stderr[-3000:]
     left = subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True, text=True).stdout
     assert not left.strip(), f"Ray processes left after the job: {left}"
+
+
+JUDGE = """
+import http.server, os, sys
+open(sys.argv[2], "w").write(str(os.getpid()))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404); self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie is gone for our purpose
+        return fh.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("how", ["ok", "fails", "signalled"])
+def test_the_judge_server_the_job_started_is_stopped_however_the_job_ends(tmp_path, how):
+    """The judge (a stand-in for `vllm serve` speaking its health route) is started in the
+    background, waited for, and stopped by the job's cleanup: after a clean exit, a failed
+    command, and a TERM (a time limit or preemption)."""
+    from plumbing.launch.slurm import JudgeSection
+
+    port, pid_file, endpoint = _free_port(), tmp_path / "judge.pid", tmp_path / "genrm_endpoint"
+    command = {"ok": f'curl -sf "$(cat {endpoint})/../health"',
+               "fails": "exit 3", "signalled": "sleep 120"}[how]
+    spec = JobSpec(name=f"judge-{how}", command=command, job_dir=str(tmp_path),
+                   judge=JudgeSection(command=shell_join([sys.executable, "-c", JUDGE, str(port), str(pid_file)]),
+                                      port=port, endpoint_file=str(endpoint), startup_timeout_s=60))
+    script = write(spec, tmp_path / "job.sbatch")
+    proc = subprocess.Popen(["bash", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    if how == "signalled":
+        import time
+
+        deadline = time.monotonic() + 60
+        while not endpoint.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.terminate()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == {"ok": 0, "fails": 3, "signalled": 143}[how], out
+    assert endpoint.read_text().startswith("http://") and "judge healthy" in out
+    pid = int(pid_file.read_text())
+    assert not _alive(pid), f"the judge (pid {pid}) outlived the job:\n{out}"

@@ -123,12 +123,14 @@ def test_the_readme_table_is_the_plan_code_s():
     assert markdown(TABLE_HEADER, preset_rows(cluster_presets())) in readme
 
 
-def test_a_changed_configuration_does_not_resume_the_old_runs_state(tmp_path):
+def test_a_changed_configuration_does_not_resume_the_old_runs_state(tmp_path, tiny_model):
     """``--ckpt.load_enable`` resumes a requeued job; the state folder is named by what the
     run depends on, so a rerun with the same configuration resumes and a changed one starts
-    fresh (in the same output folder)."""
+    fresh (in the same output folder). (The model's tokenizer must be here for the data to be
+    final: a tiny one stands in for Qwen3-8B's.)"""
     def state(extra):
-        argv = dry_run("genrm_rlvr_qwen3_8b", "genrm_train", tmp_path, extra)["openrlhf_args"]
+        argv = dry_run("genrm_rlvr_qwen3_8b", "genrm_train", tmp_path, [f"model.path={tiny_model}", *extra])[
+            "openrlhf_args"]
         assert "--ckpt.load_enable" in argv
         return argv[argv.index("--ckpt.path") + 1]
 

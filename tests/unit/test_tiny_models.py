@@ -41,7 +41,7 @@ def test_a_trained_checkpoint_in_the_models_place_is_used_not_overwritten(tmp_pa
     out = build_tiny_model(tmp_path / "m")
     (out / "tiny_model.json").unlink()  # what a trainer's save_pretrained leaves: a model, no builder marker
     weights = (out / "model.safetensors").read_bytes()
-    assert resolve_model(ModelConfig(path=str(out), tiny=TinyModelSpec(seed=7))) == str(out.resolve())
+    assert resolve_model(ModelConfig(path=str(out), tiny=TinyModelSpec(seed=7)), str(tmp_path)) == str(out.resolve())
     with pytest.raises(FileExistsError, match="did not write"):
         build_tiny_model(out, TinyModelSpec(seed=7))
     assert (out / "model.safetensors").read_bytes() == weights
@@ -74,3 +74,23 @@ def test_cli_builds_a_model(tmp_path, cli, ralign):
     assert (tmp_path / "cli" / "config.json").exists()
     bad = cli([ralign, "tiny-model", "--out", str(tmp_path / "bad"), "--vocab-size", "100"])
     assert bad.returncode == 2 and "vocab_size" in bad.stderr
+
+
+def test_a_tiny_model_is_built_only_where_asked(tmp_path, monkeypatch):
+    """Under the run's output folder (the tiny presets' default) a missing model is built; a
+    path given elsewhere that holds nothing, or a hub id, is used as given (and fails to
+    load, naming it) instead of becoming a random model."""
+    from plumbing.config.schema import ModelConfig
+    from plumbing.models import resolve_model
+
+    run = tmp_path / "run"
+    spec = TinyModelSpec(seed=3)
+    built = resolve_model(ModelConfig(name="t", path=str(run / "models" / "tiny"), tiny=spec), str(run))
+    assert (Path(built) / "config.json").is_file()
+    assert resolve_model(ModelConfig(name="t", path=built, tiny=spec), str(tmp_path / "other")) == built  # ours: reused
+    elsewhere = tmp_path / "does" / "not" / "exist"
+    assert resolve_model(ModelConfig(name="t", path=str(elsewhere), tiny=spec), str(run)) == str(elsewhere)
+    assert not elsewhere.exists()
+    monkeypatch.chdir(run)  # a hub id is a relative path too: never built in the working directory
+    assert resolve_model(ModelConfig(name="t", path="Qwen/Qwen3-0.6B", tiny=spec), str(run)) == "Qwen/Qwen3-0.6B"
+    assert not (run / "Qwen").exists()

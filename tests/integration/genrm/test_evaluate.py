@@ -210,3 +210,30 @@ def test_model_items_parse_mode_reads_the_genrm_list_without_decomposing(tmp_pat
     # the rule judge writes prose, not a list: nothing to match, and no decomposition call was made
     assert (rrm["valid"], rrm["skipped_by_reason"]) == (0, {"empty_model_list": 3})
     assert not any("[Evaluation]" in p for p in judge.prompts)
+
+
+@pytest.mark.parametrize("model", ["missing", "corrupt"])
+def test_a_genrm_that_does_not_load_fails_the_stage_before_any_score(tmp_path, cli, python, tiny_model, model):
+    """Not 8 of 8 backend errors scored as wrong verdicts with exit 0: the stage stops with
+    the model's path, exit != 0, its MLflow run FAILED and no summary."""
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    path = {"missing": tmp_path / "missing"}.get(model)
+    if path is None:  # a checkpoint whose weights are garbage
+        path = tmp_path / "corrupt"
+        shutil.copytree(tiny_model, path)
+        for weights in path.glob("*.safetensors"):
+            weights.write_bytes(b"not a safetensors file")
+    data = fx.write(tmp_path / "hs3.jsonl", fx.ralign_records())
+    out, db = tmp_path / "out", tmp_path / "mlflow.db"
+    proc = cli([python, "-m", "genrm.evaluate", f"output_dir={out}", "data=helpsteer3", f"data.helpsteer3.path={data}",
+                "llm@genrm=transformers", f"genrm.model={path}", "genrm.sampling.max_tokens=8",
+                f"tracking.uri=sqlite:///{db}"], env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert f"the model {path} does not load" in proc.stderr, proc.stderr[-2000:]
+    assert not (out / "summary.json").exists()
+    runs = MlflowClient(f"sqlite:///{db}").search_runs(
+        [e.experiment_id for e in MlflowClient(f"sqlite:///{db}").search_experiments()])
+    assert [r.info.status for r in runs] == ["FAILED"]
