@@ -63,6 +63,9 @@ class DownstreamEvalConfig(StageConfig):
     generator: Optional[LLMConfig] = None  # how it generates (generator.model: ${model.path} by default)
     judge: Optional[LLMConfig] = None  # for the judged tasks (pairwise, rubric)
     predictions: Optional[str] = None  # grade these outputs instead of generating
+    # predictions= that lack items of a task: refused before grading, unless true, and then
+    # each missing item counts as a failed one (score 0, shown in the `missing` column)
+    allow_missing: bool = False
     policy_run_id: Optional[str] = None  # link to a policy_train run (set by runs:/ automatically)
     policy_tracking_uri: Optional[str] = None  # where runs:/ ids live (default: this stage's store)
     limit: Optional[int] = None  # at most this many documents per task
@@ -153,6 +156,27 @@ def read_predictions(path: str, docs: Dict[str, List[Doc]]) -> Dict[str, Dict[st
     return out
 
 
+def missing_predictions(predictions: Dict[str, Dict[str, List[str]]], docs: Dict[str, List[Doc]]
+                        ) -> Dict[str, List[str]]:
+    """task -> ids of its items that have no prediction."""
+    out = {}
+    for task, ds in docs.items():
+        lacking = [d.id for d in ds if d.id not in predictions.get(task, {})]
+        if lacking:
+            out[task] = lacking
+    return out
+
+
+def refuse_missing(path: str, missing: Dict[str, List[str]], docs: Dict[str, List[Doc]]) -> None:
+    from plumbing.errors import SuiteError
+
+    lines = [f"  - {task}: {len(ids)} of {len(docs[task])} items have no prediction (e.g. {ids[0]!r})"
+             for task, ids in missing.items()]
+    raise SuiteError(f"{path}: predictions are missing; a score over the items given would not be the task's:\n"
+                     + "\n".join(lines) + "\ngive them all, or allow_missing=true to count each missing item "
+                                         "as failed")
+
+
 def resolve_policy(cfg: DownstreamEvalConfig) -> Tuple[Optional[LLMConfig], Optional[LLMConfig], Dict[str, str]]:
     """The generator and judge with a loadable policy model, and the tags that link the run.
 
@@ -203,6 +227,7 @@ def generate(backend: Any, task: Task, docs: List[Doc], base: SamplingConfig) ->
 
 
 # ---------------------------------------------------------------------------- grading
+MISSING: Dict[str, Any] = {"text": None, "error": "missing"}  # the output of an item predictions= lacks
 def _doc_fingerprint(doc: Doc) -> str:
     blob = json.dumps([doc.id, doc.messages, doc.target, doc.meta], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -264,6 +289,10 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
                         if o["text"] is not None else None
                         for o in outs] for doc_id, outs in outputs.items()}
     grades = grade_task(task, docs, answers, cache)
+    for doc_id, outs in outputs.items():  # an item without a prediction: failed, and said so
+        for k, o in enumerate(outs):
+            if o is MISSING:
+                grades[doc_id][k] = Grade(0.0, None, "missing")
     rows = []
     for d in docs:
         for k, (o, g) in enumerate(zip(outputs.get(d.id, []), grades[d.id])):
@@ -276,8 +305,8 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
     summary = task.summarize(graded)
     flat = [o for outs in outputs.values() for o in outs]
     summary.update(domain=task.cfg.domain, kind=task.kind, docs=len(docs),
-                   missing=sum(1 for d in docs if not grades[d.id]),
-                   call_fail=sum(1 for o in flat if o["text"] is None),
+                   missing=sum(1 for o in flat if o is MISSING),
+                   call_fail=sum(1 for o in flat if o["text"] is None and o is not MISSING),
                    truncated=sum(1 for o in flat if o.get("finish_reason") == "length"),
                    seconds=round(time.monotonic() - started, 3))
     return summary
@@ -321,9 +350,10 @@ def print_summary(summary: Dict[str, Any]) -> None:
         return f"[{c[0]:.3f},{c[1]:.3f}]" if c else "-"
 
     rows = [[n, s["domain"], s.get("n", 0), "-" if s.get("score") is None else f"{s['score']:.3f}", ci(s),
-             ", ".join(f"{k}:{v}" for k, v in sorted(s.get("verdicts", {}).items())), s.get("call_fail", 0)]
+             ", ".join(f"{k}:{v}" for k, v in sorted(s.get("verdicts", {}).items())), s.get("call_fail", 0),
+             s.get("missing", 0)]
             for n, s in summary["tasks"].items()]
-    print("\n" + table(["task", "domain", "n", "score", "95% CI", "verdicts", "CallFail"], rows))
+    print("\n" + table(["task", "domain", "n", "score", "95% CI", "verdicts", "CallFail", "missing"], rows))
     doms = ", ".join(f"{d} {v:.3f}" for d, v in summary["domains"].items())
     avg = "-" if summary["avg"] is None else f"{summary['avg']:.3f}"
     print(f"domains: {doms or '-'}\naverage over {summary['tasks_scored']} tasks: {avg}")
@@ -345,6 +375,10 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
         t.ctx["sandbox"] = sandbox
     docs = {name: t.load() for name, t in tasks.items()}  # every input checked before any call
     predictions = read_predictions(cfg.predictions, docs) if cfg.predictions else None
+    if predictions is not None:
+        missing = missing_predictions(predictions, docs)
+        if missing and not cfg.allow_missing:
+            refuse_missing(cfg.predictions, missing, docs)  # before any grading
     if cfg.dry_run:
         plan = {n: {"docs": len(d), "samples": len(d) * tasks[n].cfg.n_samples} for n, d in docs.items()}
         print(f"[downstream_eval] dry run, suite {cfg.suite_name}: {plan}")
@@ -380,13 +414,9 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
                       f"{task.cfg.n_samples} samples")
                 outputs = generate(gen_backend, task, docs[name], generator.sampling)  # type: ignore[union-attr]
             else:
-                given = predictions.get(name)
-                if not given:
-                    print(f"[downstream_eval] {name}: no predictions, not scored")
-                    results[name] = {"domain": task.cfg.domain, "kind": task.kind, "score": None, "docs": len(docs[name]),
-                                     "missing": len(docs[name])}
-                    continue
-                outputs = {doc_id: [{"text": t} for t in texts] for doc_id, texts in given.items()}
+                given = predictions.get(name, {})
+                outputs = {d.id: [{"text": t} for t in given[d.id]] if d.id in given else [MISSING]
+                           for d in docs[name]}
             pending[name] = grader.submit(finish_task, task, docs[name], outputs, cfg.strip_thinking, grade_cache, out,
                                           started)
         for name, fut in pending.items():

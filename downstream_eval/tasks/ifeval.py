@@ -72,14 +72,15 @@ class IFEvalTask(Task):
         checked = [[g for g in gs if g.verdict != "unchecked"] for gs in grades]
         out = super().summarize([gs for gs in checked if gs])
         flat = [g for gs in checked for g in gs]
-        inst_strict = [x for g in flat for x in g.detail["strict"]]
-        inst_loose = [x for g in flat for x in g.detail["loose"]]
+        # an output that never came (call_fail, missing) fails its prompt; it has no per-instruction results
+        inst_strict = [x for g in flat for x in g.detail.get("strict", [])]
+        inst_loose = [x for g in flat for x in g.detail.get("loose", [])]
         out.update(
             prompt_level_strict=out["score"],
-            prompt_level_loose=sum(all(g.detail["loose"]) for g in flat) / len(flat) if flat else None,
+            prompt_level_loose=sum(all(g.detail.get("loose", [False])) for g in flat) / len(flat) if flat else None,
             inst_level_strict=sum(inst_strict) / len(inst_strict) if inst_strict else None,
             inst_level_loose=sum(inst_loose) / len(inst_loose) if inst_loose else None,
-            unchecked_instructions=sum(len(g.detail["unchecked"]) for gs in grades for g in gs),
+            unchecked_instructions=sum(len(g.detail.get("unchecked", [])) for gs in grades for g in gs),
             unchecked_prompts=sum(1 for gs in checked if not gs),
         )
         return out

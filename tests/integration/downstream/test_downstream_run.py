@@ -128,12 +128,29 @@ def test_wrong_and_missing_predictions(tmp_path):
         {"task_id": "SmokeEval/1", "output": "```python\ndef evens(xs):\n    while True:\n        pass\n```"},
     ])
     summary = _run(["~suite", "task=[smoke_math,smoke_humaneval,smoke_ifeval]", f"predictions={preds}",
-                    f"output_dir={tmp_path / 'out'}", "+tasks.smoke_humaneval.options.timeout_s=2"])
-    math, code = summary["tasks"]["smoke_math"], summary["tasks"]["smoke_humaneval"]
-    assert math["verdicts"] == {"wrong": 1, "correct": 1} and math["score"] == 0.5 and math["missing"] == 1
-    assert code["verdicts"] == {"failed": 1, "timeout": 1} and code["score"] == 0.0
-    assert summary["tasks"]["smoke_ifeval"]["score"] is None  # no predictions: not scored, not zero
-    assert summary["avg"] == pytest.approx(0.25)
+                    f"output_dir={tmp_path / 'out'}", "+tasks.smoke_humaneval.options.timeout_s=2",
+                    "allow_missing=true"])
+    math, code, ifeval = (summary["tasks"][t] for t in ("smoke_math", "smoke_humaneval", "smoke_ifeval"))
+    # a missing item is a failed one: the score is over the task's items, not over those given
+    assert math["verdicts"] == {"wrong": 1, "correct": 1, "missing": 1} and math["missing"] == 1
+    assert math["score"] == pytest.approx(1 / 3) and math["call_fail"] == 0
+    assert code["verdicts"] == {"failed": 1, "timeout": 1} and code["score"] == 0.0 and code["missing"] == 0
+    assert ifeval["score"] == 0.0 and ifeval["missing"] == ifeval["docs"] > 0
+    assert summary["avg"] == pytest.approx(1 / 9)
+
+
+@pytest.mark.parametrize("given", [1, 0])
+def test_missing_predictions_are_refused_before_grading(tmp_path, cli, python, given):
+    """1 of 3 items (or an empty file) does not score the task over what was given: exit 2,
+    the counts per task, the opt-out named, nothing graded."""
+    preds = _write(tmp_path / "preds.jsonl", [{"task_id": "smoke-math-1", "output": "\\boxed{55}"}][:given])
+    out = tmp_path / "out"
+    r = cli([python, "-m", "downstream_eval.run", "~suite", "task=[smoke_math,smoke_ifeval]", f"predictions={preds}",
+             f"output_dir={out}"])
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"smoke_math: {3 - given} of 3 items have no prediction" in r.stderr
+    assert "smoke_ifeval:" in r.stderr and "allow_missing=true" in r.stderr and "Traceback" not in r.stderr
+    assert not (out / "smoke_math").exists() and not (out / "summary.json").exists()
 
 
 def test_bad_predictions_file_names_line_and_field(tmp_path, cli, python):
