@@ -37,6 +37,7 @@ from genrm.parsing import strip_thinking
 from genrm.settings import BootstrapSettings
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import LLMConfig, ModelConfig, Problems, SamplingConfig, StageConfig, check_positive
+from plumbing.failures import enforce
 from plumbing.llm.cache import LLMCache
 from plumbing.llm.types import ChatRequest, SamplingParams
 from plumbing.report import table
@@ -422,10 +423,11 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
         for name, fut in pending.items():
             results[name] = fut.result()
             tracker.log_artifact(out / name / "samples.jsonl", name)
-        calls = {}
+        calls, budget = {}, {}
         for role, b in (("generator", gen_backend), ("judge", judge_backend)):
             if b is not None:
                 calls[role] = {**b.stats.as_dict(), "calls_sent": getattr(b, "inner", b).stats.requests}
+                budget[role] = b.stats.as_dict()
     ordered = {n: results[n] for n in tasks}
     summary = {"suite": cfg.suite_name, "tasks": ordered, **aggregate(ordered), "calls": calls, **tags}
     if sandbox is not None:
@@ -434,6 +436,7 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
     tracker.log_metrics(flat_metrics(summary))
     tracker.log_artifact(summary_path)
     print_summary(summary)
+    enforce(budget, cfg.max_failure_rate, [summary_path])
     return summary
 
 

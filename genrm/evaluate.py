@@ -33,6 +33,7 @@ from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import DataConfig, LLMConfig, Problems, StageConfig, check_produces
 from plumbing.data import load_data
+from plumbing.failures import enforce
 from plumbing.llm.registry import open_backend
 from plumbing.llm.types import SamplingParams
 from plumbing.report import table
@@ -147,7 +148,11 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
     summary["metarm_calls"] = metarm_calls
     summary["metarm_calls_saved"] = (sum(1 for s in samples if s.gt_judgment) - metarm_calls
                                      if backends.get("metarm") is not None else 0)
-    summary["genrm_call_failures"] = sum(1 for r in rows if r["genrm_error"])
+    summary["genrm_call_failures"] = sum(1 for r in rows if r["genrm_error"] or r.get("genrm_error_swapped"))
+    # L-Acc above is over every sample (a failed call is a wrong verdict); this one over those judged
+    answered = [r for r in rows if r.get("gt_label") is not None and not r["genrm_error"]
+                and not r.get("genrm_error_swapped")]
+    summary["l_acc_answered"] = (sum(1 for r in answered if r["label_correct"]) / len(answered)) if answered else None
     write_jsonl(out / name / "samples.jsonl", rows)
     summary["seconds"] = round(time.monotonic() - t0, 3)
     return summary
@@ -193,7 +198,7 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-METRIC_KEYS = ("l_acc", "s_corr", "f_score", "swap_consistency", "precision", "recall", "f1", "ap")
+METRIC_KEYS = ("l_acc", "l_acc_answered", "s_corr", "f_score", "swap_consistency", "precision", "recall", "f1", "ap")
 COUNT_KEYS = ("n", "label_correct", "correct", "incorrect", "call_fail", "parse_fail", "valid", "skipped",
               "metarm_calls", "metarm_calls_saved", "genrm_call_failures")
 
@@ -224,12 +229,13 @@ def print_summary(results: Dict[str, Dict[str, Any]]) -> None:
         ci = s.get(f"{k}_ci")
         return f"{v:.3f}" + (f" [{ci[0]:.3f},{ci[1]:.3f}]" if ci else "")
 
-    rows = [[name, s.get("n", s.get("valid", 0)), cell(s, "l_acc"), cell(s, "s_corr"), cell(s, "f_score"),
-             cell(s, "precision"), cell(s, "recall"), cell(s, "f1"), cell(s, "ap"),
+    rows = [[name, s.get("n", s.get("valid", 0)), cell(s, "l_acc"), cell(s, "l_acc_answered"), cell(s, "s_corr"),
+             cell(s, "f_score"), cell(s, "precision"), cell(s, "recall"), cell(s, "f1"), cell(s, "ap"),
              "-" if s.get("swap_consistency") is None else f"{s['swap_consistency']:.3f}",
-             f"{s.get('call_fail', 0)}/{s.get('parse_fail', 0)}"] for name, s in results.items()]
-    print("\n" + table(["benchmark", "n", "L-Acc", "S-Corr", "F-Score", "P", "R", "F1", "AP", "swap cons.",
-                        "MetaRM CallFail/ParseFail"], rows))
+             s.get("genrm_call_failures", 0), f"{s.get('call_fail', 0)}/{s.get('parse_fail', 0)}"]
+            for name, s in results.items()]
+    print("\n" + table(["benchmark", "n", "L-Acc", "L-Acc answered", "S-Corr", "F-Score", "P", "R", "F1", "AP",
+                        "swap cons.", "GenRM CallFail", "MetaRM CallFail/ParseFail"], rows))
 
 
 def resolve_genrm_run(cfg: GenRMEvalConfig, tracker: StageRun) -> GenRMEvalConfig:
@@ -273,12 +279,14 @@ def run(cfg: GenRMEvalConfig, tracker: StageRun) -> Dict[str, Any]:
             tracker.log_metrics(flat_metrics(name, results[name]))
             tracker.log_artifact(out / name / "samples.jsonl", name)
         calls = {role: getattr(b, "inner", b).stats.as_dict() for role, b in backends.items() if b is not None}
+        backends_used = {role: b for role, b in backends.items() if b is not None}
     summary = {"benchmarks": results, "calls": calls,
                "models": {"genrm": cfg.genrm.model, "metarm": cfg.metarm.model if cfg.metarm else None,
                           "metajudge": cfg.metajudge.model if cfg.metajudge else None}}
     write_json(summary_path, summary)
     tracker.log_artifact(summary_path)
     print_summary(results)
+    enforce({role: b.stats.as_dict() for role, b in backends_used.items()}, cfg.max_failure_rate, [summary_path])
     return summary
 
 

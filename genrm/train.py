@@ -120,6 +120,7 @@ def needed_roles(cfg: GenRMTrainConfig) -> List[str]:
 # ---------------------------------------------------------------------------- engine=local
 def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: StageRun) -> Dict[str, Any]:
     from plumbing.engines.local import train_local
+    from plumbing.failures import guarded
     from plumbing.llm.registry import open_backend
     from plumbing.llm.types import SamplingParams
     from plumbing.models import resolve_model
@@ -139,7 +140,8 @@ def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: Sta
         judges = {}
         for role in needed_roles(cfg):
             llm = getattr(cfg, role)
-            judges[role] = Judge(stack.enter_context(open_backend(llm, out, role)), SamplingParams.from_config(llm.sampling))
+            backend = guarded(stack.enter_context(open_backend(llm, out, role)), role, cfg.max_failure_rate)
+            judges[role] = Judge(backend, SamplingParams.from_config(llm.sampling))
         reward = reward_class(cfg.reward.name).from_config(cfg.reward, judges)
         print(f"[genrm_train] local engine: {cfg.algo.estimator} on {len(examples)} prompts, reward={cfg.reward.name}")
         checkpoint = train_local(model_path, examples, TRLReward(reward), cfg.algo, cfg.engine, out, tracker, cfg.seed)
@@ -179,7 +181,8 @@ def prepare_openrlhf(cfg: GenRMTrainConfig, samples: Optional[List[PairwiseSampl
     if len(sections) > 1:
         raise SuiteError("one judge server per job: give the other judge an endpoint (llm@...=openai)")
     reward_module = orl.write_reward_module(job_dir / "reward_func.py", "genrm.remote_reward:build", {
-        "reward": asdict(cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache")})
+        "reward": asdict(cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache"),
+        "max_failure_rate": cfg.max_failure_rate})
     ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
     args = orl.ppo_args(model=cfg.model.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
                         ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,

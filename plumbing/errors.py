@@ -4,6 +4,15 @@
 class SuiteError(Exception):
     """Bad input, bad config, a missing resource: the message says what and where."""
 
+    exit_code = 2
+
+
+class RunFailed(SuiteError):
+    """The work ran but its result cannot be trusted (e.g. too many model calls failed): the
+    outputs are written, the run is FAILED, the exit code 1."""
+
+    exit_code = 1
+
 
 class ModelLoadError(SuiteError):
     """A model that does not load (missing path, corrupt checkpoint): the stage stops before

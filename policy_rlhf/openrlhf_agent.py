@@ -20,6 +20,7 @@ import asyncio
 from typing import Any, Dict, List, Optional, Tuple
 
 from plumbing.engines.remote import Lazy, judge_backends
+from plumbing.errors import RunFailed
 from policy_rlhf.reward import DIAGNOSTICS, PairwiseReward, PairwiseRewardConfig, PolicyRollout
 
 
@@ -62,6 +63,8 @@ def make_executor(settings: Dict[str, Any]) -> type:
             results = await asyncio.to_thread(scorer.get().score, rollouts)
             return [(r.reward, {**{k: r.diagnostics.get(k, 0.0) for k in DIAGNOSTICS}, "reward_error": 0.0})
                     for r in results]
+        except RunFailed:  # the GenRM fails on too many rollouts: training stops, not learns from failures
+            raise
         except Exception:  # never let a sample hang or raise inside OpenRLHF
             return [(failure, {**{k: 0.0 for k in DIAGNOSTICS}, "reward_error": 1.0})] * len(rollouts)
 
@@ -130,7 +133,13 @@ def make_executor(settings: Dict[str, Any]) -> type:
             task.add_done_callback(self.scoring.discard)
 
         async def _score_group(self, group: _Group) -> None:
-            answers = await _score([r for r, _ in group.members])
+            try:
+                answers = await _score([r for r, _ in group.members])
+            except BaseException as e:  # every sibling gets it: none waits forever
+                for _, future in group.members:
+                    if not future.done():
+                        future.set_exception(e)
+                return
             for (_, future), answer in zip(group.members, answers):
                 if not future.done():
                     future.set_result(answer)

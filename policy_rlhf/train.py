@@ -128,6 +128,7 @@ def resolve_genrm(cfg: PolicyTrainConfig) -> tuple:
 # ---------------------------------------------------------------------------- engine=local
 def run_local(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem], tracker: StageRun) -> Dict[str, Any]:
     from plumbing.engines.local import train_local
+    from plumbing.failures import guarded
     from plumbing.llm.registry import open_backend
     from plumbing.llm.types import SamplingParams
     from policy_rlhf.training import TRLPairwiseReward, training_rows
@@ -141,7 +142,8 @@ def run_local(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem],
         w = cfg.warm_start
         rows = warm_start_rows(items, w.targets, w.dodge_share, w.cue_share, cfg.seed)
         policy_path = warm_start(policy_path, rows, cfg.warm_start, out, cfg.seed, tracker)
-    with open_backend(genrm, out, "genrm") as backend:
+    with open_backend(genrm, out, "genrm") as opened:
+        backend = guarded(opened, "genrm", cfg.max_failure_rate)  # stop, not train on failure rewards
         reward = PairwiseReward(cfg.pairwise, backend, SamplingParams.from_config(genrm.sampling))
         print(f"[policy_train] local engine: {cfg.algo.estimator} on {len(items)} prompts, "
               f"pairwise {cfg.pairwise.mode} reward, GenRM {genrm.model}")
@@ -167,7 +169,8 @@ def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: Optional[L
         tracker.log_params({f"data.{k}": v for k, v in lengths.items()})
     plan = cfg.plan()
     spec, section = orl.judge_settings("genrm", genrm, job_dir, cfg.launch, plan.judge_gpus, plan.judge_dp)
-    settings = {"pairwise": asdict(cfg.pairwise), "judges": {"genrm": spec}, "cache_dir": str(job_dir / "judge_cache")}
+    settings = {"pairwise": asdict(cfg.pairwise), "judges": {"genrm": spec}, "cache_dir": str(job_dir / "judge_cache"),
+                "max_failure_rate": cfg.max_failure_rate}
     # An agent executor in both modes: it sees each sample's truncation, a reward_func does not.
     module = orl.write_reward_module(job_dir / "agent_func.py", "policy_rlhf.openrlhf_agent:make_executor",
                                      {**settings, "n_samples_per_prompt": cfg.algo.n_samples_per_prompt,

@@ -213,7 +213,7 @@ def quiet_libraries() -> None:
 def report_error(e: BaseException) -> int:
     """Print a user-facing error without traceback; return the exit code."""
     print(f"error: {e}", file=sys.stderr)
-    return 2
+    return getattr(e, "exit_code", 2)
 
 
 def stage_main(stage: str) -> Callable[[], Any]:

@@ -449,9 +449,15 @@ class StageConfig:
     dry_run: bool = False
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    # A model role (GenRM, MetaRM, generator, judge) whose calls fail (after retries) more
+    # often than this ends the stage with exit 1 and a FAILED run, its outputs still written
+    # (training: checked as calls come, once there are plumbing.failures.MIN_CALLS).
+    max_failure_rate: float = 0.05
 
     def check(self) -> Problems:
         p: Problems = []
+        if not 0 <= self.max_failure_rate <= 1:
+            p.append(("max_failure_rate", f"must be in [0, 1], got {self.max_failure_rate}"))
         expected = type(self).__dataclass_fields__["stage"].default
         if expected not in (MISSING, self.stage):
             p.append(("stage", f"this config is for stage {self.stage!r} but the entry point runs "

@@ -5,7 +5,8 @@ vLLM engine actor. ``reward_function`` builds the scorer and its judge backends 
 (lazily, under a lock) and shares them: judge calls are cached per host and identical
 calls in flight are sent once. The function never raises (OpenRLHF would only log it and
 fail later elsewhere): an error gives ``failure`` and ``reward_error = 1``; ``extra_logs``
-always has the same keys.
+always has the same keys. The exception is ``RunFailed``: a judge over its failure budget
+(``max_failure_rate``) stops the job.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from plumbing.errors import RunFailed
 
 log = logging.getLogger("ralign.reward")
 # Tokens a decoded query may end with after the response.
@@ -62,6 +65,7 @@ def judge_backends(settings: Dict[str, Any]) -> Dict[str, Any]:
     from omegaconf import OmegaConf
 
     from plumbing.config.schema import LLMConfig
+    from plumbing.failures import guarded
     from plumbing.llm.registry import build_backend
     from plumbing.llm.types import SamplingParams
 
@@ -71,7 +75,8 @@ def judge_backends(settings: Dict[str, Any]) -> Dict[str, Any]:
         llm = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(LLMConfig),
                                                   {**spec["llm"], "base_url": resolve_endpoint(spec)}))
         llm.cache.path = str(cache_dir / f"{role}-{socket.gethostname()}.sqlite")  # sqlite WAL: one file per host
-        out[role] = (build_backend(llm, cache_dir, role), SamplingParams.from_config(llm.sampling))
+        backend = guarded(build_backend(llm, cache_dir, role), role, settings.get("max_failure_rate"))
+        out[role] = (backend, SamplingParams.from_config(llm.sampling))
     return out
 
 
@@ -100,6 +105,8 @@ def reward_function(scorer: Lazy, to_rollout: Callable[[str, str], Any], diagnos
             rewards = [r.reward for r in results]
             logs = {k: sum(r.diagnostics.get(k, 0.0) for r in results) / len(results) for k in diagnostics}
             logs["reward_error"] = 0.0
+        except RunFailed:  # a judge fails on too many rollouts: the job stops instead of training on failures
+            raise
         except Exception as e:
             log.warning("reward_func failed (%s: %s); giving the failure reward", type(e).__name__, e)
             rewards = [failure] * len(queries)

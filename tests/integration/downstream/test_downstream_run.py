@@ -272,3 +272,23 @@ def test_a_weaker_sandbox_refuses_to_grade_unless_allowed(tmp_path, monkeypatch)
     summary = _run(args + [f"output_dir={tmp_path / 'weak'}", "sandbox.allow_weaker=true"])
     assert summary["tasks"]["smoke_humaneval"]["score"] == 1.0
     assert "namespaces" not in summary["sandbox"] and "unprivileged" not in summary["sandbox"]
+
+
+def test_generation_failures_over_the_budget_fail_the_stage_with_outputs_written(tmp_path):
+    """1 of 3 generations fails (HTTP 400): the task counts it, the summary is written, and
+    33 % > max_failure_rate ends the stage with RunFailed (exit 1); a budget of 50 % passes."""
+    from plumbing.errors import RunFailed
+
+    rows = _records("smoke_math")
+    rows[0]["problem"] += " [fault:400]"
+    data = _write(tmp_path / "math.jsonl", rows)
+    with LoopbackServer(responder=lambda body: "\\boxed{56}") as srv:
+        args = ["~suite", "task=[smoke_math]", f"tasks.smoke_math.path={data}", "llm@generator=openai",
+                f"generator.base_url={srv.base_url}", "generator.model=policy", "generator.max_retries=0"]
+        with pytest.raises(RunFailed, match=r"generator: 1 of 3 calls failed \(33.3% > max_failure_rate=0.05\)"):
+            _run(args + [f"output_dir={tmp_path / 'strict'}"])
+        summary = json.loads((tmp_path / "strict" / "summary.json").read_text())
+        assert summary["tasks"]["smoke_math"]["call_fail"] == 1
+        assert (tmp_path / "strict" / "smoke_math" / "samples.jsonl").is_file()
+        ok = _run(args + [f"output_dir={tmp_path / 'lenient'}", "max_failure_rate=0.5"])
+        assert ok["tasks"]["smoke_math"]["call_fail"] == 1

@@ -237,3 +237,36 @@ def test_a_genrm_that_does_not_load_fails_the_stage_before_any_score(tmp_path, c
     runs = MlflowClient(f"sqlite:///{db}").search_runs(
         [e.experiment_id for e in MlflowClient(f"sqlite:///{db}").search_experiments()])
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_genrm_call_failures_over_the_budget_fail_the_stage_with_outputs_written(tmp_path, cli, python):
+    """2 of 6 GenRM calls fail (HTTP 400, not retried): L-Acc counts them wrong, L-Acc over the
+    answered ones does not, the table shows them, and 33 % > max_failure_rate=5 % ends the
+    stage with exit 1 and a FAILED run, summary and samples written. A budget of 50 % passes."""
+    from mlflow.tracking import MlflowClient
+
+    records = fx.ralign_records()
+    for r in records[:2]:
+        r["conversations"][-1]["content"] += " [fault:400]"
+    data = fx.write(tmp_path / "hs3.jsonl", records)
+    with LoopbackServer(responder=rule_responder) as srv:
+        def run(out, *extra):
+            db = out / "mlflow.db"
+            proc = cli([python, "-m", "genrm.evaluate", f"output_dir={out}", "data=helpsteer3",
+                        f"data.helpsteer3.path={data}", *_backend("genrm", srv.base_url),
+                        f"tracking.uri=sqlite:///{db}", *extra])
+            client = MlflowClient(f"sqlite:///{db}")
+            runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+            return proc, [r.info.status for r in runs]
+
+        proc, status = run(tmp_path / "strict")
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        assert status == ["FAILED"]
+        assert "genrm: 2 of 6 calls failed (33.3% > max_failure_rate=0.05)" in proc.stderr
+        summary = json.loads((tmp_path / "strict" / "summary.json").read_text())["benchmarks"]["helpsteer3"]
+        assert summary["genrm_call_failures"] == 2
+        assert summary["l_acc"] == pytest.approx(summary["label_correct"] / 6)
+        assert summary["l_acc_answered"] == pytest.approx(summary["label_correct"] / 4)
+        assert "GenRM CallFail" in proc.stdout and "L-Acc answered" in proc.stdout
+        proc, status = run(tmp_path / "lenient", "max_failure_rate=0.5")
+        assert proc.returncode == 0 and status == ["FINISHED"], proc.stderr[-2000:]
