@@ -66,13 +66,10 @@ class GenRMTrainConfig(StageConfig):
             if getattr(self, role) is None:
                 p.append((role, f"reward={self.reward.name} needs a {role}: choose one, e.g. llm@{role}=openai"))
         if self.engine.name == "openrlhf":
+            from plumbing.engines.openrlhf import judge_problems
+
             for role in needs:
-                llm = getattr(self, role)
-                if llm is not None and llm.kind != "openai":
-                    p.append((f"{role}.kind", "engine=openrlhf reaches judges over HTTP: use llm@"
-                                              f"{role}=vllm_serve (started by the job) or llm@{role}=openai"))
-                if llm is not None and llm.serve.launcher == "transformers":
-                    p.append((f"{role}.serve.launcher", "on the cluster the job starts judges with vllm serve"))
+                p += judge_problems(role, getattr(self, role))
             p += self.plan_problems()
         return p
 

@@ -40,6 +40,7 @@ from plumbing.config.hydra_app import STAGES, compose, execute, finalize, plain,
 from plumbing.config.schema import Problems, SlurmConfig, StageConfig
 from plumbing.errors import SuiteError
 from plumbing.report import markdown, table
+from plumbing.secrets import override_secrets, redact_override_text
 from plumbing.tracking import StageRun
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,12 @@ class PipelineConfig(StageConfig):
                     p.append((f"steps.{name}.after", f"no step named {dep!r}"))
                 elif not self.steps[dep].enabled and step.enabled and dep not in step.after:
                     p.append((f"steps.{name}.overrides", f"uses the result of {dep!r}, which is disabled"))
+            if self.cluster.kind == "slurm":  # a step's overrides are written into its job script
+                for o in self.own_overrides(name):
+                    if override_secrets(o):
+                        key = o.split("=", 1)[0].lstrip("+~")
+                        p.append((f"steps.{name}.overrides", f"{key}: a key value would be written into the step's "
+                                  f"job script; give {key}_env=NAME, a variable set on the cluster's nodes"))
             for key in step.slurm:
                 if key not in slurm_keys:
                     p.append((f"steps.{name}.slurm.{key}", f"not a cluster.slurm setting ({sorted(slurm_keys)})"))
@@ -219,8 +226,9 @@ def dry_run(cfg: PipelineConfig, plan: Plan) -> Dict[str, Any]:
         overrides = plan.overrides(name)
         compose(step.stage, overrides)  # a step whose config is wrong fails the dry run here
         print(f"\n=== {name} ({step.stage}), after: {', '.join(step.needs()) or '-'}, config {plan.hashes[name]} ===\n"
-              f"  python -m {STAGES[step.stage].module} " + " ".join(shlex.quote(o) for o in overrides))
-        shown[name] = {"stage": step.stage, "after": step.needs(), "overrides": overrides,
+              f"  python -m {STAGES[step.stage].module} "
+              + " ".join(shlex.quote(redact_override_text(o)) for o in overrides))
+        shown[name] = {"stage": step.stage, "after": step.needs(), "overrides": [redact_override_text(o) for o in overrides],
                        "config_hash": plan.hashes[name]}
     if cfg.cluster.kind == "slurm":
         from plumbing.launch.slurm import write

@@ -34,23 +34,49 @@ def secret_values_from_env(environ: Mapping[str, str] | None = None) -> set[str]
     return {v for k, v in env.items() if is_secret_key(k) and v and len(v) >= _MIN_SECRET_LEN}
 
 
-def collect_secret_values(obj: Any, found: set[str] | None = None) -> set[str]:
-    """Values stored under secret-named keys anywhere in a nested dict/list structure."""
+# ``key=value`` inside a string: an override carried as data (``stage_overrides``, a step's
+# ``overrides``), whose key may name a secret.
+_OVERRIDE = re.compile(r"([+~]*[A-Za-z_][\w.\[\]@-]*)=([^\s,'\"\]]+)")
+_ENV_NAME = re.compile(r"(?i)^(.*[_-])?(api[_-]?key|token|secret|password)[_-]env$")
+
+
+def override_secrets(text: str) -> set[str]:
+    """The values of secret-named keys in the ``key=value`` overrides a string holds."""
+    return {v for k, v in _OVERRIDE.findall(text) if is_secret_key(k.lstrip("+~")) and v}
+
+
+def collect_secret_values(obj: Any, found: set[str] | None = None,
+                          environ: Mapping[str, str] | None = None) -> set[str]:
+    """Values of secrets anywhere in a nested dict/list structure: under secret-named keys,
+    in ``key=value`` overrides held as strings, and in the environment variables that
+    ``*api_key_env``-style keys name (whatever those variables are called)."""
+    env = os.environ if environ is None else environ
     found = set() if found is None else found
     if isinstance(obj, Mapping):
         for k, v in obj.items():
             if is_secret_key(str(k)) and isinstance(v, str) and v:
                 found.add(v)
+            elif _ENV_NAME.match(str(k)) and isinstance(v, str) and env.get(v):
+                found.add(env[v])
             else:
-                collect_secret_values(v, found)
+                collect_secret_values(v, found, env)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            collect_secret_values(v, found)
+            collect_secret_values(v, found, env)
+    elif isinstance(obj, str):
+        found |= override_secrets(obj)
     return found
 
 
+def redact_override_text(text: str) -> str:
+    """``text`` with the value of every secret-named ``key=value`` in it masked."""
+    return _OVERRIDE.sub(lambda m: f"{m.group(1)}={MASK}" if is_secret_key(m.group(1).lstrip("+~")) else m.group(0),
+                         text)
+
+
 def redact_tree(obj: Any) -> Any:
-    """A copy of a nested dict/list structure with every secret-named key's value masked."""
+    """A copy of a nested dict/list structure with every secret-named key's value masked
+    (also inside ``key=value`` strings)."""
     if isinstance(obj, Mapping):
         return {
             k: (MASK if is_secret_key(str(k)) and v not in (None, "") else redact_tree(v))
@@ -58,6 +84,8 @@ def redact_tree(obj: Any) -> Any:
         }
     if isinstance(obj, (list, tuple)):
         return [redact_tree(v) for v in obj]
+    if isinstance(obj, str):
+        return redact_override_text(obj)
     return obj
 
 
@@ -81,4 +109,4 @@ class Scrubber:
         key, sep, _ = item.partition("=")
         if sep and is_secret_key(key.lstrip("+~")):
             return f"{key}={MASK}"
-        return self(item)
+        return self(redact_override_text(item))

@@ -62,10 +62,10 @@ class PolicyTrainConfig(StageConfig):
         if self.pairwise.mode == "group" and self.algo.n_samples_per_prompt < 2:
             p.append(("algo.n_samples_per_prompt", "pairwise.mode=group compares a prompt's samples: needs >= 2"))
         if self.engine.name == "openrlhf":
-            if self.genrm.kind != "openai":
-                p.append(("genrm.kind", "engine=openrlhf reaches the GenRM over HTTP: use llm@genrm=vllm_serve "
-                                        "(started by the job) or llm@genrm=openai (an endpoint)"))
+            from plumbing.engines.openrlhf import judge_problems
             from plumbing.engines.openrlhf_plan import problems
+
+            p += judge_problems("genrm", self.genrm)
 
             p += problems(self.plan(), self.engine, self.algo)
         if self.num_prompts is not None and self.num_prompts < 1:

@@ -180,6 +180,22 @@ def write_reward_module(path: Path, factory: str, settings: Dict[str, Any], expo
 
 
 # ---------------------------------------------------------------------------- the job
+def judge_problems(role: str, llm: Any) -> List[Tuple[str, str]]:
+    """What keeps a judge config from working inside an OpenRLHF job, naming the keys."""
+    if llm is None:
+        return []
+    p = []
+    if llm.kind != "openai":
+        p.append((f"{role}.kind", "engine=openrlhf reaches judges over HTTP: use llm@"
+                                  f"{role}=vllm_serve (started by the job) or llm@{role}=openai"))
+    if llm.serve.launcher == "transformers":
+        p.append((f"{role}.serve.launcher", "on the cluster the job starts judges with vllm serve"))
+    if llm.api_key:  # the settings are a module on shared disk, read by every engine actor
+        p.append((f"{role}.api_key", "the job cannot carry a key value (it would be written into its reward "
+                                     f"module): give {role}.api_key_env=NAME, a variable set on the nodes"))
+    return p
+
+
 def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any, gpus: Optional[int] = None,
                    replicas: int = 1) -> Tuple[Dict[str, Any], Optional[Any]]:
     """How a reward module on the cluster reaches one judge (GenRM, MetaRM, MetaJudge), and the

@@ -178,6 +178,15 @@ class OpenAIHTTPBackend(LLMBackend):
         async with self._client.post(self._url, data=data) as resp:
             return resp.status, await resp.text(errors="replace"), resp.headers.get("Retry-After")
 
+    def _unechoed(self, text: str) -> str:
+        """A server's answer or error with this backend's key masked: a server (or a proxy)
+        may echo the Authorization header, and whatever it says is written to samples."""
+        if not self._api_key or not text:
+            return text
+        from plumbing.secrets import MASK
+
+        return text.replace(self._api_key, MASK)
+
     async def _request(self, req: ChatRequest) -> ChatResult:
         assert self._client is not None and self._sem is not None
         data = json.dumps(self.payload(req)).encode()
@@ -193,11 +202,11 @@ class OpenAIHTTPBackend(LLMBackend):
                 except asyncio.TimeoutError as e:
                     last = (FailureKind.TIMEOUT, f"no answer within {self.timeout_s}s ({type(e).__name__})")
                 except (aiohttp.ClientError, OSError) as e:
-                    last = (FailureKind.CONNECTION, f"{type(e).__name__}: {e}")
+                    last = (FailureKind.CONNECTION, self._unechoed(f"{type(e).__name__}: {e}"))
                 except Exception as e:  # anything else from the client library
-                    last = (FailureKind.BACKEND_ERROR, f"{type(e).__name__}: {e}")
+                    last = (FailureKind.BACKEND_ERROR, self._unechoed(f"{type(e).__name__}: {e}"))
                 else:
-                    result = parse_response(status, text, retry_header)
+                    result = parse_response(status, self._unechoed(text), retry_header)
                     if isinstance(result, ChatResult):
                         result.attempts = attempts
                         result.latency_s = time.monotonic() - start

@@ -10,6 +10,8 @@ produce on demand are triggered by a marker in the last message:
     [fault:malformed] HTTP 200 with a body that is not JSON
     [fault:nochoices] HTTP 200 JSON without "choices"
     [fault:drop]      closes the connection without answering
+    [fault:echoauth]  HTTP 401 whose body echoes the Authorization header it got
+    [fault:echoauthok] HTTP 200 whose answer quotes the Authorization header
     [fault:400]       HTTP 400 (not retryable)
 
 The answer text comes from ``responder(body) -> str`` (default: echo the last message).
@@ -129,7 +131,7 @@ class LoopbackServer:
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                keep = await self._route(method, path, body, writer)
+                keep = await self._route(method, path, body, writer, headers)
                 if not keep:
                     break
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError, ValueError):
@@ -149,13 +151,14 @@ class LoopbackServer:
             f"Content-Length: {len(payload)}\r\nConnection: keep-alive\r\n{extra}\r\n".encode() + payload
         )
 
-    async def _route(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _route(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter,
+                     headers: Optional[Dict[str, str]] = None) -> bool:
         if method == "GET" and path == "/health":
             self._send(writer, 200, b'{"status":"ok"}')
         elif method == "GET" and path == "/stats":
             self._send(writer, 200, json.dumps(self.stats()).encode())
         elif method == "POST" and path == "/v1/chat/completions":
-            return await self._chat(raw, writer)
+            return await self._chat(raw, writer, headers or {})
         else:
             self._send(writer, 404, b'{"error":"not found"}')
         await writer.drain()
@@ -174,7 +177,7 @@ class LoopbackServer:
             return None, content
         return kind, content
 
-    async def _chat(self, raw: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _chat(self, raw: bytes, writer: asyncio.StreamWriter, headers: Dict[str, str]) -> bool:
         assert self._sem is not None
         body = json.loads(raw)
         kind, _ = self._fault(body)
@@ -200,6 +203,14 @@ class LoopbackServer:
             self._send(writer, 400, b'{"error":"bad request"}')
         elif kind == "429":
             self._send(writer, 429, b'{"error":"slow down"}', "Retry-After: 0\r\n")
+        elif kind == "echoauth":  # a server (or proxy) that echoes the credentials it was sent
+            auth = headers.get("authorization", "")
+            self._send(writer, 401, json.dumps({"error": f"invalid credentials: {auth}"}).encode())
+        elif kind == "echoauthok":
+            auth = headers.get("authorization", "")
+            payload = {"choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": f"You sent {auth}. [[A]]"}}]}
+            self._send(writer, 200, json.dumps(payload).encode())
         elif kind == "malformed":
             self._send(writer, 200, b'{"choices": [ {"message": ')
         elif kind == "nochoices":

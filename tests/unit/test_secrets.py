@@ -30,3 +30,28 @@ def test_scrubber_masks_config_and_environment_secrets(monkeypatch):
     assert scrub.override("llm.api_key=sk-whatever") == f"llm.api_key={MASK}"
     assert scrub.override("+llm.api_key=zzz") == f"+llm.api_key={MASK}"
     assert scrub.override("llm.model=foo") == "llm.model=foo"
+
+
+def test_keys_inside_override_strings_and_behind_env_names_are_found_and_masked():
+    from plumbing.secrets import collect_secret_values, redact_tree
+
+    config = {"stage_overrides": {"genrm_eval": ["genrm.api_key=sk-in-a-list-123", "data.path=/x"]},
+              "metarm": {"api_key_env": "JUDGE_CRED", "model": "m"}}
+    assert collect_secret_values(config, environ={"JUDGE_CRED": "value-of-a-plain-name"}) == {
+        "sk-in-a-list-123", "value-of-a-plain-name"}
+    assert redact_tree(config)["stage_overrides"]["genrm_eval"] == ["genrm.api_key=***REDACTED***", "data.path=/x"]
+
+
+def test_a_key_that_would_be_written_into_a_job_is_refused_with_the_fix():
+    import pytest
+
+    from plumbing.config.hydra_app import compose
+    from plumbing.config.validate import ConfigError
+
+    with pytest.raises(ConfigError) as e:  # a pipeline step's overrides go into its sbatch script
+        compose("pipeline", ["experiment=ralign_paper_8b", "+stage_overrides.genrm_eval=['metarm.api_key=sk-abcdef12']"])
+    assert any("metarm.api_key_env=NAME" in msg for _, msg in e.value.problems)
+    with pytest.raises(ConfigError) as e:  # OpenRLHF: the judge settings are a module on shared disk
+        compose("genrm_train", ["experiment=genrm_ralign_qwen3_8b", "llm@metarm=openai",
+                                "metarm.base_url=http://h:1/v1", "metarm.api_key=sk-abcdef12"])
+    assert ("metarm.api_key", ) == tuple(k for k, _ in e.value.problems if k == "metarm.api_key")
