@@ -75,7 +75,7 @@ def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
         x = numeric_column(table, col)
         keep = x.notna() & y.notna()
         path = out / "plots" / f"scatter_{plots.safe_name(col)}.png"
-        plots.scatter(x[keep], y[keep], [str(v) for v in labels[keep]], col, cfg.y, path,
+        plots.scatter(x[keep], y[keep], [str(v)[:200] for v in labels[keep]], col, cfg.y, path,
                       title=f"{cfg.y} vs {col}: Pearson r={entry['pearson']:.2f}, n={entry['n']}")
         tracker.log_metrics({f"corr/{col}/{m}": entry[m] for m in ("pearson", "spearman", "kendall")}
                             | {f"corr/{col}/{m}_p": entry[f"{m}_p"] for m in ("pearson", "spearman", "kendall")})

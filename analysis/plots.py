@@ -35,18 +35,25 @@ def scatter(x: Sequence[float], y: Sequence[float], labels: Sequence[str], xlabe
     x, y = np.asarray(x, float), np.asarray(y, float)
     ax.scatter(x, y, s=40, zorder=3)
     for xi, yi, label in zip(x, y, labels):
-        ax.annotate(str(label), (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.annotate(short_label(label), (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
     if len(x) >= 2 and np.ptp(x) > 0:
         slope, intercept = np.polyfit(x, y, 1)
         xs = np.linspace(x.min(), x.max(), 50)
         ax.plot(xs, slope * xs + intercept, linestyle="--", color="tab:red", label=f"fit: y = {slope:.3g}x + {intercept:.3g}")
         ax.legend(loc="best", fontsize=8)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title or f"{ylabel} vs {xlabel}", fontsize=10)
+    ax.set_xlabel(short_label(xlabel, 80))
+    ax.set_ylabel(short_label(ylabel, 80))
+    ax.set_title(short_label(title or f"{ylabel} vs {xlabel}", 120), fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def short_label(value: Any, limit: int = 40) -> str:
+    """Text a plot can draw: a table cell may hold anything (a 50 MB label would make the
+    renderer lay out 50 MB of glyphs)."""
+    text = " ".join(str(value)[: limit * 4].split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def label_vs_fidelity(benchmark: str, variants: Sequence[str], l_acc: Sequence[float], f_score: Sequence[float],
@@ -148,5 +155,5 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-__all__ = ["scatter", "label_vs_fidelity", "grouped_bars", "curves", "seed_points", "png_size", "expected_size", "safe_name"]
+__all__ = ["scatter", "short_label", "label_vs_fidelity", "grouped_bars", "curves", "seed_points", "png_size", "expected_size", "safe_name"]
 

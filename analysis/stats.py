@@ -98,7 +98,11 @@ def numeric_column(df: pd.DataFrame, col: str) -> pd.Series:
     bad = values.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise TableError(f"column {col!r} is not numeric: row {row + 1} holds {df[col].iloc[row]!r}")
+        raise TableError(f"column {col!r} is not numeric: row {row + 1} holds {str(df[col].iloc[row])[:80]!r}")
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():  # no correlation, interval or plot is defined with it
+        row = int(np.flatnonzero(infinite)[0])
+        raise TableError(f"column {col!r}: row {row + 1} holds {values.iloc[row]} (not a finite number)")
     return values.astype(float)
 
 

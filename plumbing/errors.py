@@ -19,4 +19,14 @@ class ModelLoadError(SuiteError):
     it computes anything with it, instead of failing every call and scoring the failures."""
 
     def __init__(self, model: str, error: BaseException):
-        super().__init__(f"the model {model} does not load: {type(error).__name__}: {str(error).splitlines()[0][:500]}")
+        super().__init__(f"the model {model} does not load: {type(error).__name__}: {first_line(error)}")
+
+
+def first_line(error: BaseException, limit: int = 500) -> str:
+    """The first line of an exception's message (its repr when it has none)."""
+    return ((str(error).splitlines() or [repr(error)])[0])[:limit]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a Slurm time limit, a preemption, scancel) reached the stage: it stops as a
+    Ctrl-C does, its MLflow run ends KILLED."""

@@ -11,16 +11,18 @@ def resolve_model(cfg: ModelConfig, output_dir: str) -> str:
     """Local path or hub id for ``cfg``; a tiny model is built first only where it was asked for.
 
     ``tiny`` builds a model where the tiny builder wrote one before (same spec: reused) or
-    at an absolute path under the run's ``output_dir`` that holds nothing yet (the tiny
-    presets' default, ``${output_dir}/models/...``). Any other path is taken as given, so a mistyped
-    ``model.path=/ckpt`` fails to load (naming it) instead of evaluating a random model built
-    there; a model the builder did not write (a checkpoint trained from a tiny one) is used."""
+    at a path under the run's ``output_dir`` that holds no model yet (the tiny presets'
+    default, ``${output_dir}/models/...``; a relative path is taken from the working folder).
+    Any other path is taken as given, so a mistyped ``model.path=/ckpt`` fails to load
+    (naming it) instead of evaluating a random model built there; a model the builder did
+    not write (a checkpoint trained from a tiny one) is used."""
     path = Path(cfg.path).expanduser()
     if cfg.tiny is not None:
         from plumbing.tiny_models import SPEC_FILE, build_tiny_model
 
         ours = (path / SPEC_FILE).is_file()
-        fresh = (path.is_absolute() and not path.exists()  # a relative path may be a hub id
+        # nothing there yet (or a build cut short: no config.json), under the run's folder
+        fresh = (not (path / "config.json").is_file()
                  and path.resolve().is_relative_to(Path(output_dir).expanduser().resolve()))
         if ours or fresh:
             return str(build_tiny_model(path, cfg.tiny))

@@ -145,10 +145,32 @@ def config_hash(cfg: "PipelineConfig", name: str, hashes: Dict[str, str]) -> str
     left out) and the hashes of the steps whose results it uses."""
     step = cfg.steps[name]
     overrides = substitute(cfg.own_overrides(name), lambda kind, dep: f"{kind}-of-{hashes[dep]}")
-    _, scfg = compose(step.stage, overrides + [f"seed={cfg.seed}", f"name={cfg.name}", "output_dir=/hash"])
+    obj, scfg = compose(step.stage, overrides + [f"seed={cfg.seed}", f"name={cfg.name}", "output_dir=/hash"])
     data = {k: v for k, v in plain(scfg).items() if k not in UNHASHED}
+    for key in unhashed_keys(obj):  # settings marked field(metadata={"unhashed": True}), e.g. retention
+        *parents, last = key.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(last, None)
     blob = json.dumps([step.stage, data, sorted((d, hashes[d]) for d in step.needs())], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def unhashed_keys(node: Any, prefix: str = "") -> List[str]:
+    """Dotted keys of the fields marked ``metadata={"unhashed": True}`` in a typed config."""
+    import dataclasses
+
+    out: List[str] = []
+    if dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            key = f"{prefix}{f.name}"
+            if f.metadata.get("unhashed"):
+                out.append(key)
+            else:
+                out += unhashed_keys(getattr(node, f.name), key + ".")
+    return out
 
 
 def finished_run(uri: str, experiment: str, name: str, digest: str) -> Optional[str]:
@@ -327,6 +349,10 @@ def allocation_problems(cfg: PipelineConfig, plan: "Plan") -> Problems:
         if have.gpus_per_node < layout.gpus_per_node:
             p.append((f"steps.{name}.slurm.gpus_per_node", f"{have.gpus_per_node}, but its OpenRLHF job uses "
                                                            f"{layout.gpus_per_node} GPUs per node"))
+        if have.cpus_per_task < layout.ray_cpus_per_node:
+            p.append((f"steps.{name}.slurm.cpus_per_task", f"{have.cpus_per_task}, but its Ray nodes are started "
+                      f"with {layout.ray_cpus_per_node} CPUs (the step's cluster.slurm.cpus_per_task, at least 2 "
+                      "per GPU + 4): give the step as many, or lower the stage's"))
     return p
 
 

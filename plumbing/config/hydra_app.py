@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from plumbing.config.validate import ConfigError, validate
-from plumbing.errors import SuiteError
+from plumbing.errors import SuiteError, Terminated
 
 
 def conf_dir() -> Path:
@@ -216,6 +217,10 @@ def report_error(e: BaseException) -> int:
     return getattr(e, "exit_code", 2)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def stage_main(stage: str) -> Callable[[], Any]:
     """The ``python -m`` entry of a stage: Hydra CLI (overrides, -m sweeps, launchers).
 
@@ -232,10 +237,13 @@ def stage_main(stage: str) -> Callable[[], Any]:
         if hint:  # its keys would fail Hydra's composition with a message that does not say why
             sys.exit(report_error(ConfigError([("experiment", hint.lstrip("; "))], f"conf/{stage}.yaml")))
 
+        started = []
+
         @hydra.main(version_base=None, config_path=str(conf_dir()), config_name=stage)
         def _main(cfg: DictConfig) -> Any:
             from hydra.core.hydra_config import HydraConfig
 
+            started.append(True)
             quiet_libraries()
             hc = HydraConfig.get()
             overrides = list(hc.overrides.task)
@@ -248,7 +256,20 @@ def stage_main(stage: str) -> Callable[[], Any]:
             except (ConfigError, SuiteError) as e:
                 sys.exit(report_error(e))
 
-        return _main()
+        on_term = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            return _main()
+        except KeyboardInterrupt as e:  # Ctrl-C or TERM: the run is KILLED (tracking), no traceback
+            print(f"\n[{stage}] stopped by {'SIGTERM' if isinstance(e, Terminated) else 'Ctrl-C'}; "
+                  "its MLflow run ends KILLED, a rerun resumes", file=sys.stderr)
+            sys.exit(143 if isinstance(e, Terminated) else 130)
+        except SystemExit as e:  # Hydra exits 1 when an override does not compose (unknown key,
+            # wrong type): a config error like the suite's own, so exit 2 (its message is printed)
+            if e.code == 1 and not started:
+                sys.exit(2)
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, on_term)
 
     entry.__doc__ = f"Run the {stage} stage from the command line (Hydra)."
     return entry

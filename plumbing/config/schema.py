@@ -8,10 +8,15 @@ the wrong type fails at composition and names the key. Rules that types cannot e
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
+
+# field(metadata={"range": (low, high)}): the numbers a field takes (default: finite and >= 0,
+# checked for every config by plumbing.config.validate.range_problems); ANY: any finite number.
+ANY = (-math.inf, math.inf)
 
 Problems = List[tuple]  # (relative key, message)
 
@@ -127,7 +132,7 @@ class EngineConfig:
     # Hugging Face copies of the model saved every algo.save_steps besides the final one:
     # how many of the newest to keep (0: none; an 8B copy is 16 GB). DeepSpeed states for
     # resuming are rotated by OpenRLHF itself (--ckpt.max_num).
-    hf_checkpoints: int = 0
+    hf_checkpoints: int = field(default=0, metadata={"unhashed": True})  # retention: not what a run computes
 
     def check(self) -> Problems:
         p: Problems = []
@@ -174,8 +179,8 @@ class AlgoConfig:
     top_p: float = 1.0
     eps_clip: float = 0.2
     epochs: int = 1  # passes over the prompts (OpenRLHF: num_episodes)
-    max_steps: int = -1  # stop after this many optimizer steps (-1: run the epochs)
-    save_steps: int = -1  # checkpoint every k steps (-1: only at the end)
+    max_steps: int = field(default=-1, metadata={"range": (-1, math.inf)})  # stop after this many optimizer steps (-1: run the epochs)
+    save_steps: int = field(default=-1, metadata={"range": (-1, math.inf)})  # checkpoint every k steps (-1: only at the end)
     logging_steps: int = 1
 
     def check(self) -> Problems:
@@ -357,9 +362,9 @@ class RewardConfig:
 
     name: str = MISSING  # outcome | ralign | hybrid
     # Reward for an unparsable verdict (counted as format_fail).
-    format_fail_reward: float = 0.0
+    format_fail_reward: float = field(default=0.0, metadata={"range": ANY})
     # ralign: reward when the MetaRM fails (CallFail / ParseFail), counted, never raised.
-    metarm_failure_reward: float = 0.0
+    metarm_failure_reward: float = field(default=0.0, metadata={"range": ANY})
     # hybrid: outcome + lambda_ap * AP(rollout checklist vs golden checklist).
     lambda_ap: float = 1.0
     ap_on_wrong_verdict: bool = False

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, List, Tuple, Type, TypeVar
+import math
+from typing import Any, Iterable, Iterator, List, Tuple, Type, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -38,14 +39,36 @@ def _walk(obj: Any, prefix: str) -> Iterator[Tuple[str, Any]]:
             yield from _walk(v, f"{prefix}[{i}]")
 
 
+
+def range_problems(node: Any, reported: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """Every number of a config node is finite and in its field's ``range`` metadata ((low,
+    high), inclusive), by default >= 0: a count, a size, a rate, a seed. A negative sample
+    count or seed is refused here, not after the paid calls. Keys in ``reported`` already
+    have a problem from the node's own check."""
+    out = []
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or f.name in reported:
+            continue
+        lo, hi = f.metadata.get("range", (0, math.inf))
+        if not math.isfinite(v):
+            out.append((f.name, f"must be a finite number, got {v}"))
+        elif not lo <= v <= hi:
+            bounds = f">= {lo:g}" if hi == math.inf else f"<= {hi:g}" if lo == -math.inf else f"in [{lo:g}, {hi:g}]"
+            out.append((f.name, f"must be {bounds}, got {v}"))
+    return out
+
+
 def check_tree(obj: Any) -> List[Tuple[str, str]]:
-    """Run ``check()`` of every dataclass node; return problems with full dotted keys."""
+    """Run ``check()`` of every dataclass node and the range check of its numbers; return
+    problems with full dotted keys."""
     problems: List[Tuple[str, str]] = []
     for path, node in _walk(obj, ""):
         check = getattr(node, "check", None)
-        if callable(check):
-            for key, msg in check():
-                problems.append((f"{path}.{key}" if path else key, msg))
+        own = list(check()) if callable(check) else []
+        own += range_problems(node, {k for k, _ in own})
+        for key, msg in own:
+            problems.append((f"{path}.{key}" if path else key, msg))
     return problems
 
 

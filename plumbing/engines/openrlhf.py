@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ESTIMATOR = {"grpo": "group_norm"}  # the suite's name -> OpenRLHF's
 STATE_PLACEHOLDER = "<resume state>"
+CLEANUP_GRACE_S = 60.0  # a signalled job's time to stop Ray and its judge before it is killed
 
 
 def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckpt_dir: str, tensorboard_dir: str,
@@ -72,8 +73,6 @@ def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckp
     if estimator == "gae" and plan.critic is not None:
         a += ["--critic.model_name_or_path", critic_model or model, "--critic.adam.lr", str(algo.critic_lr),
               "--critic.num_nodes", str(plan.critic.nodes), "--critic.num_gpus_per_node", str(plan.critic.gpus_per_node)]
-    if engine.hf_checkpoints:  # global_step<N>_hf folders beside the DeepSpeed state, pruned by the job
-        a.append("--ckpt.save_hf")
     if engine.gradient_checkpointing:
         a.append("--actor.gradient_checkpointing_enable")
     if plan.colocate_all:
@@ -89,11 +88,17 @@ def ppo_args(*, model: str, algo: Any, engine: Any, plan: Any, dataset: str, ckp
     digest = hashlib.sha256(json.dumps(a).encode())
     if not state_known:
         a[a.index(STATE_PLACEHOLDER)] = str(Path(ckpt_dir) / "deepspeed-<hash of these arguments and the data>")
-        return a
+        return with_hf_copies(a, engine)
     for f in state_files:
         digest.update(Path(f).read_bytes())
     a[a.index(STATE_PLACEHOLDER)] = str(Path(ckpt_dir) / f"deepspeed-{digest.hexdigest()[:12]}")
-    return a
+    return with_hf_copies(a, engine)
+
+
+def with_hf_copies(a: List[str], engine: Any) -> List[str]:
+    """``--ckpt.save_hf`` when intermediate copies are kept (pruned by the job); retention is
+    not part of the resume state's name, so changing it resumes the same run."""
+    return [*a, "--ckpt.save_hf"] if engine.hf_checkpoints else a
 
 
 def write_prompt_file(path: Path, rows: Optional[Sequence[Dict[str, Any]]], model: str, max_prompt_len: int,
@@ -106,7 +111,7 @@ def write_prompt_file(path: Path, rows: Optional[Sequence[Dict[str, Any]]], mode
     instructions are gone. Those rows are dropped and counted here instead. A dry run uses
     the tokenizer only where it is on this machine (no hub); otherwise it writes every row and
     says the lengths are checked when the job is prepared. ``rows=None``: nothing read."""
-    from plumbing.errors import SuiteError
+    from plumbing.errors import SuiteError, first_line
 
     report: Dict[str, Any] = {"max_prompt_len": max_prompt_len}
     if rows is None:
@@ -119,7 +124,7 @@ def write_prompt_file(path: Path, rows: Optional[Sequence[Dict[str, Any]]], mode
     except (OSError, ValueError) as e:
         if not dry_run:
             raise SuiteError(f"the tokenizer of {model} (to drop prompts over {max_prompt_len} tokens) does not "
-                             f"load: {str(e).splitlines()[0]}") from None
+                             f"load: {first_line(e)}") from None
         tok = None
     kept, too_long, longest = [], 0, 0
     for row in rows:
@@ -128,7 +133,10 @@ def write_prompt_file(path: Path, rows: Optional[Sequence[Dict[str, Any]]], mode
             continue
         chat = row[input_key]
         chat = [{"role": "user", "content": chat}] if isinstance(chat, str) else chat
-        text = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        try:
+            text = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        except ValueError as e:  # no chat template: OpenRLHF's --data.apply_chat_template fails the same way
+            raise SuiteError(f"{model}: its tokenizer cannot apply a chat template ({first_line(e)})") from None
         n = len(tok(text, add_special_tokens=False)["input_ids"])
         if n > max_prompt_len:
             too_long += 1
@@ -229,7 +237,8 @@ def judge_settings(role: str, llm: Any, job_dir: Path, launch: Any, gpus: Option
 
 def data_parallel(extra_args: Sequence[str], replicas: int) -> List[str]:
     """vllm serve's data-parallel flag for ``replicas`` (none if 1 or already given)."""
-    given = any(a.split("=")[0] in ("--data-parallel-size", "-dp") for a in extra_args)
+    flags = ("--data-parallel-size", "-dp", "--data-parallel-size-local", "-dpl")
+    given = any(a.split("=")[0].replace("_", "-") in flags for a in extra_args)
     return [] if replicas <= 1 or given else ["--data-parallel-size", str(replicas)]
 
 
@@ -320,8 +329,21 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
         return {"job_id": job_id, **job}
     if cfg.cluster.kind == "slurm":  # in the allocation this command runs in (a pipeline's step job)
         in_allocation(plan)
-    rc = subprocess.run(["bash", str(script)]).returncode  # on a GPU node: run the job script here
     tb_dir = script.parent / "tensorboard"
+    proc = subprocess.Popen(["bash", str(script)])  # on a GPU node: run the job script here
+    try:
+        rc = proc.wait()
+    except BaseException:  # TERM or Ctrl-C reached the stage: the job cleans up, what it logged is kept
+        import signal
+
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=CLEANUP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if tracker.run_id and tb_dir.exists():
+            bridge(tracker.uri, tracker.run_id, tb_dir)
+        raise
     if tracker.run_id and tb_dir.exists():
         bridge(tracker.uri, tracker.run_id, tb_dir)
     if rc != 0:

@@ -6,7 +6,7 @@ beside training and once after it::
 
     python -m plumbing.launch.prune DIR --keep 2 [--every 60]
 
-The newest folder (the one being written) is always kept; order is by step number.
+Only complete copies count (a folder being written is left alone); order is by step number.
 """
 
 from __future__ import annotations
@@ -21,11 +21,21 @@ from typing import List
 HF_DIR = re.compile(r"^global_step(\d+)_hf$")
 
 
+def complete(folder: Path) -> bool:
+    """A copy OpenRLHF finished writing: its tokenizer is saved after the weights."""
+    return (folder / "config.json").is_file() and (folder / "tokenizer_config.json").is_file()
+
+
 def prune(root: Path, keep: int) -> List[Path]:
-    """Remove all but the ``keep`` (at least 1) highest-step ``global_step<N>_hf`` folders; return them."""
+    """Keep the ``keep`` (at least 1) highest-step complete ``global_step<N>_hf`` folders;
+    remove older complete ones and partial ones older than the newest complete one (a save
+    cut short). A folder still being written is never removed nor counted. Return those removed."""
     found = sorted(((int(m.group(1)), p) for p in (root.iterdir() if root.is_dir() else [])
                     if p.is_dir() and (m := HF_DIR.match(p.name))), reverse=True)
-    removed = [p for _, p in found[max(keep, 1):]]
+    done = [(step, p) for step, p in found if complete(p)]
+    newest_done = done[0][0] if done else None
+    removed = [p for _, p in done[max(keep, 1):]]
+    removed += [p for step, p in found if not complete(p) and newest_done is not None and step < newest_done]
     for p in removed:
         shutil.rmtree(p, ignore_errors=True)
     return removed

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from plumbing.errors import SuiteError
 from plumbing.llm.types import ChatRequest, ChatResult, FailureKind, LLMBackend, OnResult
 
 log = logging.getLogger(__name__)
@@ -170,17 +171,24 @@ class CachedBackend(LLMBackend):
                 ev.result = res  # type: ignore[attr-defined]
                 ev.set()
 
+        raised: Optional[BaseException] = None
         try:
             if mine:
                 self.inner.complete([requests[waiting[k][0]] for k in mine], on_result=_done, progress=progress)
+        except BaseException as e:
+            raised = e
+            raise
         finally:  # never leave another thread waiting on a key this call did not finish
             with self._lock:
                 unfinished = [(k, self._inflight.pop(k)) for k in mine if self._inflight.get(k) is events[k]]
             for k, ev in unfinished:
                 ev.result = ChatResult.failure(FailureKind.BACKEND_ERROR, "the call that owned this request ended")  # type: ignore[attr-defined]
+                ev.error = raised if isinstance(raised, SuiteError) else None  # type: ignore[attr-defined]
                 ev.set()
         for key, ev in theirs.items():
             ev.wait()
+            if getattr(ev, "error", None) is not None:  # e.g. the model does not load: not a scored failure
+                raise ev.error  # type: ignore[attr-defined]
             _deliver(key, ev.result, paid=False)  # type: ignore[attr-defined]
         return results  # type: ignore[return-value]
 

@@ -47,6 +47,7 @@ class TransformersBackend(LLMBackend):
         self.trust_remote_code = trust_remote_code
         self._model: Any = None
         self._tok: Any = None
+        self._load_error: Optional[ModelLoadError] = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -83,10 +84,13 @@ class TransformersBackend(LLMBackend):
 
             bar = tqdm(total=len(requests), desc="LLM transformers", unit="req", dynamic_ncols=True)
         with self._lock:
+            if self._load_error is not None:  # loading again would fail again, slowly
+                raise self._load_error
             try:
                 self._load()
             except Exception as e:  # every call would fail: the stage stops, nothing is scored
-                raise ModelLoadError(self.model_path, e) from e
+                self._load_error = ModelLoadError(self.model_path, e)
+                raise self._load_error from e
             groups: Dict[SamplingParams, List[int]] = defaultdict(list)
             prompts: Dict[int, str] = {}
             for i, req in enumerate(requests):

@@ -31,6 +31,7 @@ class VLLMBackend(LLMBackend):
         self.batch_size = batch_size
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self._llm: Any = None
+        self._load_error: Optional[ModelLoadError] = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -53,11 +54,14 @@ class VLLMBackend(LLMBackend):
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
         results: List[ChatResult] = []
         with self._lock:
+            if self._load_error is not None:  # loading again would fail again, slowly
+                raise self._load_error
             try:
                 llm = self._load()
                 from vllm import SamplingParams
             except Exception as e:  # every call would fail: the stage stops, nothing is scored
-                raise ModelLoadError(self._kwargs.get("model", "?"), e) from e
+                self._load_error = ModelLoadError(self.model_path, e)
+                raise self._load_error from e
             for start in range(0, len(requests), self.batch_size):
                 chunk = requests[start : start + self.batch_size]
                 params = [

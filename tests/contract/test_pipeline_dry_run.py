@@ -124,11 +124,13 @@ def test_a_step_job_smaller_than_its_layout_is_refused_before_anything_is_writte
     out = tmp_path / "out"
     obj, cfg = finalize(*compose("pipeline", ["experiment=ralign_paper_8b", "dry_run=true", f"output_dir={out}",
                                               "steps.genrm_ralign.slurm.nodes=2",
-                                              "+steps.policy_base.slurm.gpus_per_node=4"]))
+                                              "+steps.policy_base.slurm.gpus_per_node=4",
+                                              "cluster.slurm.cpus_per_task=64"]))
     with pytest.raises(ConfigError) as e:
         execute("pipeline", obj, cfg)
     keys = [k for k, _ in e.value.problems]
-    assert keys == ["steps.genrm_ralign.slurm.nodes", "steps.policy_base.slurm.gpus_per_node"]
+    assert {"steps.genrm_ralign.slurm.nodes", "steps.policy_base.slurm.gpus_per_node"} <= set(keys)  # all at once
+    assert len([k for k in keys if k.endswith("cpus_per_task")]) == 5  # the presets' Ray nodes take 96 CPUs
     assert not (out / "slurm").exists()
 
 

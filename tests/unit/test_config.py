@@ -237,7 +237,9 @@ def test_pipeline_rejects_unknown_stage_missing_dependency_and_cycles():
 
 def test_cli_exits_non_zero_and_names_the_key(cli, python):
     bad_type = cli([python, "-m", "plumbing.preflight", "n_requests=abc"])
-    assert bad_type.returncode != 0 and "n_requests" in bad_type.stderr
+    assert bad_type.returncode == 2 and "n_requests" in bad_type.stderr  # Hydra's own refusal: exit 2 too
+    unknown = cli([python, "-m", "genrm.evaluate", "no_such_key=1"])
+    assert unknown.returncode == 2 and "no_such_key" in unknown.stderr
     bad_value = cli([python, "-m", "plumbing.preflight", "llm.concurrency=-3", "output_dir=/tmp/ralign-bad"])
     assert bad_value.returncode == 2
     assert "llm.concurrency" in bad_value.stderr and "Traceback" not in bad_value.stderr
@@ -262,3 +264,48 @@ def test_preflight_dry_run_plans_without_building_or_tracking(tmp_path):
     assert summary["plan"]["server_command"].split()[1:3] == ["serve", str(tmp_path / "models" / "tiny-qwen3")]
     assert summary["mlflow_run_id"] is None
     assert not (tmp_path / "models").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def _numbers(node, prefix=""):
+    """(dotted key, owner, field) of every number in a typed config tree."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            v = getattr(node, f.name)
+            key = f"{prefix}{f.name}"
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                yield key, node, f
+            else:
+                yield from _numbers(v, key + ".")
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _numbers(v, f"{prefix}{k}.")
+
+
+STAGE_VALUES = {"genrm_eval": ["genrm.model=m"], "genrm_score": ["input=x.jsonl"], "policy_train": ["genrm.model=m"],
+                "correlate": ["input=t.csv", "x=[a]"], "compare": ["mlflow.experiment=[e]"],
+                "seeds": ["mlflow.experiment=[e]", "higher=[m]"], "pipeline": ["experiment=smoke"],
+                "downstream_eval": [], "genrm_train": [], "preflight": []}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_VALUES))
+def test_every_number_of_every_stage_has_a_checked_range(stage):
+    """Each numeric setting, set below its range (or to inf/nan), is refused naming its key:
+    no setting reaches the work unchecked (a negative sample count, seed or limit)."""
+    import dataclasses
+    import math
+
+    from plumbing.config.validate import check_tree
+
+    obj, _ = compose(stage, STAGE_VALUES[stage], validate_config=False)
+    found = list(_numbers(obj))
+    assert found
+    for key, owner, f in found:
+        lo = f.metadata.get("range", (0, math.inf))[0]
+        good = getattr(owner, f.name)
+        for bad in ([lo - 7] if lo > -math.inf else []) + [math.inf, math.nan]:
+            setattr(owner, f.name, bad)
+            assert any(k == key for k, _ in check_tree(obj)), f"{key}={bad} passes"
+        setattr(owner, f.name, good)
+        assert dataclasses.is_dataclass(owner)

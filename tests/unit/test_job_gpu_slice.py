@@ -28,7 +28,6 @@ def gpu_slice(positions: str, inherited) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("inherited,positions,want", [
     (None, "0,1", "0,1"),
-    ("", "2,3", "2,3"),
     ("4,5,6,7", "0,1", "4,5"),
     ("4,5,6,7", "2,3", "6,7"),
     ("GPU-aa,GPU-bb,GPU-cc", "1,2", "GPU-bb,GPU-cc"),
@@ -42,6 +41,8 @@ def test_positions_map_onto_the_inherited_devices(inherited, positions, want):
 def test_more_gpus_than_given_stops_the_job():
     r = gpu_slice("2,3", "4,5")
     assert r.returncode != 0 and "only 2 given" in r.stderr
+    r = gpu_slice("0,1", "")  # set but empty: no GPU at all, not every GPU
+    assert r.returncode != 0 and "given no GPU" in r.stderr
 
 
 def test_the_judge_and_ray_take_their_slices():

@@ -91,6 +91,12 @@ def test_a_tiny_model_is_built_only_where_asked(tmp_path, monkeypatch):
     elsewhere = tmp_path / "does" / "not" / "exist"
     assert resolve_model(ModelConfig(name="t", path=str(elsewhere), tiny=spec), str(run)) == str(elsewhere)
     assert not elsewhere.exists()
-    monkeypatch.chdir(run)  # a hub id is a relative path too: never built in the working directory
+    monkeypatch.chdir(tmp_path)  # a hub id is a relative path too: not built outside the run's folder
     assert resolve_model(ModelConfig(name="t", path="Qwen/Qwen3-0.6B", tiny=spec), str(run)) == "Qwen/Qwen3-0.6B"
-    assert not (run / "Qwen").exists()
+    assert not (tmp_path / "Qwen").exists()
+    # the default output_dir is relative: ${output_dir}/models/... stays relative in the model config
+    rel = resolve_model(ModelConfig(name="t", path="rel-run/models/tiny", tiny=spec), "rel-run")
+    assert (Path(rel) / "config.json").is_file()
+    (Path(rel) / "config.json").unlink()  # a build cut short (the marker is written last): built again
+    (Path(rel) / "tiny_model.json").unlink()
+    assert (Path(resolve_model(ModelConfig(name="t", path=rel, tiny=spec), "rel-run")) / "config.json").is_file()

@@ -141,6 +141,10 @@ def test_compare_report_has_bars_domains_curves_and_references_them(store, tmp_p
         ("variant,a,y\nv1,1,1\nv2,oops,2\nv3,3,3\n", ["x=[a]"], "column 'a' is not numeric: row 2"),
         ("variant,a,y\nv1,1,1\nv2,2,2\n", ["x=[a]"], "a correlation needs at least 3"),
         ("variant,a,y\nv1,1,1\nv2,1,2\nv3,1,3\n", ["x=[a]"], "column 'a' is constant"),
+        ("variant,a,y\nv1,1,1\nv2,inf,2\nv3,3,3\n", ["x=[a]"], "column 'a': row 2 holds inf (not a finite number)"),
+        ("variant,a,y\nv1,1,1\nv2,2,-inf\nv3,3,3\n", ["x=[a]"], "column 'y': row 2 holds -inf"),
+        ("variant,a,y\nv1,1,1\nv2,2,2\nv3,3,3\n", ["x=[a]", "seed=-1"], "seed: must be >= 0, got -1"),
+        ("variant,a,y\nv1,1,1\nv2,2,2\nv3,3,3\n", ["x=[a]", "bootstrap=-5"], "bootstrap"),
     ],
 )
 def test_bad_tables_exit_2_with_a_clear_message(tmp_path, cli, python, table, args, message):
@@ -148,3 +152,26 @@ def test_bad_tables_exit_2_with_a_clear_message(tmp_path, cli, python, table, ar
     path.write_text(table)
     proc = cli([python, "-m", "analysis.correlate", f"input={path}", "y=y", f"output_dir={tmp_path / 'o'}", *args])
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o" / "correlations.json").exists()  # refused before anything is written
+
+
+def test_a_huge_label_is_drawn_short(tmp_path, monkeypatch):
+    """A table cell may hold anything (a 50 MB label): the scatter plot draws at most 40
+    characters of each point's label and bounded axis titles."""
+    from analysis import plots
+
+    drawn = []
+    save = plots._save
+
+    def capture(fig, path):
+        drawn.extend(t.get_text() for ax in fig.axes for t in [*ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label])
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    path = tmp_path / "t.csv"
+    path.write_text("variant,a,y\n" + "x" * 1_000_000 + ",1,1\nv2,2,3\nv3,3,2\nv4,4,5\n")
+    out = tmp_path / "o"
+    execute("correlate", *finalize(*compose("correlate", [f"input={path}", "x=[a]", "y=y", f"output_dir={out}",
+                                                          "bootstrap=50", "permutations=50"])))
+    assert png_size(out / "plots" / "scatter_a.png") == expected_size()
+    assert drawn and max(len(t) for t in drawn) <= 120 and "v2" in drawn

@@ -270,3 +270,64 @@ def test_genrm_call_failures_over_the_budget_fail_the_stage_with_outputs_written
         assert "GenRM CallFail" in proc.stdout and "L-Acc answered" in proc.stdout
         proc, status = run(tmp_path / "lenient", "max_failure_rate=0.5")
         assert proc.returncode == 0 and status == ["FINISHED"], proc.stderr[-2000:]
+
+
+def test_sigterm_ends_the_run_killed_quietly(tmp_path, python):
+    """A Slurm time limit or scancel sends TERM: the stage stops at once, exit 143, its MLflow
+    run KILLED (not RUNNING forever, not FAILED), no traceback; the calls done are cached."""
+    import signal
+    import subprocess
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    data = fx.write(tmp_path / "hs3.jsonl", fx.ralign_records())
+    out, db = tmp_path / "out", tmp_path / "mlflow.db"
+    with LoopbackServer(responder=rule_responder, latency_s=30) as srv:
+        proc = subprocess.Popen([python, "-m", "genrm.evaluate", f"output_dir={out}", "data=helpsteer3",
+                                 f"data.helpsteer3.path={data}", *_backend("genrm", srv.base_url),
+                                 f"tracking.uri=sqlite:///{db}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 120
+        while srv.chat_requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-2000:]
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    client = MlflowClient(f"sqlite:///{db}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["KILLED"]
+
+
+def test_a_model_that_does_not_load_is_tried_once_and_stops_every_caller(tmp_path):
+    """Threads sharing the cache and backend all stop with the load error (not a scored
+    BACKEND_ERROR for those that waited on the failing call), and the load is not retried."""
+    import threading
+
+    from plumbing.errors import ModelLoadError
+    from plumbing.llm.cache import CachedBackend, LLMCache
+    from plumbing.llm.transformers_local import TransformersBackend
+    from plumbing.llm.types import ChatRequest
+
+    inner = TransformersBackend(str(tmp_path / "missing"), device="cpu")
+    tries = []
+    load = inner._load
+    inner._load = lambda: (tries.append(1), load())
+    backend = CachedBackend(inner, LLMCache(tmp_path / "c.sqlite"))
+    req = [ChatRequest.of([{"role": "user", "content": "same question"}])]
+    errors = []
+
+    def call():
+        try:
+            backend.complete(req)
+        except ModelLoadError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    call()
+    assert len(errors) == 5 and len(tries) == 1
