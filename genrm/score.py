@@ -29,6 +29,7 @@ from genrm.evaluate import flat_metrics, print_summary, write_json
 from genrm.metarm import SKIPPED
 from genrm.metrics import ATOMIC_METRICS, WRONG, AtomicRules, atomic_scores, category, prepare_model_items
 from genrm.parsing import parse_matches, parse_verdict
+from genrm.records import label_field
 from genrm.settings import AtomicSettings, BootstrapSettings
 from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
@@ -85,8 +86,7 @@ def label_record(rec: Dict[str, Any], suite: bool) -> Tuple[Optional[int], Optio
     gt = rec.get("gt_label")
     if gt is None and suite:
         return None, rec.get("swap_consistent")
-    if gt not in ("A", "B"):
-        raise FieldError("gt_label", f"must be 'A' or 'B', got {gt!r}")
+    gt = label_field(gt, "gt_label")  # the benchmarks' rule: case and spaces do not matter
     if suite and rec.get("label_correct") is not None:
         correct = bool(rec["label_correct"])  # the run's swap policy already applied
     else:

@@ -92,7 +92,7 @@ def iter_raw(path: str | Path) -> Iterator[Tuple[int, Any, Optional[InputError]]
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise InputError(path, e.lineno, "<json>", f"invalid JSON: {e.msg}") from None
+            raise InputError(path, e.lineno, "<json>", f"invalid JSON: {e.msg} (column {e.colno})") from None
         if not isinstance(data, list):
             raise InputError(path, 1, "<json>", "a .json file must hold a list of records")
         for i, rec in enumerate(data, start=1):

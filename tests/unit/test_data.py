@@ -74,3 +74,16 @@ def test_parquet_and_json_files_and_limit(tmp_path):
     js.write_text(pd.DataFrame(rows).to_json(orient="records"))
     recs, _ = load_records(js, _conv, limit=2)
     assert len(recs) == 2
+
+
+def test_json_syntax_errors_name_the_real_line_and_column(tmp_path):
+    from plumbing.data import InputError, iter_raw
+
+    whole = tmp_path / "d.json"
+    whole.write_text('[{"id": "x"},\n {"id": "y", "a": 1,, "b": 2}]\n')
+    with pytest.raises(InputError, match=r"d.json:2: .*\(column 21\)"):
+        list(iter_raw(whole))
+    lines = tmp_path / "d.jsonl"
+    lines.write_text('{"id": "x"}\n  {"id": "é" "a": 1}\n')
+    [(_, _, ok), (line, _, err)] = list(iter_raw(lines))
+    assert ok is None and line == 2 and "(column 14)" in str(err)

@@ -128,3 +128,20 @@ def test_large_files_are_read_in_parallel_parts_with_file_line_numbers(tmp_path,
     skipped = _score(tmp_path, path, "on_bad_record=skip")
     assert skipped["n"] == 2998 and skipped["records"]["skipped"] == 2
     assert [p.split(": field")[0] for p in skipped["records"]["problems"]] == [f"{path}:2500", f"{path}:2800"]
+
+
+def test_a_label_with_spaces_or_lower_case_is_read_as_evaluate_reads_it(tmp_path):
+    """One rule for gt_label in genrm.score and genrm.evaluate (genrm.records.label_field):
+    'A ' and 'b' are A and B in both; 'C' is refused by both, naming the field."""
+    from genrm.records import label_field
+
+    rows = [{"gt_label": "A ", "model_pred": "A"}, {"gt_label": "b", "model_pred": "B"}]
+    s = _score(tmp_path, fx.write(tmp_path / "r.jsonl", rows), "format=ralign")
+    assert (s["n"], s["label_correct"]) == (2, 2)
+    from genrm.benchmarks.ralign_bmk import convert  # how genrm.evaluate reads the same field
+
+    sample = {"id": "x", "conversations": [{"role": "user", "content": "q"}], "response_A": "a", "response_B": "b"}
+    assert [convert({**sample, "gt_label": r["gt_label"]}, {}).gt_label for r in rows] == ["A", "B"]
+    assert [label_field(r["gt_label"], "gt_label") for r in rows] == ["A", "B"]
+    with pytest.raises(InputError, match="gt_label"):
+        _score(tmp_path, fx.write(tmp_path / "c.jsonl", [{"gt_label": "C", "model_pred": "A"}]), "format=ralign")
