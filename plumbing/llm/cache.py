@@ -4,7 +4,8 @@ Storage is sqlite in WAL mode with one autocommitted row per finished call, writ
 moment the call returns. A process killed at any instant (SIGKILL included) loses at most
 the calls that were in flight; committed rows survive and the file is never left corrupt
 (WAL recovery runs on the next open). Several threads and processes on one host may share a
-cache file. On a shared network filesystem give each node its own file (sqlite's WAL needs
+cache file: a call in flight in one of them (a lease row, freed when it ends, taken over when
+its process is gone or after ``LEASE_TTL_S``) is waited for by the others, not paid twice. On a shared network filesystem give each node its own file (sqlite's WAL needs
 shared memory on one host).
 
 The key hashes (backend model identity, namespace, messages, sampling params, sample
@@ -13,16 +14,18 @@ index). Only successful answers are stored: failures are retried on the next run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import socket
 import sqlite3
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from plumbing.errors import SuiteError
 from plumbing.llm.types import ChatRequest, ChatResult, FailureKind, LLMBackend, OnResult
@@ -60,6 +63,27 @@ def model_fingerprint(path: str) -> str:
     return h.hexdigest()[:12]
 
 
+LEASE_TTL_S = 900.0  # a lease outlives any one call (retries included); a crashed owner's expires
+POLL_S = 0.25
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (/proc), so a reused pid is not taken for the owner."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _gone(owner: str) -> bool:
+    """A lease owner on this host whose process no longer runs (another host's: never known)."""
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return _start_time(int(pid)) != start
+
+
 class LLMCache:
     """Key → answer store. Thread-safe; one sqlite connection per instance."""
 
@@ -76,6 +100,60 @@ class LLMCache:
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
             "value TEXT NOT NULL, created REAL NOT NULL)"
         )
+        # A call in flight in some process: others wait for its answer instead of paying again.
+        self._conn.execute("CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+                           "expires REAL NOT NULL)")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+    # -- leases: which process pays for a call
+    def claim(self, keys: Iterable[str], ttl_s: float = LEASE_TTL_S) -> List[str]:
+        """The keys this process now holds the lease of (free, expired, ours, or held by a
+        process of this host that is gone); the others are in flight elsewhere."""
+        now = time.time()
+        got = []
+        with self._lock, self._transaction():
+            for k in keys:
+                cur = self._conn.execute(
+                    "INSERT INTO leases (key, owner, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                    "owner = excluded.owner, expires = excluded.expires WHERE leases.expires < ? OR leases.owner = ?",
+                    (k, self.owner, now + ttl_s, now, self.owner))
+                if cur.rowcount == 1:
+                    got.append(k)
+                    continue
+                row = self._conn.execute("SELECT owner FROM leases WHERE key = ?", (k,)).fetchone()
+                if row is None or _gone(row[0]):
+                    self._conn.execute("INSERT OR REPLACE INTO leases (key, owner, expires) VALUES (?, ?, ?)",
+                                       (k, self.owner, now + ttl_s))
+                    got.append(k)
+        return got
+
+    def release(self, keys: Iterable[str]) -> None:
+        with self._lock, self._transaction():
+            self._conn.executemany("DELETE FROM leases WHERE key = ? AND owner = ?", [(k, self.owner) for k in keys])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction for a batch of lease rows (not one per key)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def leased(self, keys: Iterable[str]) -> List[str]:
+        """Of ``keys``, those some live process holds a lease of."""
+        keys = list(keys)
+        now = time.time()
+        with self._lock:
+            rows = []
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                rows += self._conn.execute(
+                    f"SELECT key, owner FROM leases WHERE expires >= ? AND key IN ({','.join('?' * len(chunk))})",
+                    [now, *chunk]).fetchall()
+        return [k for k, owner in rows if not _gone(owner)]
 
     def get_many(self, keys: Iterable[str]) -> Dict[str, Dict[str, Any]]:
         keys = list(dict.fromkeys(keys))
@@ -147,8 +225,10 @@ class CachedBackend(LLMBackend):
                 waiting[k].append(i)
         with self._lock:
             theirs = {k: self._inflight[k] for k in waiting if k in self._inflight}
-            mine = [k for k in waiting if k not in theirs]
-            events = {k: threading.Event() for k in mine}
+            candidates = [k for k in waiting if k not in theirs]
+            mine = self.cache.claim(candidates)  # the others are in flight in another process
+            elsewhere = [k for k in candidates if k not in set(mine)]
+            events = {k: threading.Event() for k in candidates}
             self._inflight.update(events)
 
         def _deliver(key: str, res: ChatResult, paid: bool) -> None:
@@ -165,6 +245,7 @@ class CachedBackend(LLMBackend):
                 except sqlite3.Error as e:  # a full disk must not lose the answer in hand
                     log.warning("LLM cache write failed (%s); continuing without caching", e)
             _deliver(key, res, paid=True)
+            self.cache.release([key])
             with self._lock:
                 ev = self._inflight.pop(key, None)
             if ev is not None:
@@ -175,12 +256,32 @@ class CachedBackend(LLMBackend):
         try:
             if mine:
                 self.inner.complete([requests[waiting[k][0]] for k in mine], on_result=_done, progress=progress)
+            while elsewhere:  # another process is paying for these: wait for its answers
+                time.sleep(POLL_S)
+                answered = self.cache.get_many(elsewhere)
+                for k, value in answered.items():
+                    res = ChatResult.from_cache(value)
+                    _deliver(k, res, paid=False)
+                    with self._lock:
+                        ev = self._inflight.pop(k, None)
+                    if ev is not None:
+                        ev.result = res  # type: ignore[attr-defined]
+                        ev.set()
+                pending = [k for k in elsewhere if k not in answered]
+                orphaned = set(pending) - set(self.cache.leased(pending))  # its owner failed or is gone
+                retry = self.cache.claim(orphaned) if orphaned else []
+                mine += retry
+                elsewhere = [k for k in pending if k not in set(retry)]
+                if retry:
+                    self.inner.complete([requests[waiting[k][0]] for k in retry], on_result=lambda j, r, ks=retry:
+                                        _done(mine.index(ks[j]), r), progress=False)
         except BaseException as e:
             raised = e
             raise
         finally:  # never leave another thread waiting on a key this call did not finish
+            self.cache.release(mine)
             with self._lock:
-                unfinished = [(k, self._inflight.pop(k)) for k in mine if self._inflight.get(k) is events[k]]
+                unfinished = [(k, self._inflight.pop(k)) for k in candidates if self._inflight.get(k) is events[k]]
             for k, ev in unfinished:
                 ev.result = ChatResult.failure(FailureKind.BACKEND_ERROR, "the call that owned this request ended")  # type: ignore[attr-defined]
                 ev.error = raised if isinstance(raised, SuiteError) else None  # type: ignore[attr-defined]

@@ -136,3 +136,22 @@ def test_identical_requests_from_many_threads_are_sent_once(tmp_path):
         assert srv.chat_requests == 1
     assert {r.text for r in out.values()} == {"echo: same rationale"}
     assert sum(not r.cached for r in out.values()) == 1  # one thread paid, seven waited
+
+
+def test_two_processes_sharing_a_cache_pay_for_each_call_once(tmp_path):
+    """Two runs on one cache file (llm.cache.path) asking the same 40 questions at once: a
+    call in flight in one is waited for by the other (a lease row), not sent again; both
+    get every answer."""
+    n = 40
+    cache = tmp_path / "cache.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with LoopbackServer(latency_s=0.3) as srv:
+        procs = [subprocess.Popen([sys.executable, str(WRITER), str(cache), srv.base_url, str(n),
+                                   str(tmp_path / f"ledger{i}.txt"), "4"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for i in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
+        assert srv.chat_requests == n  # without leases: up to 2n
+    paid = sum(int(o[0].split("calls=")[1]) for o in outs)
+    assert paid == n
+    assert len(_cache_state(cache)) == n
