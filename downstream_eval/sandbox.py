@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from downstream_eval import sandbox_inside as inside
+from plumbing import processes
 from plumbing.errors import SuiteError
 
 FULL_ISOLATION = ("rlimits", "timeout", "namespaces", "minimal_root", "unprivileged", "seccomp", "pids_cgroup",
@@ -108,19 +109,12 @@ class CandidateError(Exception):
     """A served function raised an exception whose type is not a builtin one."""
 
 
-def _start_time(pid: int) -> Optional[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def _owner_alive(name: str) -> bool:
     """Whether the process that made ``...-<pid>-<start time>-...`` is still running."""
     parts = name.split("-")
     for i in range(len(parts) - 1):
         if parts[i].isdigit() and parts[i + 1].isdigit():
-            return _start_time(int(parts[i])) == parts[i + 1]
+            return processes.alive(int(parts[i]), parts[i + 1])
     return False
 
 
@@ -210,7 +204,7 @@ class Sandbox:
         self.cgroup_roots = {c: r for c in ("pids", "memory") if (r := _cgroup_root(c)) is not None}
         self.cgroup_root = self.cgroup_roots.get("pids")
         self.removed_leftovers = self._remove_leftovers()
-        self.tag = f"{os.getpid()}-{_start_time(os.getpid())}"
+        self.tag = f"{os.getpid()}-{processes.start_time(os.getpid())}"
         self.home = self.base / f"inst-{self.tag}"
         self.home.mkdir(mode=0o755, exist_ok=True)
         self.uid, self.gid = _sandbox_ids(uid, gid)

@@ -16,11 +16,13 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
+from plumbing import processes
 from plumbing.secrets import Scrubber, collect_secret_values, redact_tree
 
 log = logging.getLogger(__name__)
@@ -125,8 +127,10 @@ class StageRun:
 
     def detach(self) -> None:
         """Leave the run RUNNING when the stage returns: a submitted job ends it
-        (``python -m plumbing.launch.finish``)."""
+        (``python -m plumbing.launch.finish``); no rerun takes it for a dead one."""
         self.detached = True
+        if self.run_id:
+            self._client().set_tag(self.run_id, OWNER_TAG, "detached")
 
     def _client(self) -> Any:
         from mlflow.tracking import MlflowClient
@@ -232,6 +236,22 @@ def run_tags(stage: str, experiment: str, seed: int, sweep_id: Optional[str],
 
 
 SWEEP_TAG = "ralign.sweep_parent"
+OWNER_TAG = "ralign.owner"  # the process running the run (host:pid:start), "detached" for a job's
+WORKDIR_TAG = "ralign.output_dir"
+
+
+def supersede(client: Any, experiment_id: str, run_id: str, workdir: str) -> List[str]:
+    """End KILLED the RUNNING runs of the same output folder whose process is gone (killed,
+    crashed, the machine rebooted): this run takes over from them. Runs of a process on
+    another host, or of a submitted job, are left as they are."""
+    stale = []
+    for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        tags = r.data.tags
+        if r.info.run_id != run_id and tags.get(WORKDIR_TAG) == workdir and processes.gone(tags.get(OWNER_TAG, "")):
+            client.set_tag(r.info.run_id, "ralign.superseded_by", run_id)
+            client.set_terminated(r.info.run_id, "KILLED")
+            stale.append(r.info.run_id)
+    return stale
 
 
 def sweep_parent(uri: str, experiment: str, sweep_id: str) -> str:
@@ -274,6 +294,7 @@ def start_run(
     max_param_length: int = 500,
     fluent: bool = True,
     run_id: Optional[str] = None,
+    workdir: Optional[str] = None,
 ) -> Iterator[StageRun]:
     """Open an MLflow run, log config/params/tags, and end it FINISHED, FAILED or KILLED.
 
@@ -282,6 +303,8 @@ def start_run(
     ``fluent=True`` makes it the process's active run, so libraries that log through
     ``mlflow.*`` (transformers' MLflow callback in TRL) write into it. A parent run that
     stays open while its children run in the same process is opened with ``fluent=False``.
+    ``workdir`` (the stage's output folder) lets a rerun end KILLED the runs a killed
+    process left RUNNING there (``supersede``).
     """
     scrub = Scrubber(collect_secret_values(config or {}))
     if not enabled:
@@ -296,6 +319,9 @@ def start_run(
     all_tags = dict(tags)
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
+    all_tags[OWNER_TAG] = processes.me()
+    if workdir:
+        all_tags[WORKDIR_TAG] = workdir
     all_tags = {k: scrub(str(v)) for k, v in all_tags.items()}
     if run_id:
         if fluent:
@@ -316,6 +342,11 @@ def start_run(
             client.set_terminated(run_id, status)
 
     run = StageRun(run_id, uri, exp_id, scrub, max_param_length)
+    if workdir:
+        stale = supersede(client, exp_id, run_id, workdir)
+        if stale:
+            print(f"[tracking] runs {', '.join(stale)} of {workdir} were left RUNNING by a process that is gone: "
+                  "ended KILLED, this run takes over", file=sys.stderr)
     try:
         if config is not None:
             safe = redact_tree(config)

@@ -187,7 +187,7 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
         uri=uri, experiment=obj.tracking.experiment, run_name=obj.tracking.run_name or stage, tags=tags,
         parent_run_id=obj.tracking.parent_run_id, config=config, overrides=overrides,
         enabled=obj.tracking.enabled and not obj.dry_run, max_param_length=obj.tracking.max_param_length,
-        fluent=getattr(mod, "FLUENT_RUN", True), run_id=obj.tracking.run_id,
+        fluent=getattr(mod, "FLUENT_RUN", True), run_id=obj.tracking.run_id, workdir=obj.output_dir,
     ) as run:
         summary = mod.run(obj, run) or {}
         summary.setdefault("mlflow_run_id", run.run_id)

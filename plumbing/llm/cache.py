@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -27,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
+from plumbing import processes
 from plumbing.errors import SuiteError
 from plumbing.llm.types import ChatRequest, ChatResult, FailureKind, LLMBackend, OnResult
 
@@ -67,23 +67,6 @@ LEASE_TTL_S = 900.0  # a lease outlives any one call (retries included); a crash
 POLL_S = 0.25
 
 
-def _start_time(pid: int) -> str:
-    """The process's start time (/proc), so a reused pid is not taken for the owner."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
-
-
-def _gone(owner: str) -> bool:
-    """A lease owner on this host whose process no longer runs (another host's: never known)."""
-    host, _, rest = owner.partition(":")
-    pid, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    return _start_time(int(pid)) != start
-
-
 class LLMCache:
     """Key → answer store. Thread-safe; one sqlite connection per instance."""
 
@@ -103,7 +86,7 @@ class LLMCache:
         # A call in flight in some process: others wait for its answer instead of paying again.
         self._conn.execute("CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
                            "expires REAL NOT NULL)")
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+        self.owner = processes.me()
 
     # -- leases: which process pays for a call
     def claim(self, keys: Iterable[str], ttl_s: float = LEASE_TTL_S) -> List[str]:
@@ -121,7 +104,7 @@ class LLMCache:
                     got.append(k)
                     continue
                 row = self._conn.execute("SELECT owner FROM leases WHERE key = ?", (k,)).fetchone()
-                if row is None or _gone(row[0]):
+                if row is None or processes.gone(row[0]):
                     self._conn.execute("INSERT OR REPLACE INTO leases (key, owner, expires) VALUES (?, ?, ?)",
                                        (k, self.owner, now + ttl_s))
                     got.append(k)
@@ -153,7 +136,7 @@ class LLMCache:
                 rows += self._conn.execute(
                     f"SELECT key, owner FROM leases WHERE expires >= ? AND key IN ({','.join('?' * len(chunk))})",
                     [now, *chunk]).fetchall()
-        return [k for k, owner in rows if not _gone(owner)]
+        return [k for k, owner in rows if not processes.gone(owner)]
 
     def get_many(self, keys: Iterable[str]) -> Dict[str, Dict[str, Any]]:
         keys = list(dict.fromkeys(keys))

@@ -331,3 +331,42 @@ def test_a_model_that_does_not_load_is_tried_once_and_stops_every_caller(tmp_pat
         t.join(60)
     call()
     assert len(errors) == 5 and len(tries) == 1
+
+
+def test_a_rerun_ends_the_run_a_killed_process_left_running(tmp_path, python, cli):
+    """SIGKILL leaves the run RUNNING (nothing can end it); the rerun into the same folder
+    marks it KILLED (superseded by the rerun) once its process is gone, and finishes itself.
+    A detached run (a submitted job's) and a run of another folder are left alone."""
+    import signal
+    import subprocess
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from plumbing.tracking import OWNER_TAG, WORKDIR_TAG
+
+    data = fx.write(tmp_path / "hs3.jsonl", fx.ralign_records())
+    out, uri = tmp_path / "out", f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with LoopbackServer(responder=rule_responder, latency_s=1.0) as srv:
+        args = [python, "-m", "genrm.evaluate", f"output_dir={out}", "data=helpsteer3", f"data.helpsteer3.path={data}",
+                *_backend("genrm", srv.base_url), f"tracking.uri={uri}", "tracking.experiment=e"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while srv.chat_requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name("e").experiment_id
+        [killed] = client.search_runs([exp])
+        assert killed.info.status == "RUNNING"
+        detached = client.create_run(exp, tags={WORKDIR_TAG: str(out), OWNER_TAG: "detached"}).info.run_id
+        other = client.create_run(exp, tags={WORKDIR_TAG: str(tmp_path / "x"), OWNER_TAG: killed.data.tags[OWNER_TAG]})
+        r = cli(args)
+        assert r.returncode == 0, r.stderr[-2000:]
+    runs = {x.info.run_id: x for x in client.search_runs([exp])}
+    rerun = next(x for x in runs.values() if x.info.run_id not in (killed.info.run_id, detached, other.info.run_id))
+    assert runs[killed.info.run_id].info.status == "KILLED"
+    assert runs[killed.info.run_id].data.tags["ralign.superseded_by"] == rerun.info.run_id
+    assert rerun.info.status == "FINISHED"
+    assert runs[detached].info.status == "RUNNING" and runs[other.info.run_id].info.status == "RUNNING"

@@ -205,8 +205,10 @@ def test_unprivileged_with_no_capability(sandbox):
 
 def test_no_write_to_sysctls_sys_or_cgroups(sandbox):
     swappiness = Path("/proc/sys/vm/swappiness").read_text()
+    # what a write to cgroup.procs would change: where pid 1 lives (the root's procs list itself
+    # changes whenever any process on the machine starts or ends)
     cgroup_files = {p: p.read_text() for p in [sandbox.cgroup_root / "pids.max" if (sandbox.cgroup_root / "pids.max")
-                                               .exists() else None, sandbox.cgroup_root / "cgroup.procs"] if p}
+                                               .exists() else None, Path("/proc/1/cgroup")] if p}
     code = "\n".join(
         f"{_attempt(f'open({path!r}, {mode!r}).write({data!r})')}\nout[{path!r}] = ok"
         for path, mode, data in [("/proc/sys/vm/swappiness", "w", "1"), ("/proc/sys/kernel/hostname", "w", "x"),
