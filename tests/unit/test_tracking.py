@@ -175,3 +175,26 @@ def test_a_job_stopped_by_a_signal_ends_its_run_killed_and_a_requeue_reopens_it(
     assert client.get_run(run_id).info.status == "RUNNING"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_a_fresh_store_is_a_copy_of_a_premigrated_one(tmp_path, monkeypatch):
+    """The template is made once per MLflow version; each new store is a copy that MLflow
+    opens without migrating, and a store that exists is never replaced."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from plumbing.tracking import seed_sqlite_store
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first, second = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
+    seed_sqlite_store(f"sqlite:///{first}")
+    template = tmp_path / "cache" / "ralign-suite" / f"mlflow-{mlflow.__version__}-empty-store.db"
+    assert template.is_file() and first.read_bytes() == template.read_bytes()
+    seed_sqlite_store(f"sqlite:///{second}")
+    client = MlflowClient(f"sqlite:///{second}")
+    exp = client.create_experiment("e")
+    client.create_run(exp)
+    before = second.read_bytes()
+    seed_sqlite_store(f"sqlite:///{second}")  # exists: untouched
+    assert second.read_bytes() == before and len(client.search_runs([exp])) == 1
+    assert [p.name for p in second.parent.iterdir()] == ["mlflow.db"]  # no part file left
