@@ -76,17 +76,18 @@ def evaluate_atomic(backend: LLMBackend, references: Sequence[List[str]], ration
         to_match.append(i)
     requests = [ChatRequest.of(match_messages(references[i], results[i].model_items or []), sampling)
                 for i in to_match]
-    parsers = [_match_parser(len(references[i]), len(results[i].model_items or [])) for i in to_match]
+    parsers = [_match_parser(len(references[i]), len(results[i].model_items or []), rules) for i in to_match]
     matched = complete_parsed(backend, requests, parsers, parse_retries, progress=progress)
     for i, p in zip(to_match, matched):
         results[i].matcher_raw = p.raw
         if p.ok:
             results[i].status, results[i].reason = "valid", None
-            results[i].scores = atomic_scores(p.value, len(references[i]), len(results[i].model_items or []))
+            results[i].scores = atomic_scores(p.value, len(references[i]), len(results[i].model_items or []),
+                                              rules.match.zero_in_ap)
         else:
             results[i].reason = "call_fail" if p.status == CALL_FAIL else "matcher_invalid"
     return results
 
 
-def _match_parser(n: int, m: int):
-    return lambda text: parse_matches(text, n, m).matches
+def _match_parser(n: int, m: int, rules: AtomicRules):
+    return lambda text: parse_matches(text, n, m, rules.match).matches

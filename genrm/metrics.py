@@ -27,6 +27,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from genrm.parsing import MATCH_PROFILES, MatchRules
+
 # ---------------------------------------------------------------------------- label metrics
 WRONG, CORRECT, INCORRECT, CALL_FAIL, PARSE_FAIL, UNJUDGED = range(6)
 CATEGORY_NAMES = ("label_wrong", "correct", "incorrect", "call_fail", "parse_fail", "unjudged")
@@ -94,6 +96,13 @@ class AtomicRules:
     max_model_items: int = 5  # the model list is cut to its first k items before matching
     skip_more_than: int = 10  # samples whose model list is longer than this are skipped
     skip_empty: bool = True  # samples whose model list is empty are skipped
+    match: MatchRules = MATCH_PROFILES["strict"]  # how the matcher's answer is read
+    # a matcher output with no answer (a failed call): counted as an error and passed over
+    # (``error``, RationaleRM's analysis) or a bad record (``stop``: the file is refused)
+    failed_call: str = "stop"
+    # an answer that cannot be read is an error even in a sample whose model list is then
+    # passed over (too long, empty): RationaleRM's analysis reads the answer first
+    errors_first: bool = False
 
 
 def prepare_model_items(items: Sequence[str], rules: AtomicRules) -> Tuple[Optional[List[str]], Optional[str]]:
@@ -105,24 +114,29 @@ def prepare_model_items(items: Sequence[str], rules: AtomicRules) -> Tuple[Optio
     return list(items[: rules.max_model_items]), None
 
 
-def atomic_scores(matches: Mapping[int, Tuple[int, float]], n: int, m: int) -> Dict[str, float]:
+def atomic_scores(matches: Sequence[Tuple[int, int, float]], n: int, m: int,
+                  zero_in_ap: bool = False) -> Dict[str, float]:
     """Precision, recall, F1 and AP of one sample from its matcher result.
 
-    ``matches[i] = (j, score)`` for every reference item i in 1..n; j = 0 means no match.
-    A model item counts as matched when some reference item gives it a score above 0; its
-    ``best`` is the highest such score.
+    ``matches`` are (reference item i, model item j, score) lines; j = 0 means no match, and
+    a line whose i is outside 1..n or whose j is past m is dropped. Recall: each reference
+    item's best score, over n; precision: each model item's best score, over m; AP ranks
+    the model items by position (those whose best is 0 only with ``zero_in_ap``, as
+    RationaleRM's analysis does), over n.
     """
     if n <= 0:
         raise ValueError("a sample needs at least one reference item")
-    recall = sum(score for _, score in matches.values()) / n
+    kept = [(i, j, s) for i, j, s in matches if j != 0 and 1 <= i <= n and j <= m]
+    by_ref: Dict[int, float] = {}
     best: Dict[int, float] = {}
-    for j, score in matches.values():
-        if j > 0 and score > 0:
-            best[j] = max(best.get(j, 0.0), score)
+    for i, j, score in kept:
+        by_ref[i] = max(by_ref.get(i, 0.0), score)
+        best[j] = max(best.get(j, 0.0), score)
+    recall = sum(by_ref.values()) / n
     precision = sum(best.values()) / m if m > 0 else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     running, ap = 0.0, 0.0
-    for k, j in enumerate(sorted(best), start=1):
+    for k, j in enumerate(sorted(j for j in best if zero_in_ap or best[j] > 0), start=1):
         running += best[j]
         ap += running / k
     return {"precision": precision, "recall": recall, "f1": f1, "ap": ap / n}

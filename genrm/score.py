@@ -28,7 +28,7 @@ from omegaconf import MISSING
 from genrm.evaluate import flat_metrics, print_summary, write_json
 from genrm.metarm import SKIPPED
 from genrm.metrics import ATOMIC_METRICS, WRONG, AtomicRules, atomic_scores, category, prepare_model_items
-from genrm.parsing import parse_matches, parse_verdict
+from genrm.parsing import check_matches, parse_verdict, read_matches
 from genrm.records import label_field
 from genrm.settings import AtomicSettings, BootstrapSettings
 from genrm.summary import Tally
@@ -46,7 +46,7 @@ class GenRMScoreConfig(StageConfig):
     stage: str = "genrm_score"
     input: str = MISSING
     format: str = "auto"
-    model: Optional[str] = None  # rationalerm: whose `<model>-checklist` was matched
+    checklist_model: Optional[str] = None  # rationalerm: whose `<model>-checklist` was matched (`model=NAME`)
     benchmark: Optional[str] = None  # metric prefix in MLflow; default: the input file's name
     on_bad_record: str = "error"
     atomic: AtomicSettings = field(default_factory=AtomicSettings)
@@ -60,6 +60,10 @@ class GenRMScoreConfig(StageConfig):
 
 
 SCHEMA = GenRMScoreConfig
+# the skip reasons RationaleRM's analysis counts as errors (it passes over too long / empty lists silently)
+ERROR_REASONS = ("matcher_invalid", "matcher_call_failed")
+# `model=NAME` on the command line: the checklist's model, not the `model/` config group
+KEY_ALIASES = {"model": "checklist_model"}
 
 
 def detect(rec: Dict[str, Any]) -> str:
@@ -118,25 +122,31 @@ def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicR
         if len(names) != 1:
             raise FieldError("metadata", f"found model checklists {names}: give model=NAME")
         key = names[0]
-    else:
-        key = f"{model}-checklist"
+    else:  # as the reference finds it: whatever the case
+        key = next((k for k in meta if k.lower() == f"{model}-checklist".lower()), f"{model}-checklist")
     items = meta.get(key)
     if not isinstance(items, list):
         raise FieldError(f"metadata.{key}", "missing or not a list")
+    domain = meta.get("domain", rec.get("domain"))
     samples = rec.get("samples")
+    if isinstance(samples, list) and not samples and rules.failed_call == "error":
+        return None, "matcher_call_failed", domain  # the matcher gave no answer: an error, counted
     if not isinstance(samples, list) or not samples or not isinstance(samples[0], dict):
-        raise FieldError("samples", "expected a list whose first item has generated_text")
+        raise FieldError("samples", "expected a list whose first item has generated_text "
+                                    "(atomic.failed_call=error counts an empty one and goes on)")
     text = samples[0].get("generated_text")
     if not isinstance(text, str):
         raise FieldError("samples[0].generated_text", "expected text")
-    domain = meta.get("domain", rec.get("domain"))
     shown, reason = prepare_model_items(items, rules)
+    read = read_matches(text, rules.match)
+    if not read.ok and (shown is not None or rules.errors_first):
+        return None, "matcher_invalid", domain
     if shown is None:
         return None, reason, domain
-    parsed = parse_matches(text, len(human), len(shown))
+    parsed = check_matches(read.matches, len(human), len(shown), rules.match)
     if not parsed.ok:
         return None, "matcher_invalid", domain
-    return atomic_scores(parsed.matches, len(human), len(shown)), None, domain
+    return atomic_scores(parsed.matches, len(human), len(shown), rules.match.zero_in_ap), None, domain
 
 
 def suite_atomic(rec: Dict[str, Any]) -> Tuple[Optional[Dict[str, float]], Optional[str]]:
@@ -176,7 +186,7 @@ def _score_records(cfg: GenRMScoreConfig, rows: Iterator[Tuple[int, Any, Optiona
                 raise FieldError("<record>", "expected an object")
             fmt = detect(rec) if cfg.format == "auto" else cfg.format
             if fmt == "rationalerm":
-                scores, reason, domain = rationalerm_record(rec, cfg.model, rules)
+                scores, reason, domain = rationalerm_record(rec, cfg.checklist_model, rules)
                 tally.add_atomic(scores, reason, {"subset": domain})
             else:
                 keys = {"subset": _subset(rec)}
@@ -250,6 +260,10 @@ def run(cfg: GenRMScoreConfig, tracker: StageRun) -> Dict[str, Any]:
         summary_path.unlink()
     summary, report = score_file(cfg)
     summary.update(input=str(Path(cfg.input).resolve()), records=report)
+    if "rationalerm" in report.get("formats", {}):  # which reading of the matcher answers made these numbers
+        summary["atomic_rules"] = cfg.atomic.describe()
+        by_reason = summary.get("skipped_by_reason") or {}
+        summary["error_samples"] = sum(by_reason.get(r, 0) for r in ERROR_REASONS)  # RationaleRM's error count
     write_json(summary_path, summary)
     name = cfg.benchmark or Path(cfg.input).stem
     tracker.log_metrics(flat_metrics(name, summary))

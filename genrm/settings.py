@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Dict, Optional
 
 from genrm.metrics import AtomicRules
+from genrm.parsing import MATCH_CHOICES, MATCH_PROFILES, MatchRules
 from plumbing.config.schema import Problems, check_choice
 
 
@@ -43,14 +44,45 @@ class AtomicSettings:
     skip_empty: bool = True
     max_decomposed_items: int = 10
     parse_retries: int = 2
+    # How a matcher's answer is read (genrm.parsing.MatchRules): a profile, ``strict`` (the
+    # suite's own matcher prompt) or ``reference`` (RationaleRM's analysis script, the
+    # default of genrm.score), and any of its rules set one by one over it (null: the profile's).
+    profile: str = "strict"
+    block: Optional[str] = None  # last | first
+    lines: Optional[str] = None  # every | any
+    scores: Optional[str] = None  # quarters | unit
+    indices: Optional[str] = None  # exact | count
+    zero_in_ap: Optional[bool] = None
+    failed_call: Optional[str] = None  # stop | error (a matcher output without an answer)
+    errors_first: Optional[bool] = None  # an unreadable answer is an error before any list is passed over
+
+    def match_rules(self) -> MatchRules:
+        given = {k: getattr(self, k) for k in ("block", "lines", "scores", "indices", "zero_in_ap")}
+        return replace(MATCH_PROFILES.get(self.profile, MATCH_PROFILES["strict"]),
+                       **{k: v for k, v in given.items() if v is not None})
 
     def rules(self) -> AtomicRules:
-        return AtomicRules(self.max_model_items, self.skip_more_than, self.skip_empty)
+        reference = self.profile == "reference"
+        failed = self.failed_call or ("error" if reference else "stop")
+        first = reference if self.errors_first is None else self.errors_first
+        return AtomicRules(self.max_model_items, self.skip_more_than, self.skip_empty, self.match_rules(), failed, first)
+
+    def describe(self) -> Dict[str, Any]:
+        """The profile and every rule in force, for the summary."""
+        r = self.rules()
+        return {"profile": self.profile, **asdict(r.match), "failed_call": r.failed_call, "errors_first": r.errors_first,
+                "max_model_items": r.max_model_items, "skip_more_than": r.skip_more_than, "skip_empty": r.skip_empty}
 
     def check(self) -> Problems:
         p: Problems = []
         check_choice(p, "scope", self.scope, ("all", "label_correct"))
         check_choice(p, "model_items", self.model_items, ("decompose", "parse"))
+        check_choice(p, "profile", self.profile, tuple(MATCH_PROFILES))
+        for key, choices in MATCH_CHOICES.items():
+            if getattr(self, key) is not None:
+                check_choice(p, key, getattr(self, key), choices)
+        if self.failed_call is not None:
+            check_choice(p, "failed_call", self.failed_call, ("stop", "error"))
         if self.max_model_items < 1:
             p.append(("max_model_items", "must be >= 1"))
         return p

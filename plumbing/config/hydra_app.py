@@ -87,6 +87,7 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
     from hydra.errors import HydraException
 
     mod = load_stage(stage)
+    overrides = with_aliases(mod, overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
@@ -102,6 +103,18 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
         GlobalHydra.instance().clear()
     obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml", checks=validate_config)
     return obj, cfg
+
+
+def with_aliases(mod: Any, overrides: Sequence[str]) -> List[str]:
+    """Overrides with a stage's ``KEY_ALIASES`` applied: a key the user naturally writes
+    (``model=NAME`` in genrm.score) that Hydra would take for a config group of the same
+    name goes to the field that holds it."""
+    aliases: Dict[str, str] = getattr(mod, "KEY_ALIASES", {})
+    out = []
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        out.append(f"{aliases[key]}={value}" if sep and key in aliases else o)
+    return out
 
 
 def _preset_hint(stage: str, overrides: Sequence[str]) -> str:
@@ -233,6 +246,7 @@ def stage_main(stage: str) -> Callable[[], Any]:
         import hydra
 
         mod = load_stage(stage)
+        sys.argv[1:] = with_aliases(mod, sys.argv[1:])
         hint = _preset_hint(stage, sys.argv[1:])
         if hint:  # its keys would fail Hydra's composition with a message that does not say why
             sys.exit(report_error(ConfigError([("experiment", hint.lstrip("; "))], f"conf/{stage}.yaml")))

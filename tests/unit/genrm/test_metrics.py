@@ -69,7 +69,7 @@ def test_label_bootstrap_matches_a_naive_resampling_bootstrap():
 
 def test_atomic_scores_by_hand():
     # n=3 reference items, m=4 model items; R1->S2 (1), R2->S4 (0.5), R3 unmatched
-    s = atomic_scores({1: (2, 1.0), 2: (4, 0.5), 3: (0, 0.0)}, n=3, m=4)
+    s = atomic_scores([(1, 2, 1.0), (2, 4, 0.5), (3, 0, 0.0)], n=3, m=4)
     assert s["recall"] == pytest.approx(1.5 / 3)
     assert s["precision"] == pytest.approx(1.5 / 4)
     assert s["f1"] == pytest.approx(2 * 0.375 * 0.5 / 0.875)
@@ -78,18 +78,18 @@ def test_atomic_scores_by_hand():
 
 
 def test_atomic_unmatched_items_do_not_change_ap_ranks():
-    early = atomic_scores({1: (1, 1.0), 2: (2, 0.5)}, n=2, m=2)
-    late = atomic_scores({1: (4, 1.0), 2: (5, 0.5)}, n=2, m=5)  # S1..S3 unmatched in front
+    early = atomic_scores([(1, 1, 1.0), (2, 2, 0.5)], n=2, m=2)
+    late = atomic_scores([(1, 4, 1.0), (2, 5, 0.5)], n=2, m=5)  # S1..S3 unmatched in front
     assert early["ap"] == late["ap"] == pytest.approx((1.0 + 1.5 / 2) / 2)
     assert late["precision"] == pytest.approx(1.5 / 5) and early["precision"] == pytest.approx(1.5 / 2)
 
 
 def test_atomic_two_reference_items_on_one_model_item_count_it_once_at_its_best():
-    s = atomic_scores({1: (1, 0.5), 2: (1, 1.0)}, n=2, m=2)
+    s = atomic_scores([(1, 1, 0.5), (2, 1, 1.0)], n=2, m=2)
     assert s["recall"] == pytest.approx(0.75)
     assert s["precision"] == pytest.approx(1.0 / 2)
     assert s["ap"] == pytest.approx((1.0 / 1) / 2)
-    zero = atomic_scores({1: (0, 0.0)}, n=1, m=3)
+    zero = atomic_scores([(1, 0, 0.0)], n=1, m=3)
     assert zero == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "ap": 0.0}
 
 

@@ -52,6 +52,12 @@ def test_strip_thinking():
         ("The rationale is correct.", None),  # no verdict line
         ("Verdict: Mostly right", None),
         ("Verdict: Correctness is unclear", None),
+        # R-Align's own MetaRM prompt asks for XML tags
+        ("<golden_key_points>\nA has a math error\n</golden_key_points>\n<genrm_analysis>\nIt says so.\n"
+         "</genrm_analysis>\n<final_verdict>\nCorrect\n</final_verdict>", "Correct"),
+        ("<genrm_analysis>x</genrm_analysis><final_verdict>incorrect</final_verdict>", "Incorrect"),
+        ("<final_verdict>**Incorrect**</final_verdict>", "Incorrect"),
+        ("<final_verdict>\nCorrect OR Incorrect\n</final_verdict>", None),  # the template echoed, no verdict
     ],
 )
 def test_parse_metarm(text, verdict):
@@ -67,10 +73,10 @@ def test_parse_checklist_takes_numbered_and_bulleted_lines():
 def test_parse_matches_valid_and_tolerant_of_form():
     text = "analysis...\n<RESULT_START>\n- R1@S2: 0.75\nR2 @ S0 : 0\n- r3@s1: 1\n<RESULT_END>"
     p = parse_matches(text, n=3, m=2)
-    assert p.ok and p.matches == {1: (2, 0.75), 2: (0, 0.0), 3: (1, 1.0)}
+    assert p.ok and p.matches == [(1, 2, 0.75), (2, 0, 0.0), (3, 1, 1.0)]
     no_end = parse_matches("<RESULT_START>\n- R1@S1: .5\n", 1, 1)
-    assert no_end.ok and no_end.matches == {1: (1, 0.5)}
-    assert parse_matches("<RESULT_START>\n- R1@S0: 1\n<RESULT_END>", 1, 3).matches == {1: (0, 0.0)}
+    assert no_end.ok and no_end.matches == [(1, 1, 0.5)]
+    assert parse_matches("<RESULT_START>\n- R1@S0: 1\n<RESULT_END>", 1, 3).matches == [(1, 0, 0.0)]
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def _rrm(gen, human, model_items, domain="stem"):
             "metadata": {"human-checklist": human, "qwen-checklist": model_items, "domain": domain}}
 
 
-def test_rationalerm_matcher_output_with_the_reference_rules(tmp_path):
+def test_rationalerm_matcher_output_with_the_strict_rules(tmp_path):
     recs = [
         # n=3, m=4: P=1.5/4, R=1.5/3, AP=(1 + 1.5/2)/3
         _rrm("<RESULT_START>\n- R1@S2: 1\n- R2@S4: 0.5\n- R3@S0: 0\n<RESULT_END>", ["a", "b", "c"], ["w", "x", "y", "z"]),
@@ -65,7 +65,7 @@ def test_rationalerm_matcher_output_with_the_reference_rules(tmp_path):
         _rrm("<RESULT_START>\n- R1@S1: 1\n<RESULT_END>", ["a", "b"], ["x"]),  # 1 line for 2 items: invalid
         _rrm("<RESULT_START>\n- R1@S6: 1\n<RESULT_END>", ["a"], list("abcdefg")),  # S6 beyond the cap: invalid
     ]
-    s = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm")
+    s = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm", "atomic.profile=strict")
     assert (s["valid"], s["skipped"]) == (2, 4)
     assert s["skipped_by_reason"] == {"model_list_too_long": 1, "empty_model_list": 1, "matcher_invalid": 2}
     first = {"precision": 1.5 / 4, "recall": 0.5, "ap": (1 + 1.5 / 2) / 3}
@@ -74,8 +74,53 @@ def test_rationalerm_matcher_output_with_the_reference_rules(tmp_path):
         assert s[k] == pytest.approx((first[k] + second[k]) / 2)
     assert s["by_subset"]["code"]["valid"] == 1
     loose = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm", "atomic.skip_more_than=20",
-                   "atomic.skip_empty=false")
+                   "atomic.skip_empty=false", "atomic.profile=strict")
     assert loose["skipped_by_reason"] == {"matcher_invalid": 3}  # empty list: S1 out of range now
+
+
+# RationaleRM's analysis (metajudge_analysis.py), as the issue and its code describe it: n
+# reference items, m = min(model items, 5); each case's numbers worked out by hand.
+S, E = "<RESULT_START>", "<RESULT_END>"
+REFERENCE_CASES = [
+    # (matcher answer, reference items, model items, expected P, R, AP or the outcome)
+    (f"{S}\nScores corresponding to claims:\n- R1@S1: 1\n- R2@S0: 0\n{E}", 2, 2, (1 / 2, 1 / 2, 1 / 2)),  # header line
+    (f"{S}\n- R1@S6: 1\n- R2@S2: 0.5\n{E}", 2, 7, (0.5 / 5, 0.5 / 2, 0.5 / 2)),  # S6 past the cap: dropped
+    (f"{S}\n- R1@S1: 0.3\n{E}", 1, 1, (0.3, 0.3, 0.3)),  # any score in [0, 1]
+    (f"{S}\n- R1@S1: 0\n- R2@S2: 1\n{E}", 2, 2, (1 / 2, 1 / 2, (0 + 1 / 2) / 2)),  # S1 scored 0 is ranked
+    (f"<think>{S}\n- R1@S1: 1\n{E}</think>{S}\n- R1@S0: 0\n{E}", 1, 1, (1.0, 1.0, 1.0)),  # the first block
+    (f"{S}\n- R1@S1: 1\n- R3@S2: 1\n{E}", 2, 2, (1 / 2, 1 / 2, 1 / 2)),  # R3: counted, then dropped
+    (f"{S}\n- R1@S1: 1\n- R1@S2: 0.5\n{E}", 2, 2, (1.5 / 2, 1 / 2, (1 + 1.5 / 2) / 2)),  # R1 twice
+    (f"{S}\n- R1@S1: 1\n", 1, 1, "error"),  # no end marker
+    (f"{S}\nR1@S1: 1\n{E}", 1, 1, "error"),  # no "- " line
+    (f"{S}\n- R1@S1: 1\n{E}", 2, 1, "error"),  # one line for two reference items
+    (f"{S}\n- R1@S1: 1.5\n{E}", 1, 1, "error"),  # a score above 1
+    (None, 1, 1, "error"),  # the matcher call failed: samples []
+    (f"{S}\nR1@S1: 1\n{E}", 1, 11, "error"),  # unreadable: an error before the list is looked at
+    (f"{S}\n- R1@S1: 1\n{E}", 1, 11, "skipped"),  # more than 10 model items: passed over silently
+    (f"{S}\n- R1@S1: 1\n{E}", 1, 0, "skipped"),  # no model item: passed over silently
+]
+
+
+def test_the_reference_profile_reproduces_rationalerm_s_analysis(tmp_path):
+    recs = [{"samples": [] if text is None else [{"generated_text": text}],
+             "metadata": {"human-checklist": [f"h{i}" for i in range(n)], "Qwen-checklist": [f"m{i}" for i in range(m)]}}
+            for text, n, m, _ in REFERENCE_CASES]
+    s = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm", "model=qwen")
+    valid = [want for *_, want in REFERENCE_CASES if isinstance(want, tuple)]
+    f1 = [2 * p * r / (p + r) for p, r, _ in valid]
+    assert (s["valid"], s["error_samples"]) == (7, 6)
+    assert s["skipped_by_reason"] == {"matcher_invalid": 5, "matcher_call_failed": 1, "model_list_too_long": 1,
+                                      "empty_model_list": 1}
+    for k, col in (("precision", 0), ("recall", 1), ("ap", 2)):
+        assert s[k] == pytest.approx(sum(v[col] for v in valid) / len(valid)), k
+    assert s["f1"] == pytest.approx(sum(f1) / len(f1))
+    assert s["atomic_rules"]["profile"] == "reference" and s["atomic_rules"]["block"] == "first"
+    strict = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs[:-4]), "format=rationalerm", "model=qwen",
+                    "atomic.profile=strict")
+    # the suite's own reading: the header line, S6, 0.3, R3 and a repeated R1 are invalid; the
+    # last block after thinking is read, a missing end marker and a line without "- " are not errors
+    assert (strict["valid"], strict["skipped_by_reason"]) == (4, {"matcher_invalid": 7})
+    assert strict["atomic_rules"]["profile"] == "strict"
 
 
 @pytest.mark.parametrize(
@@ -145,3 +190,14 @@ def test_a_label_with_spaces_or_lower_case_is_read_as_evaluate_reads_it(tmp_path
     assert [label_field(r["gt_label"], "gt_label") for r in rows] == ["A", "B"]
     with pytest.raises(InputError, match="gt_label"):
         _score(tmp_path, fx.write(tmp_path / "c.jsonl", [{"gt_label": "C", "model_pred": "A"}]), "format=ralign")
+
+
+def test_model_name_on_the_command_line(tmp_path, cli, python):
+    """`model=NAME` is the checklist's model, not the `model/` config group (Hydra would take it so)."""
+    rec = _rrm(f"{S}\n- R1@S1: 1\n{E}", ["a"], ["x"])
+    rec["metadata"]["other-checklist"] = ["y"]
+    path = fx.write(tmp_path / "m.jsonl", [rec])
+    r = cli([python, "-m", "genrm.score", f"input={path}", "format=rationalerm", "model=qwen",
+             f"output_dir={tmp_path / 'o'}", "tracking.enabled=false"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["valid"] == 1
