@@ -33,6 +33,7 @@ from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import DataConfig, LLMConfig, Problems, StageConfig, check_produces
 from plumbing.data import load_data
+from genrm.exports import ExportNames, ExportSettings, export
 from plumbing.failures import enforce
 from plumbing.llm.registry import open_backend
 from plumbing.llm.types import SamplingParams
@@ -51,6 +52,7 @@ class GenRMEvalConfig(StageConfig):
     rationale: MetaRMSettings = field(default_factory=MetaRMSettings)
     atomic: AtomicSettings = field(default_factory=AtomicSettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)  # the papers' result files too
     limit: Optional[int] = None  # at most this many samples per benchmark
     genrm_tracking_uri: Optional[str] = None  # where genrm.model=runs:/<id> lives (default: this stage's store)
 
@@ -154,6 +156,11 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
                 and not r.get("genrm_error_swapped")]
     summary["l_acc_answered"] = (sum(1 for r in answered if r["label_correct"]) / len(answered)) if answered else None
     write_jsonl(out / name / "samples.jsonl", rows)
+    names = ExportNames(name, cfg.export.model or cfg.genrm.model,
+                        cfg.export.metarm or (cfg.metarm.model if cfg.metarm is not None else "none"))
+    exported = export(cfg.export, rows, out / "export", names)
+    if exported:
+        summary["export"] = [str(p) for p in exported]
     summary["seconds"] = round(time.monotonic() - t0, 3)
     return summary
 
@@ -283,6 +290,11 @@ def run(cfg: GenRMEvalConfig, tracker: StageRun) -> Dict[str, Any]:
     summary = {"benchmarks": results, "calls": calls,
                "models": {"genrm": cfg.genrm.model, "metarm": cfg.metarm.model if cfg.metarm else None,
                           "metajudge": cfg.metajudge.model if cfg.metajudge else None}}
+    if cfg.metarm is not None:  # R-Align's scripts try an item up to ~150 times over their layers; the suite less
+        summary["metarm_attempt_budget"] = {
+            "http_retries": cfg.metarm.max_retries, "parse_retries": cfg.rationale.parse_retries,
+            "calls_per_item_at_most": (cfg.metarm.max_retries + 1) * (cfg.rationale.parse_retries + 1)}
+    summary["atomic_rules"] = cfg.atomic.describe()
     write_json(summary_path, summary)
     tracker.log_artifact(summary_path)
     print_summary(results)

@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from omegaconf import MISSING
 
 from genrm.evaluate import flat_metrics, print_summary, write_json
+from genrm.exports import ExportNames, ExportSettings, export
 from genrm.metarm import SKIPPED
 from genrm.metrics import ATOMIC_METRICS, WRONG, AtomicRules, atomic_scores, category, prepare_model_items
 from genrm.parsing import check_matches, parse_verdict, read_matches
@@ -35,6 +36,7 @@ from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import Problems, StageConfig, check_choice
 from plumbing.data import FieldError, InputError, count_lines, iter_jsonl_range, iter_raw, split_jsonl
+from plumbing.errors import SuiteError
 from plumbing.tracking import StageRun
 
 FORMATS = ("auto", "ralign", "rationalerm", "suite")
@@ -51,6 +53,7 @@ class GenRMScoreConfig(StageConfig):
     on_bad_record: str = "error"
     atomic: AtomicSettings = field(default_factory=AtomicSettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)  # the suite's records in a paper's format
 
     def check(self) -> Problems:
         p = super().check()
@@ -74,6 +77,13 @@ def detect(rec: Dict[str, Any]) -> str:
     if "model_pred" in rec or "model_judgment" in rec:
         return "ralign"
     raise FieldError("<record>", "cannot tell the format: no model_pred/model_judgment, samples/metadata or atomic")
+
+
+def detect_or_none(rec: Dict[str, Any]) -> Optional[str]:
+    try:
+        return detect(rec)
+    except FieldError:
+        return None
 
 
 def _subset(rec: Dict[str, Any]) -> Optional[str]:
@@ -264,8 +274,17 @@ def run(cfg: GenRMScoreConfig, tracker: StageRun) -> Dict[str, Any]:
         summary["atomic_rules"] = cfg.atomic.describe()
         by_reason = summary.get("skipped_by_reason") or {}
         summary["error_samples"] = sum(by_reason.get(r, 0) for r in ERROR_REASONS)  # RationaleRM's error count
-    write_json(summary_path, summary)
     name = cfg.benchmark or Path(cfg.input).stem
+    if cfg.export.format is not None:
+        suite_rows = [rec for _, rec, err in iter_raw(cfg.input) if err is None and isinstance(rec, dict)
+                      and detect_or_none(rec) == "suite"]
+        if not suite_rows:
+            raise SuiteError(f"{cfg.input}: export.format={cfg.export.format} writes this suite's samples.jsonl "
+                             "records in a paper's format; this file has none")
+        summary["export"] = [str(p) for p in export(cfg.export, suite_rows, Path(cfg.output_dir) / "export",
+                                                    ExportNames(name, cfg.export.model or "genrm",
+                                                                cfg.export.metarm or "none"))]
+    write_json(summary_path, summary)
     tracker.log_metrics(flat_metrics(name, summary))
     tracker.log_artifact(summary_path)
     print_summary({name: summary})

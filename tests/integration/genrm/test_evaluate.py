@@ -370,3 +370,32 @@ def test_a_rerun_ends_the_run_a_killed_process_left_running(tmp_path, python, cl
     assert runs[killed.info.run_id].data.tags["ralign.superseded_by"] == rerun.info.run_id
     assert rerun.info.status == "FINISHED"
     assert runs[detached].info.status == "RUNNING" and runs[other.info.run_id].info.status == "RUNNING"
+
+
+def test_exported_files_give_the_papers_scripts_the_suite_s_numbers(tmp_path):
+    """export.format=ralign writes R-Align's result_metarm/<bench>__<model>_metarm_<metarm>.jsonl
+    (swap judging: the verdict that counts); export.format=rationalerm writes RationaleRM's
+    matcher outputs. Read back the way those papers' scripts read them (genrm.score's ralign
+    reading and its reference profile, both checked against the scripts), they give the
+    suite's own numbers."""
+    with LoopbackServer(responder=rule_responder) as srv:
+        common = [*_data_overrides(tmp_path), *_backend("genrm", srv.base_url), *_backend("metarm", srv.base_url),
+                  *_backend("metajudge", srv.base_url), "judging.swap=true"]
+        ralign = _run([f"output_dir={tmp_path / 'a'}", *common, "export.format=ralign", "genrm.model=Org/My GenRM"])
+        rrm = _run([f"output_dir={tmp_path / 'b'}", *common, "export.format=rationalerm"])
+    hs = ralign["benchmarks"]["helpsteer3"]
+    [path] = hs["export"]
+    assert path.endswith("export/result_metarm/helpsteer3__Org_My_GenRM_metarm_metarm-model.jsonl")
+    obj, cfg = finalize(*compose("genrm_score", [f"input={path}", "format=ralign", f"output_dir={tmp_path / 's1'}",
+                                                 "tracking.enabled=false"]))
+    back = execute("genrm_score", obj, cfg)
+    for k in ("n", "label_correct", "l_acc", "s_corr", "f_score", "call_fail", "parse_fail"):
+        assert back[k] == hs[k], k
+    own = rrm["benchmarks"]["rationalerm_helpsteer3"]
+    [path] = own["export"]
+    obj, cfg = finalize(*compose("genrm_score", [f"input={path}", "format=rationalerm", f"output_dir={tmp_path / 's2'}",
+                                                 "tracking.enabled=false"]))
+    back = execute("genrm_score", obj, cfg)
+    assert back["atomic_rules"]["profile"] == "reference" and back["valid"] == own["valid"] > 0
+    for k in ("precision", "recall", "f1", "ap"):
+        assert back[k] == pytest.approx(own[k]), k

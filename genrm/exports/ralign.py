@@ -1,0 +1,47 @@
+"""R-Align's result files: ``result_metarm/<benchmark>__<model>_metarm_<metarm>.jsonl``, one
+record per sample with ``gt_label``, ``model_pred``, ``model_judgment`` and the MetaRM's
+``metarm_verdict`` / ``metarm_score`` / ``metarm_raw``, as its metarm_judge.py writes them and
+its show_result.py reads them (benchmark and model come from the file name).
+
+With position-swapped judging, ``model_pred`` is the verdict that counts under the run's
+swap policy (the ground-truth label when the sample is label-correct, else the other one, or
+none when the GenRM gave no verdict), so R-Align's L-Acc is the suite's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from genrm.exports import ExportNames, file_name_part
+
+OTHER = {"A": "B", "B": "A"}
+
+
+def counted_pred(row: Dict[str, Any]) -> Optional[str]:
+    gt, pred = row.get("gt_label"), row.get("model_pred")
+    if row.get("label_correct"):
+        return gt
+    if pred is None and row.get("model_pred_swapped") is None:
+        return None
+    return OTHER.get(gt) if gt in OTHER else pred
+
+
+def record(row: Dict[str, Any]) -> Dict[str, Any]:
+    out = {k: row[k] for k in ("id", "gt_label", "model_judgment", "metarm_raw", "metarm_verdict", "metarm_score")
+           if k in row}
+    out["model_pred"] = counted_pred(row)
+    if row.get("subset") is not None:
+        out["source"] = {"subset": row["subset"]}
+    return out
+
+
+def write(rows: Sequence[Dict[str, Any]], folder: Path, names: ExportNames) -> List[Path]:
+    path = (folder / "result_metarm" /
+            f"{file_name_part(names.benchmark)}__{file_name_part(names.model)}_metarm_{file_name_part(names.metarm)}.jsonl")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(record(row), ensure_ascii=False) + "\n")
+    return [path]
