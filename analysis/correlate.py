@@ -41,7 +41,7 @@ class CorrelateConfig(StageConfig):
     label: str = "variant"  # the column that names the points
     bootstrap: int = 2000
     permutations: int = 10000
-    alpha: float = 0.05
+    alpha: float = field(default=0.05, metadata={"range": (1e-9, 1 - 1e-9)})  # in (0, 1)
     skip_undefined: bool = False  # an x with too few rows or a constant column: report it instead of failing
 
     def check(self) -> Problems:

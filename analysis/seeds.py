@@ -43,7 +43,7 @@ class SeedsConfig(StageConfig):
     lower: List[str] = field(default_factory=list)  # metrics the treatment should have lower
     higher: List[str] = field(default_factory=list)  # ... higher
     metrics: List[str] = field(default_factory=list)  # more metrics to report, no expectation
-    alpha: float = 0.05
+    alpha: float = field(default=0.05, metadata={"range": (1e-9, 1 - 1e-9)})  # in (0, 1)
     require: bool = False  # exit 1 when an expectation does not hold
 
     def check(self) -> Problems:

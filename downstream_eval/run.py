@@ -306,7 +306,7 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
     summary = task.summarize(graded)
     flat = [o for outs in outputs.values() for o in outs]
     summary.update(domain=task.cfg.domain, kind=task.kind, docs=len(docs),
-                   missing=sum(1 for o in flat if o is MISSING),
+                   missing=sum(1 for outs in outputs.values() if outs and outs[0] is MISSING),
                    call_fail=sum(1 for o in flat if o["text"] is None and o is not MISSING),
                    truncated=sum(1 for o in flat if o.get("finish_reason") == "length"),
                    seconds=round(time.monotonic() - started, 3))
@@ -337,7 +337,7 @@ def flat_metrics(summary: Dict[str, Any]) -> Dict[str, float]:
             out[f"downstream/{name}/ci_lo"], out[f"downstream/{name}/ci_hi"] = s["score_ci"]
         for k, v in s.items():
             if k.startswith(EXTRA_METRICS) and isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[f"downstream/{name}/{k}"] = v
+                out[f"downstream/{name}/{k.replace('@', '_at_')}"] = v  # MLflow refuses "@" in a name
     for d, v in summary["domains"].items():
         out[f"downstream/domain/{d}"] = v
     if summary["avg"] is not None:
@@ -406,7 +406,9 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
             t.ctx.update(judge=judge_backend,
                          judge_sampling=judge_cfg.sampling if judge_cfg is not None else None)
         # Grading a task (sandbox CPU, judge calls) overlaps generating the next one.
-        grader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="grader"))
+        grader = ThreadPoolExecutor(1, thread_name_prefix="grader")
+        # on an error or a signal the queued grading is dropped (its grades are cached), not run first
+        stack.push(lambda kind, *_: grader.shutdown(wait=kind is None, cancel_futures=kind is not None))
         pending: Dict[str, Future] = {}
         for name, task in tasks.items():
             started = time.monotonic()
@@ -416,8 +418,9 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
                 outputs = generate(gen_backend, task, docs[name], generator.sampling)  # type: ignore[union-attr]
             else:
                 given = predictions.get(name, {})
-                outputs = {d.id: [{"text": t} for t in given[d.id]] if d.id in given else [MISSING]
-                           for d in docs[name]}
+                # a missing item fails every sample it should have had (so pass@k cannot call it passed)
+                outputs = {d.id: [{"text": t} for t in given[d.id]] if d.id in given else
+                           [MISSING] * task.cfg.n_samples for d in docs[name]}
             pending[name] = grader.submit(finish_task, task, docs[name], outputs, cfg.strip_thinking, grade_cache, out,
                                           started)
         for name, fut in pending.items():

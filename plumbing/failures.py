@@ -7,13 +7,15 @@ failure reward). ``max_failure_rate`` is each stage's setting (``StageConfig``).
 
 from __future__ import annotations
 
+import collections
 import threading
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Deque, List, Mapping, Optional, Sequence
 
 from plumbing.errors import RunFailed
 from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
 
 MIN_CALLS = 20  # during training, the rate is judged once this many calls have come back
+WINDOW = 200  # ... over the last this many: a judge that fails late in a long run stops it soon
 
 
 def over_budget(calls: Mapping[str, Mapping[str, Any]], max_rate: float) -> List[str]:
@@ -36,24 +38,25 @@ def enforce(calls: Mapping[str, Mapping[str, Any]], max_rate: float, written: Se
 
 
 class FailureGuard(LLMBackend):
-    """A backend that stops the run (``RunFailed`` from ``complete``) once at least
-    ``min_calls`` results have come back and more than ``max_rate`` of them failed: a
-    trainer must not go on learning from failure rewards."""
+    """A backend that stops the run (``RunFailed`` from ``complete``) once more than
+    ``max_rate`` of its last ``window`` results (at least ``min_calls`` of them) failed: a
+    trainer must not go on learning from failure rewards, whether the judge fails from the
+    start or late in a long run."""
 
-    def __init__(self, inner: LLMBackend, role: str, max_rate: float, min_calls: int = MIN_CALLS):
+    def __init__(self, inner: LLMBackend, role: str, max_rate: float, min_calls: int = MIN_CALLS,
+                 window: int = WINDOW):
         super().__init__()
         self.wrapped, self.role, self.max_rate, self.min_calls = inner, role, max_rate, min_calls
         self.inner = getattr(inner, "inner", inner)  # the calls sent, as stages read them off a cached backend
         self.model_id = inner.model_id
         self._lock = threading.Lock()
-        self._n = self._failed = 0
+        self._recent: Deque[bool] = collections.deque(maxlen=max(window, min_calls))
 
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
         results = self.wrapped.complete(requests, on_result=on_result, progress=progress)
         with self._lock:
-            self._n += len(results)
-            self._failed += sum(1 for r in results if not r.ok)
-            n, failed = self._n, self._failed
+            self._recent.extend(not r.ok for r in results)
+            n, failed = len(self._recent), sum(self._recent)
         if n >= self.min_calls:
             enforce({self.role: {"requests": n, "failed": failed}}, self.max_rate)
         return results

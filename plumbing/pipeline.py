@@ -305,8 +305,9 @@ def run_local(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, D
         except Exception as e:
             failed = name
             if not isinstance(e, SuiteError):
-                traceback.print_exc()
-            results[name] = {"status": "failed", "stage": step.stage, "error": f"{type(e).__name__}: {e}"}
+                print(tracker.scrub(traceback.format_exc()), file=sys.stderr, end="")
+            results[name] = {"status": "failed", "stage": step.stage, "error": tracker.scrub(f"{type(e).__name__}: {e}"),
+                             "exit_code": getattr(e, "exit_code", 1)}
         results[name]["seconds"] = round(time.monotonic() - t0, 1)
         tracker.log_metrics({f"pipeline/{name}/seconds": results[name]["seconds"]})
     return results
@@ -466,7 +467,9 @@ def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
         print(f"\nBrowse the runs: mlflow ui --backend-store-uri {tracker.uri}")
     failed = [n for n, r in results.items() if r["status"] == "failed"]
     if failed:
-        raise SuiteError(f"pipeline step {failed[0]!r} failed: {results[failed[0]]['error']}")
+        error = SuiteError(f"pipeline step {failed[0]!r} failed: {results[failed[0]]['error']}")
+        error.exit_code = results[failed[0]].get("exit_code", 2)  # a step's own exit code (1: RunFailed)
+        raise error
     jobs = {n: r["job_id"] for n, r in results.items() if "job_id" in r}
     return {"steps": {n: r["status"] for n, r in results.items()}, **({"jobs": jobs} if jobs else {})}
 

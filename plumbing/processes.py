@@ -21,16 +21,32 @@ def alive(pid: int, started: str) -> bool:
     return start_time(pid) == started
 
 
+def _host() -> str:
+    """This host as owners name it: the hostname and this PID namespace (containers that share
+    a hostname do not see each other's processes)."""
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        ns = 0
+    return f"{socket.gethostname()}/{ns}"
+
+
 def me() -> str:
     """This process, as ``host:pid:start``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{start_time(os.getpid())}"
+    return f"{_host()}:{os.getpid()}:{start_time(os.getpid())}"
+
+
+def local(owner: str) -> bool:
+    """Whether an owner is a process of this host (one whose liveness can be known here)."""
+    return owner.partition(":")[0] == _host()
 
 
 def gone(owner: str) -> bool:
-    """An owner (``host:pid:start``) on this host that no longer runs; another host's, or an
-    owner that is not a process (a Slurm job), is never known to be gone."""
+    """An owner (``host:pid:start``) on this host that no longer runs; another host's, an
+    owner that is not a process (a Slurm job), or one whose start time could not be read, is
+    never known to be gone."""
     host, _, rest = owner.partition(":")
     pid, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != _host() or not pid.isdigit() or not started.isdigit():
         return False
     return not alive(int(pid), started)

@@ -36,13 +36,28 @@ def secret_values_from_env(environ: Mapping[str, str] | None = None) -> set[str]
 
 # ``key=value`` inside a string: an override carried as data (``stage_overrides``, a step's
 # ``overrides``), whose key may name a secret.
-_OVERRIDE = re.compile(r"([+~]*[A-Za-z_][\w.\[\]@-]*)=([^\s,'\"\]]+)")
+_VALUE = r"('[^']*'|\"[^\"]*\"|[^\s,'\"\]}]+)"
+_OVERRIDE = re.compile(r"([+~]*[A-Za-z_][\w.\[\]@-]*)=" + _VALUE)
+# ``genrm={api_key:sk-...}``: Hydra's dict form
+_DICT_ITEM = re.compile(r"([A-Za-z_][\w-]*)\s*:\s*" + _VALUE)
+# ``https://user:password@host``: credentials in a URL
+_URL_CRED = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]+:([^/@\s]+)@")
 _ENV_NAME = re.compile(r"(?i)^(.*[_-])?(api[_-]?key|token|secret|password)[_-]env$")
 
 
+def _literal(value: str) -> str:
+    v = value.strip()
+    return v[1:-1] if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"" else v
+
+
 def override_secrets(text: str) -> set[str]:
-    """The values of secret-named keys in the ``key=value`` overrides a string holds."""
-    return {v for k, v in _OVERRIDE.findall(text) if is_secret_key(k.lstrip("+~")) and v}
+    """The literal values of secret-named keys in the ``key=value`` overrides (and Hydra dict
+    items) a string holds, and passwords in URLs; ``${oc.env:...}`` is not a value."""
+    found = {_literal(v) for k, v in _OVERRIDE.findall(text) if is_secret_key(k.lstrip("+~"))}
+    if "{" in text:
+        found |= {_literal(v) for k, v in _DICT_ITEM.findall(text) if is_secret_key(k)}
+    found |= set(_URL_CRED.findall(text))
+    return {v for v in found if v and not v.startswith("${")}
 
 
 def collect_secret_values(obj: Any, found: set[str] | None = None,
@@ -69,9 +84,16 @@ def collect_secret_values(obj: Any, found: set[str] | None = None,
 
 
 def redact_override_text(text: str) -> str:
-    """``text`` with the value of every secret-named ``key=value`` in it masked."""
-    return _OVERRIDE.sub(lambda m: f"{m.group(1)}={MASK}" if is_secret_key(m.group(1).lstrip("+~")) else m.group(0),
-                         text)
+    """``text`` with the value of every secret-named ``key=value`` (and dict item) in it and
+    every password in a URL masked."""
+    def mask(m: "re.Match[str]") -> str:
+        secret = is_secret_key(m.group(1).lstrip("+~")) and not m.group(2).startswith("${")
+        return f"{m.group(1)}={MASK}" if secret else m.group(0)
+
+    out = _OVERRIDE.sub(mask, text)
+    if "{" in out:
+        out = _DICT_ITEM.sub(lambda m: f"{m.group(1)}:{MASK}" if is_secret_key(m.group(1)) else m.group(0), out)
+    return _URL_CRED.sub(lambda m: m.group(0).replace(m.group(1), MASK), out)
 
 
 def redact_tree(obj: Any) -> Any:

@@ -66,13 +66,18 @@ def seed_sqlite_store(uri: str) -> None:
         db.parent.mkdir(parents=True, exist_ok=True)
         part = db.with_name(f".{db.name}.{os.getpid()}.part")
         shutil.copyfile(template, part)
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(part)) as conn, conn:  # the Default experiment's artifacts beside it
+            conn.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                         ((db.parent / "mlartifacts" / "0").as_uri(),))
         try:
             os.link(part, db)  # never over a store another process has just made
         except FileExistsError:
             pass
         finally:
             part.unlink(missing_ok=True)
-    except OSError as e:  # a read-only home, say: MLflow makes the store itself, only slower
+    except Exception as e:  # a read-only or full cache: MLflow makes the store itself, only slower
         log.debug("no pre-migrated MLflow store (%s); MLflow creates %s", e, db)
 
 
@@ -159,6 +164,12 @@ class StageRun:
     @property
     def enabled(self) -> bool:
         return self.run_id is not None
+
+    def scrub(self, text: str) -> str:
+        """``text`` with this run's secret values masked (for files the stage writes itself)."""
+        from plumbing.secrets import redact_override_text
+
+        return redact_override_text(self._scrub(text))
 
     def detach(self) -> None:
         """Leave the run RUNNING when the stage returns: a submitted job ends it
@@ -378,12 +389,16 @@ def start_run(
             client.set_terminated(run_id, status)
 
     run = StageRun(run_id, uri, exp_id, scrub, max_param_length)
-    if workdir:
-        stale = supersede(client, exp_id, run_id, workdir)
-        if stale:
-            print(f"[tracking] runs {', '.join(stale)} of {workdir} were left RUNNING by a process that is gone: "
-                  "ended KILLED, this run takes over", file=sys.stderr)
     try:
+        if workdir:
+            try:
+                stale = supersede(client, exp_id, run_id, workdir)
+            except Exception as e:  # bookkeeping of other runs never fails this one
+                log.warning("could not check for runs left RUNNING in %s: %s", workdir, e)
+                stale = []
+            if stale:
+                print(f"[tracking] runs {', '.join(stale)} of {workdir} were left RUNNING by a process that is gone: "
+                      "ended KILLED, this run takes over", file=sys.stderr)
         if config is not None:
             safe = redact_tree(config)
             run.log_params(flatten(safe))

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict, List, Optional, Tuple
 
-from plumbing.engines.remote import Lazy, judge_backends
-from plumbing.errors import RunFailed
+from plumbing.engines.remote import Lazy, judge_backends, stop_training
+from plumbing.errors import SuiteError
 from policy_rlhf.reward import DIAGNOSTICS, PairwiseReward, PairwiseRewardConfig, PolicyRollout
 
 
@@ -63,8 +63,8 @@ def make_executor(settings: Dict[str, Any]) -> type:
             results = await asyncio.to_thread(scorer.get().score, rollouts)
             return [(r.reward, {**{k: r.diagnostics.get(k, 0.0) for k in DIAGNOSTICS}, "reward_error": 0.0})
                     for r in results]
-        except RunFailed:  # the GenRM fails on too many rollouts: training stops, not learns from failures
-            raise
+        except SuiteError as e:  # the GenRM fails on too many rollouts, or cannot be reached: training stops
+            raise stop_training(e) from e
         except Exception:  # never let a sample hang or raise inside OpenRLHF
             return [(failure, {**{k: 0.0 for k in DIAGNOSTICS}, "reward_error": 1.0})] * len(rollouts)
 

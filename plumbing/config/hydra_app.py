@@ -175,6 +175,17 @@ def join_sweep(obj: Any, cfg: DictConfig, sweep_dir: Path) -> None:
                 tracking_uri(obj.tracking.uri, sweep_dir), obj.tracking.experiment, obj.tracking.sweep_id)
 
 
+def scrub_file(path: Path, config: Dict[str, Any]) -> None:
+    """Mask the keys a file written by Hydra itself (multirun.yaml) holds in clear."""
+    from plumbing.secrets import Scrubber, collect_secret_values, redact_override_text
+
+    if path.is_file():
+        text = path.read_text()
+        safe = redact_override_text(Scrubber(collect_secret_values(config) | collect_secret_values(text))(text))
+        if safe != text:
+            path.write_text(safe)
+
+
 def plain(cfg: DictConfig) -> Dict[str, Any]:
     """Resolved config as plain containers, without Hydra's own node."""
     data = OmegaConf.to_container(cfg, resolve=True)
@@ -225,12 +236,26 @@ def quiet_libraries() -> None:
 
 
 def report_error(e: BaseException) -> int:
-    """Print a user-facing error without traceback; return the exit code."""
-    print(f"error: {e}", file=sys.stderr)
+    """Print a user-facing error without traceback (secret values masked); return the exit code."""
+    from plumbing.secrets import Scrubber, redact_override_text
+
+    print(f"error: {redact_override_text(Scrubber()(str(e)))}", file=sys.stderr)
     return getattr(e, "exit_code", 2)
 
 
+LAUNCHER_LOGGERS = ("hydra._internal.core_plugins.basic_launcher", "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+                    "hydra._internal.utils")
+
+
+def _redact_overrides(record: logging.LogRecord) -> bool:
+    from plumbing.secrets import redact_override_text
+
+    record.msg, record.args = redact_override_text(record.getMessage()), ()
+    return True
+
+
 def _terminate(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second TERM must not cut the clean-up short
     raise Terminated()
 
 
@@ -247,6 +272,8 @@ def stage_main(stage: str) -> Callable[[], Any]:
 
         mod = load_stage(stage)
         sys.argv[1:] = with_aliases(mod, sys.argv[1:])
+        for name in LAUNCHER_LOGGERS:  # they print each job's overrides as given, keys included
+            logging.getLogger(name).addFilter(_redact_overrides)
         hint = _preset_hint(stage, sys.argv[1:])
         if hint:  # its keys would fail Hydra's composition with a message that does not say why
             sys.exit(report_error(ConfigError([("experiment", hint.lstrip("; "))], f"conf/{stage}.yaml")))
@@ -266,6 +293,7 @@ def stage_main(stage: str) -> Callable[[], Any]:
                 obj, cfg = finalize(obj, cfg, hc.runtime.output_dir)
                 if hc.mode is not None and hc.mode.name == "MULTIRUN":
                     join_sweep(obj, cfg, Path(hc.sweep.dir))
+                    scrub_file(Path(hc.sweep.dir) / "multirun.yaml", plain(cfg))  # Hydra wrote the overrides as given
                 return execute(stage, obj, cfg, overrides)
             except (ConfigError, SuiteError) as e:
                 sys.exit(report_error(e))
@@ -278,8 +306,10 @@ def stage_main(stage: str) -> Callable[[], Any]:
                   "its MLflow run ends KILLED, a rerun resumes", file=sys.stderr)
             sys.exit(143 if isinstance(e, Terminated) else 130)
         except SystemExit as e:  # Hydra exits 1 when an override does not compose (unknown key,
-            # wrong type): a config error like the suite's own, so exit 2 (its message is printed)
-            if e.code == 1 and not started:
+            # wrong type): a config error like the suite's own, so exit 2 (its message is printed).
+            # Not in a multirun: its jobs may run elsewhere (submitit) and fail for other reasons.
+            multirun = any(a in ("-m", "--multirun") for a in sys.argv[1:])
+            if e.code == 1 and not started and not multirun:
                 sys.exit(2)
             raise
         finally:

@@ -121,7 +121,7 @@ class EngineConfig:
     gpus_per_node: int = 8
     vllm_num_engines: Optional[int] = None
     vllm_tensor_parallel_size: int = 1
-    vllm_gpu_memory_utilization: float = 0.6
+    vllm_gpu_memory_utilization: float = field(default=0.6, metadata={"range": (0, 1)})
     vllm_enable_sleep: Optional[bool] = None
     zero_stage: int = 3
     colocate_all: Optional[bool] = None
@@ -169,7 +169,7 @@ class AlgoConfig:
     use_kl_loss: bool = True  # KL as a loss term (GRPO style) rather than in the reward
     actor_lr: float = 1e-6
     critic_lr: float = 9e-6  # gae only
-    lr_warmup_ratio: float = 0.03
+    lr_warmup_ratio: float = field(default=0.03, metadata={"range": (0, 1)})
     rollout_batch_size: int = 128  # prompts per rollout
     train_batch_size: int = 128  # samples per optimizer step (global)
     micro_batch_size: int = 1  # samples per GPU per forward/backward
@@ -328,7 +328,7 @@ class LLMConfig:
     device: str = "auto"
     dtype: str = "auto"
     tensor_parallel_size: int = 1  # vllm
-    gpu_memory_utilization: float = 0.85  # vllm
+    gpu_memory_utilization: float = field(default=0.85, metadata={"range": (0, 1)})  # vllm
     chat_template_kwargs: Dict[str, Any] = field(default_factory=dict)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
@@ -457,7 +457,7 @@ class StageConfig:
     # A model role (GenRM, MetaRM, generator, judge) whose calls fail (after retries) more
     # often than this ends the stage with exit 1 and a FAILED run, its outputs still written
     # (training: checked as calls come, once there are plumbing.failures.MIN_CALLS).
-    max_failure_rate: float = 0.05
+    max_failure_rate: float = field(default=0.05, metadata={"range": (0, 1)})
 
     def check(self) -> Problems:
         p: Problems = []

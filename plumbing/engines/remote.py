@@ -5,8 +5,9 @@ vLLM engine actor. ``reward_function`` builds the scorer and its judge backends 
 (lazily, under a lock) and shares them: judge calls are cached per host and identical
 calls in flight are sent once. The function never raises (OpenRLHF would only log it and
 fail later elsewhere): an error gives ``failure`` and ``reward_error = 1``; ``extra_logs``
-always has the same keys. The exception is ``RunFailed``: a judge over its failure budget
-(``max_failure_rate``) stops the job.
+always has the same keys. The exception is a judge that cannot serve the run (over its
+failure budget ``max_failure_rate``, its key or endpoint missing on the node): that stops the
+job (``StopTraining``) instead of training on failure rewards.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from plumbing.errors import RunFailed
+from plumbing.errors import SuiteError
 
 log = logging.getLogger("ralign.reward")
 # Tokens a decoded query may end with after the response.
@@ -56,7 +57,7 @@ def resolve_endpoint(spec: Dict[str, Any], wait_s: float = 600.0) -> Optional[st
             if Path(path).is_file() and Path(path).read_text().strip():
                 return Path(path).read_text().strip()
             time.sleep(2)
-        raise RuntimeError(f"no judge endpoint in {path} after {wait_s}s")
+        raise SuiteError(f"no judge endpoint in {path} after {wait_s}s (did the job's judge server start?)")
     return spec["llm"].get("base_url")
 
 
@@ -81,16 +82,35 @@ def judge_backends(settings: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class Lazy:
-    """``get()`` builds the value once, on first use, whichever thread gets there first."""
+    """``get()`` builds the value once, on first use, whichever thread gets there first; a
+    build that fails fails every later ``get`` the same way, at once (not a retry per call)."""
 
     def __init__(self, build: Callable[[], Any]):
         self._build, self._lock, self._value = build, threading.Lock(), None
+        self._error: Optional[BaseException] = None
 
     def get(self) -> Any:
         with self._lock:
+            if self._error is not None:
+                raise self._error
             if self._value is None:
-                self._value = self._build()
+                try:
+                    self._value = self._build()
+                except BaseException as e:
+                    self._error = e
+                    raise
             return self._value
+
+
+class StopTraining(BaseException):
+    """A judge that cannot serve the run (over its failure budget, not configured on the
+    node, not loading): OpenRLHF catches ``Exception`` around reward functions and would
+    train on the failure reward, so this is not one; the Ray job fails with the reason."""
+
+
+def stop_training(e: BaseException) -> StopTraining:
+    log.error("stopping training: %s", e)
+    return StopTraining(f"{type(e).__name__}: {e}")
 
 
 def reward_function(scorer: Lazy, to_rollout: Callable[[str, str], Any], diagnostics: Sequence[str],
@@ -105,8 +125,8 @@ def reward_function(scorer: Lazy, to_rollout: Callable[[str, str], Any], diagnos
             rewards = [r.reward for r in results]
             logs = {k: sum(r.diagnostics.get(k, 0.0) for r in results) / len(results) for k in diagnostics}
             logs["reward_error"] = 0.0
-        except RunFailed:  # a judge fails on too many rollouts: the job stops instead of training on failures
-            raise
+        except SuiteError as e:  # over the budget, or no judge at all: stop, do not train on failures
+            raise stop_training(e) from e
         except Exception as e:
             log.warning("reward_func failed (%s: %s); giving the failure reward", type(e).__name__, e)
             rewards = [failure] * len(queries)

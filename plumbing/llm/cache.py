@@ -90,29 +90,42 @@ class LLMCache:
 
     # -- leases: which process pays for a call
     def claim(self, keys: Iterable[str], ttl_s: float = LEASE_TTL_S) -> List[str]:
-        """The keys this process now holds the lease of (free, expired, ours, or held by a
-        process of this host that is gone); the others are in flight elsewhere."""
+        """The keys this process now holds the lease of: free, ours, held by a process of this
+        host that is gone, or (another host's) expired; not those answered meanwhile. A lease
+        of a live process on this host is never taken, however long its call runs. Without a
+        working lease table every key is ours (paid here, as without leases)."""
+        keys = list(keys)
         now = time.time()
         got = []
-        with self._lock, self._transaction():
-            for k in keys:
-                cur = self._conn.execute(
-                    "INSERT INTO leases (key, owner, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                    "owner = excluded.owner, expires = excluded.expires WHERE leases.expires < ? OR leases.owner = ?",
-                    (k, self.owner, now + ttl_s, now, self.owner))
-                if cur.rowcount == 1:
-                    got.append(k)
-                    continue
-                row = self._conn.execute("SELECT owner FROM leases WHERE key = ?", (k,)).fetchone()
-                if row is None or processes.gone(row[0]):
-                    self._conn.execute("INSERT OR REPLACE INTO leases (key, owner, expires) VALUES (?, ?, ?)",
-                                       (k, self.owner, now + ttl_s))
-                    got.append(k)
+        try:
+            with self._lock, self._transaction():
+                answered = set()
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    answered |= {k for (k,) in self._conn.execute(
+                        f"SELECT key FROM calls WHERE key IN ({','.join('?' * len(chunk))})", chunk)}
+                for k in keys:
+                    if k in answered:
+                        continue
+                    row = self._conn.execute("SELECT owner, expires FROM leases WHERE key = ?", (k,)).fetchone()
+                    free = (row is None or row[0] == self.owner or processes.gone(row[0])
+                            or (row[1] < now and not processes.local(row[0])))
+                    if free:
+                        self._conn.execute("INSERT OR REPLACE INTO leases (key, owner, expires) VALUES (?, ?, ?)",
+                                           (k, self.owner, now + ttl_s))
+                        got.append(k)
+        except sqlite3.Error as e:
+            log.warning("LLM cache leases unavailable (%s); these calls are sent from here", e)
+            return [k for k in keys if k not in set(self.get_many(keys))] if keys else []
         return got
 
     def release(self, keys: Iterable[str]) -> None:
-        with self._lock, self._transaction():
-            self._conn.executemany("DELETE FROM leases WHERE key = ? AND owner = ?", [(k, self.owner) for k in keys])
+        try:
+            with self._lock, self._transaction():
+                self._conn.executemany("DELETE FROM leases WHERE key = ? AND owner = ?",
+                                       [(k, self.owner) for k in keys])
+        except sqlite3.Error as e:  # a lease left behind is taken over once this process is gone
+            log.warning("LLM cache lease release failed (%s)", e)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -126,17 +139,21 @@ class LLMCache:
         self._conn.execute("COMMIT")
 
     def leased(self, keys: Iterable[str]) -> List[str]:
-        """Of ``keys``, those some live process holds a lease of."""
+        """Of ``keys``, those held by a live process (on this host: however old the lease)."""
         keys = list(keys)
         now = time.time()
-        with self._lock:
-            rows = []
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                rows += self._conn.execute(
-                    f"SELECT key, owner FROM leases WHERE expires >= ? AND key IN ({','.join('?' * len(chunk))})",
-                    [now, *chunk]).fetchall()
-        return [k for k, owner in rows if not processes.gone(owner)]
+        try:
+            with self._lock:
+                rows = []
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    rows += self._conn.execute(
+                        f"SELECT key, owner, expires FROM leases WHERE key IN ({','.join('?' * len(chunk))})",
+                        chunk).fetchall()
+        except sqlite3.Error:
+            return []
+        return [k for k, owner, expires in rows
+                if not processes.gone(owner) and (expires >= now or processes.local(owner))]
 
     def get_many(self, keys: Iterable[str]) -> Dict[str, Dict[str, Any]]:
         keys = list(dict.fromkeys(keys))
@@ -209,16 +226,26 @@ class CachedBackend(LLMBackend):
         with self._lock:
             theirs = {k: self._inflight[k] for k in waiting if k in self._inflight}
             candidates = [k for k in waiting if k not in theirs]
-            mine = self.cache.claim(candidates)  # the others are in flight in another process
-            elsewhere = [k for k in candidates if k not in set(mine)]
             events = {k: threading.Event() for k in candidates}
             self._inflight.update(events)
+        mine = self.cache.claim(candidates)  # the others are in flight in another process (or just answered)
+        claimed = set(mine)
+        elsewhere = [k for k in candidates if k not in claimed]
+        index = {k: j for j, k in enumerate(mine)}
 
         def _deliver(key: str, res: ChatResult, paid: bool) -> None:
             for n, i in enumerate(waiting[key]):
                 first = paid and n == 0
                 results[i] = res if first else ChatResult(**{**res.__dict__, "cached": True, "attempts": 0})
                 on_result(i, results[i])
+
+        def _answered(key: str, res: ChatResult) -> None:
+            _deliver(key, res, paid=False)
+            with self._lock:
+                ev = self._inflight.pop(key, None)
+            if ev is not None:
+                ev.result = res  # type: ignore[attr-defined]
+                ev.set()
 
         def _done(j: int, res: ChatResult) -> None:
             key = mine[j]
@@ -243,32 +270,29 @@ class CachedBackend(LLMBackend):
                 time.sleep(POLL_S)
                 answered = self.cache.get_many(elsewhere)
                 for k, value in answered.items():
-                    res = ChatResult.from_cache(value)
-                    _deliver(k, res, paid=False)
-                    with self._lock:
-                        ev = self._inflight.pop(k, None)
-                    if ev is not None:
-                        ev.result = res  # type: ignore[attr-defined]
-                        ev.set()
+                    _answered(k, ChatResult.from_cache(value))
                 pending = [k for k in elsewhere if k not in answered]
                 orphaned = set(pending) - set(self.cache.leased(pending))  # its owner failed or is gone
                 retry = self.cache.claim(orphaned) if orphaned else []
-                mine += retry
-                elsewhere = [k for k in pending if k not in set(retry)]
+                for k in retry:
+                    index[k] = len(mine)
+                    mine.append(k)
+                taken = set(retry)
+                elsewhere = [k for k in pending if k not in taken]
                 if retry:
-                    self.inner.complete([requests[waiting[k][0]] for k in retry], on_result=lambda j, r, ks=retry:
-                                        _done(mine.index(ks[j]), r), progress=False)
+                    self.inner.complete([requests[waiting[k][0]] for k in retry],
+                                        on_result=lambda j, r, ks=retry: _done(index[ks[j]], r), progress=False)
         except BaseException as e:
             raised = e
             raise
         finally:  # never leave another thread waiting on a key this call did not finish
-            self.cache.release(mine)
             with self._lock:
                 unfinished = [(k, self._inflight.pop(k)) for k in candidates if self._inflight.get(k) is events[k]]
             for k, ev in unfinished:
                 ev.result = ChatResult.failure(FailureKind.BACKEND_ERROR, "the call that owned this request ended")  # type: ignore[attr-defined]
                 ev.error = raised if isinstance(raised, SuiteError) else None  # type: ignore[attr-defined]
                 ev.set()
+            self.cache.release(mine)
         for key, ev in theirs.items():
             ev.wait()
             if getattr(ev, "error", None) is not None:  # e.g. the model does not load: not a scored failure

@@ -71,3 +71,14 @@ def test_no_route_leaks_a_key(tmp_path, cli, python, capfd):
         assert srv.counts["echoauth"] >= 2 and srv.counts["echoauthok"] >= 2
     assert leaks(tmp_path / "eval", seen, [S_CLI, S_ENV]) == []
     assert leaks(tmp_path / "pipe", seen, [S_STAGE]) == []
+
+
+def test_a_hydra_multirun_leaks_no_key(tmp_path, cli, python):
+    """Hydra itself writes multirun.yaml and logs each job's overrides as they were given."""
+    key = "sk-multirun-5e7a1c"
+    r = cli([python, "-m", "plumbing.preflight", "-m", "llm=openai", "llm.base_url=http://127.0.0.1:9/v1",
+             "llm.model=m", f"llm.api_key={key}", "dry_run=true", "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+             f"output_dir={tmp_path / 'out'}"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "sweep" / "multirun.yaml").is_file() and "***REDACTED***" in r.stdout + r.stderr
+    assert leaks(tmp_path, [r.stdout, r.stderr], [key]) == []

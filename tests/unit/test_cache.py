@@ -155,3 +155,26 @@ def test_two_processes_sharing_a_cache_pay_for_each_call_once(tmp_path):
     paid = sum(int(o[0].split("calls=")[1]) for o in outs)
     assert paid == n
     assert len(_cache_state(cache)) == n
+
+
+def test_a_lease_of_a_live_process_is_never_taken_and_an_answer_is_never_claimed(tmp_path):
+    import os
+
+    from plumbing import processes
+
+    a, b = LLMCache(tmp_path / "c.sqlite"), LLMCache(tmp_path / "c.sqlite")
+    parent = f"{processes.me().split(':')[0]}:{os.getppid()}:{processes.start_time(os.getppid())}"
+    a.owner = parent  # a live process of this host (the test's parent) holds the lease
+    assert a.claim(["k1", "k2"], ttl_s=-1) == ["k1", "k2"]  # already expired...
+    assert b.claim(["k1", "k2"]) == [] and sorted(b.leased(["k1", "k2"])) == ["k1", "k2"]  # ...but its owner runs
+    a.put("k1", "m", {"text": "x"})  # the owner answered: nobody pays for k1 again
+    a.release(["k1"])
+    assert b.claim(["k1"]) == []
+    dead = f"{processes.me().split(':')[0]}:999999:12345"  # a process of this host that is gone
+    a.owner = dead
+    assert a.claim(["k3"]) == ["k3"] and b.claim(["k3"]) == ["k3"]
+    far = "other-host/1:42:100"  # another host's: taken only once expired
+    a.owner = far
+    assert a.claim(["k4"], ttl_s=60) == ["k4"] and b.claim(["k4"]) == []
+    a.claim(["k4"], ttl_s=-1)
+    assert b.claim(["k4"]) == ["k4"]

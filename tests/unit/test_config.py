@@ -19,6 +19,8 @@ CONF = conf_dir()
 REFUSED = {
     ("genrm_train", "algo", "ppo"): "algo.estimator",  # PPO needs a critic: engine=openrlhf, not the default local
     ("policy_train", "algo", "ppo"): "algo.estimator",
+    # the default GenRM is a `transformers serve` the stage starts; an OpenRLHF job starts vllm serve
+    ("policy_train", "engine", "openrlhf"): "genrm.serve.launcher",
 }
 # Values only a user can give (a model to judge with, an input file); the test supplies them.
 ROOT_BASE = {"pipeline": ["experiment=smoke"], "genrm_eval": ["genrm.model=/m"], "genrm_score": ["input=/x.jsonl"],

@@ -46,8 +46,22 @@ def test_the_guard_waits_for_enough_calls_then_stops_a_failing_judge():
     assert len(ask(healthy, "fine", 5 * MIN_CALLS)) == 5 * MIN_CALLS  # 1 in 101: under budget, goes on
 
 
+def test_a_judge_that_fails_late_in_a_long_run_stops_it_soon():
+    from plumbing.failures import WINDOW
+
+    guard = FailureGuard(Flaky(), "genrm", 0.05)
+    for _ in range(50):
+        ask(guard, "fine", 100)  # 5000 healthy calls first
+    late = 0
+    with pytest.raises(RunFailed):
+        while late < 1000:
+            ask(guard, "fail")
+            late += 1
+    assert late <= 0.05 * WINDOW + 1  # not ~250 more failures, as a rate over the whole run would allow
+
+
 def test_openrlhf_reward_func_stops_on_the_budget_but_not_on_one_error():
-    from plumbing.engines.remote import Lazy, reward_function
+    from plumbing.engines.remote import Lazy, StopTraining, reward_function
 
     class Scorer:
         def __init__(self, error):
@@ -59,5 +73,26 @@ def test_openrlhf_reward_func_stops_on_the_budget_but_not_on_one_error():
     func = reward_function(Lazy(lambda: Scorer(ValueError("one bad call"))), lambda r, label: r, ["x"], 0.25)
     assert func(["q a"], ["q"], ["l"])["rewards"] == 0.25
     func = reward_function(Lazy(lambda: Scorer(RunFailed("genrm over budget"))), lambda r, label: r, ["x"], 0.25)
-    with pytest.raises(RunFailed):
+    # not an Exception: OpenRLHF's `except Exception` around reward functions must not swallow it
+    with pytest.raises(StopTraining, match="genrm over budget") as stop:
         func(["q a"], ["q"], ["l"])
+    assert not isinstance(stop.value, Exception)
+
+
+def test_a_judge_that_cannot_be_built_stops_training_at_once_every_time():
+    """The key's variable unset on the node, no endpoint: not a failure reward per rollout
+    (the guard never sees a backend that was never built), and not a new attempt per call."""
+    from plumbing.config.validate import ConfigError
+    from plumbing.engines.remote import Lazy, StopTraining, reward_function
+
+    builds = []
+
+    def build():
+        builds.append(1)
+        raise ConfigError([("api_key_env", "environment variable JUDGE_KEY is not set")])
+
+    func = reward_function(Lazy(build), lambda r, label: r, ["x"], 0.25)
+    for _ in range(3):
+        with pytest.raises(StopTraining, match="JUDGE_KEY"):
+            func(["q a"], ["q"], ["l"])
+    assert len(builds) == 1

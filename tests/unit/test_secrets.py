@@ -1,5 +1,7 @@
 """Secret detection and masking."""
 
+import pytest
+
 from plumbing.secrets import MASK, Scrubber, collect_secret_values, is_secret_key, redact_tree
 
 
@@ -43,7 +45,6 @@ def test_keys_inside_override_strings_and_behind_env_names_are_found_and_masked(
 
 
 def test_a_key_that_would_be_written_into_a_job_is_refused_with_the_fix():
-    import pytest
 
     from plumbing.config.hydra_app import compose
     from plumbing.config.validate import ConfigError
@@ -55,3 +56,23 @@ def test_a_key_that_would_be_written_into_a_job_is_refused_with_the_fix():
         compose("genrm_train", ["experiment=genrm_ralign_qwen3_8b", "llm@metarm=openai",
                                 "metarm.base_url=http://h:1/v1", "metarm.api_key=sk-abcdef12"])
     assert ("metarm.api_key", ) == tuple(k for k, _ in e.value.problems if k == "metarm.api_key")
+
+
+@pytest.mark.parametrize("text,secret", [
+    ("genrm.api_key='sk-quoted-1234'", "sk-quoted-1234"),
+    ('+stage_overrides.genrm_eval=["genrm.api_key=\'sk-inner-5678\'"]', "sk-inner-5678"),
+    ("genrm={api_key:sk-dict-9012,model:m}", "sk-dict-9012"),
+    ("genrm.base_url=https://alice:hunter2secret@api.example/v1", "hunter2secret"),
+])
+def test_every_hydra_spelling_of_a_key_is_found_and_masked(text, secret):
+    from plumbing.secrets import override_secrets, redact_override_text, redact_tree
+
+    assert override_secrets(text) == {secret}
+    assert secret not in redact_override_text(text) and secret not in str(redact_tree({"o": [text]}))
+
+
+def test_an_environment_interpolation_is_not_a_key_value():
+    from plumbing.secrets import override_secrets, redact_override_text
+
+    assert override_secrets("genrm.api_key=${oc.env:JUDGE_KEY}") == set()
+    assert redact_override_text("genrm.api_key=${oc.env:JUDGE_KEY}") == "genrm.api_key=${oc.env:JUDGE_KEY}"

@@ -292,3 +292,16 @@ def test_generation_failures_over_the_budget_fail_the_stage_with_outputs_written
         assert (tmp_path / "strict" / "smoke_math" / "samples.jsonl").is_file()
         ok = _run(args + [f"output_dir={tmp_path / 'lenient'}", "max_failure_rate=0.5"])
         assert ok["tasks"]["smoke_math"]["call_fail"] == 1
+
+
+def test_a_missing_item_never_passes_at_k(tmp_path):
+    """pass@k of an item with fewer than k samples is 1 by the estimator's formula: a missing
+    item gets n_samples failed samples, so it counts as failed at every k."""
+    rows = _records("smoke_humaneval")
+    given = [{"task_id": rows[0]["task_id"], "completion": rows[0]["canonical_solution"]}] * 2
+    preds = _write(tmp_path / "preds.jsonl", given)
+    summary = _run(["~suite", "task=[smoke_humaneval]", f"predictions={preds}", f"output_dir={tmp_path / 'out'}",
+                    "tasks.smoke_humaneval.n_samples=2", "tasks.smoke_humaneval.pass_k=2", "allow_missing=true"])
+    s = summary["tasks"]["smoke_humaneval"]
+    n = len(rows)
+    assert s["missing"] == n - 1 and s["pass@2"] == pytest.approx(1 / n) and s["score"] == pytest.approx(1 / n)
