@@ -254,6 +254,21 @@ def _redact_overrides(record: logging.LogRecord) -> bool:
     return True
 
 
+class _Redacting:
+    """A text stream that masks secret ``key=value`` overrides in what is written to it."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from plumbing.secrets import redact_override_text
+
+        return self._stream.write(redact_override_text(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _terminate(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second TERM must not cut the clean-up short
     raise Terminated()
@@ -280,11 +295,15 @@ def stage_main(stage: str) -> Callable[[], Any]:
 
         started = []
 
+        stderr = sys.stderr
+        sys.stderr = _Redacting(stderr)  # Hydra's own refusals repeat the override, key value and all
+
         @hydra.main(version_base=None, config_path=str(conf_dir()), config_name=stage)
         def _main(cfg: DictConfig) -> Any:
             from hydra.core.hydra_config import HydraConfig
 
             started.append(True)
+            sys.stderr = stderr
             quiet_libraries()
             hc = HydraConfig.get()
             overrides = list(hc.overrides.task)
@@ -314,6 +333,7 @@ def stage_main(stage: str) -> Callable[[], Any]:
             raise
         finally:
             signal.signal(signal.SIGTERM, on_term)
+            sys.stderr = stderr
 
     entry.__doc__ = f"Run the {stage} stage from the command line (Hydra)."
     return entry

@@ -82,3 +82,10 @@ def test_a_hydra_multirun_leaks_no_key(tmp_path, cli, python):
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "sweep" / "multirun.yaml").is_file() and "***REDACTED***" in r.stdout + r.stderr
     assert leaks(tmp_path, [r.stdout, r.stderr], [key]) == []
+
+
+def test_hydra_s_own_refusal_does_not_repeat_a_key(tmp_path, cli, python):
+    key = "sk-typo-9c1d2e3f"
+    r = cli([python, "-m", "genrm.evaluate", f"genrm.apikey={key}", f"output_dir={tmp_path / 'o'}"])
+    assert r.returncode == 2 and "genrm.apikey=***REDACTED***" in r.stderr
+    assert key not in r.stdout + r.stderr
