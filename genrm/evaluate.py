@@ -143,7 +143,7 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
                 max_decomposed_items=cfg.atomic.max_decomposed_items, parse_retries=cfg.atomic.parse_retries,
                 progress=True)
             for i, r in zip(wanted, results):
-                rows[i]["atomic"] = r.as_record()
+                rows[i]["atomic"] = {**r.as_record(), "profile": cfg.atomic.profile}  # how its answer was read
 
     tally = tally_rows(rows, breakdowns(cfg.data[name]), metarm_ran=backends.get("metarm") is not None)
     summary = tally.summary(cfg.bootstrap.samples, cfg.bootstrap.seed, cfg.bootstrap.alpha)
@@ -157,7 +157,7 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
     summary["l_acc_answered"] = (sum(1 for r in answered if r["label_correct"]) / len(answered)) if answered else None
     write_jsonl(out / name / "samples.jsonl", rows)
     names = ExportNames(name, cfg.export.model or cfg.genrm.model,
-                        cfg.export.metarm or (cfg.metarm.model if cfg.metarm is not None else "none"))
+                        cfg.export.metarm or (cfg.metarm.model if cfg.metarm is not None else "none"), cfg.atomic.rules())
     exported = export(cfg.export, rows, out / "export", names)
     if exported:
         summary["export"] = [str(p) for p in exported]

@@ -119,14 +119,14 @@ def atomic_scores(matches: Sequence[Tuple[int, int, float]], n: int, m: int,
     """Precision, recall, F1 and AP of one sample from its matcher result.
 
     ``matches`` are (reference item i, model item j, score) lines; j = 0 means no match, and
-    a line whose i is outside 1..n or whose j is past m is dropped. Recall: each reference
+    a line whose i is above n or whose j is past m is dropped (as RationaleRM's analysis does). Recall: each reference
     item's best score, over n; precision: each model item's best score, over m; AP ranks
     the model items by position (those whose best is 0 only with ``zero_in_ap``, as
     RationaleRM's analysis does), over n.
     """
     if n <= 0:
         raise ValueError("a sample needs at least one reference item")
-    kept = [(i, j, s) for i, j, s in matches if j != 0 and 1 <= i <= n and j <= m]
+    kept = [(i, j, s) for i, j, s in matches if j != 0 and i <= n and j <= m]  # as the reference: R0 too
     by_ref: Dict[int, float] = {}
     best: Dict[int, float] = {}
     for i, j, score in kept:

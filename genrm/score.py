@@ -64,7 +64,7 @@ class GenRMScoreConfig(StageConfig):
 
 SCHEMA = GenRMScoreConfig
 # the skip reasons RationaleRM's analysis counts as errors (it passes over too long / empty lists silently)
-ERROR_REASONS = ("matcher_invalid", "matcher_call_failed")
+ERROR_REASONS = ("matcher_invalid", "matcher_call_failed", "record_incomplete")
 # `model=NAME` on the command line: the checklist's model, not the `model/` config group
 KEY_ALIASES = {"model": "checklist_model"}
 
@@ -123,6 +123,44 @@ def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicR
     """(scores or None, skip reason, domain) of one RationaleRM matcher-output record."""
     meta = rec.get("metadata")
     if not isinstance(meta, dict):
+        meta = None if rules.errors_first else _refuse("metadata", "expected an object")
+    domain = (meta or {}).get("domain", rec.get("domain"))
+    samples = rec.get("samples")
+    if rules.failed_call == "error" and not samples:  # the matcher gave no answer: an error, counted
+        return None, "matcher_call_failed", domain
+    if not isinstance(samples, list) or not samples or not isinstance(samples[0], dict):
+        raise FieldError("samples", "expected a list whose first item has generated_text "
+                                    "(atomic.failed_call=error counts an empty one and goes on)")
+    text = samples[0].get("generated_text")
+    if not isinstance(text, str):
+        raise FieldError("samples[0].generated_text", "expected text")
+    read = read_matches(text, rules.match)
+    if rules.errors_first and not read.ok:  # RationaleRM's analysis reads the answer before the lists
+        return None, "matcher_invalid", domain
+    try:
+        human, items = _checklists(meta, model)
+    except FieldError:
+        if rules.errors_first:  # a record without its lists: an error there, counted, not a refused file
+            return None, "record_incomplete", domain
+        raise
+    shown, reason = prepare_model_items(items, rules)
+    if shown is None:
+        return None, reason, domain
+    if not read.ok:
+        return None, "matcher_invalid", domain
+    parsed = check_matches(read.matches, len(human), len(shown), rules.match)
+    if not parsed.ok:
+        return None, "matcher_invalid", domain
+    return atomic_scores(parsed.matches, len(human), len(shown), rules.match.zero_in_ap), None, domain
+
+
+def _refuse(name: str, message: str) -> Any:
+    raise FieldError(name, message)
+
+
+def _checklists(meta: Optional[Dict[str, Any]], model: Optional[str]) -> Tuple[List[Any], List[Any]]:
+    """(human checklist, model checklist) of a matcher-output record's metadata."""
+    if meta is None:
         raise FieldError("metadata", "expected an object")
     human = meta.get("human-checklist")
     if not isinstance(human, list) or not human:
@@ -137,26 +175,7 @@ def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicR
     items = meta.get(key)
     if not isinstance(items, list):
         raise FieldError(f"metadata.{key}", "missing or not a list")
-    domain = meta.get("domain", rec.get("domain"))
-    samples = rec.get("samples")
-    if isinstance(samples, list) and not samples and rules.failed_call == "error":
-        return None, "matcher_call_failed", domain  # the matcher gave no answer: an error, counted
-    if not isinstance(samples, list) or not samples or not isinstance(samples[0], dict):
-        raise FieldError("samples", "expected a list whose first item has generated_text "
-                                    "(atomic.failed_call=error counts an empty one and goes on)")
-    text = samples[0].get("generated_text")
-    if not isinstance(text, str):
-        raise FieldError("samples[0].generated_text", "expected text")
-    shown, reason = prepare_model_items(items, rules)
-    read = read_matches(text, rules.match)
-    if not read.ok and (shown is not None or rules.errors_first):
-        return None, "matcher_invalid", domain
-    if shown is None:
-        return None, reason, domain
-    parsed = check_matches(read.matches, len(human), len(shown), rules.match)
-    if not parsed.ok:
-        return None, "matcher_invalid", domain
-    return atomic_scores(parsed.matches, len(human), len(shown), rules.match.zero_in_ap), None, domain
+    return human, items
 
 
 def suite_atomic(rec: Dict[str, Any]) -> Tuple[Optional[Dict[str, float]], Optional[str]]:
@@ -281,9 +300,14 @@ def run(cfg: GenRMScoreConfig, tracker: StageRun) -> Dict[str, Any]:
         if not suite_rows:
             raise SuiteError(f"{cfg.input}: export.format={cfg.export.format} writes this suite's samples.jsonl "
                              "records in a paper's format; this file has none")
-        summary["export"] = [str(p) for p in export(cfg.export, suite_rows, Path(cfg.output_dir) / "export",
-                                                    ExportNames(name, cfg.export.model or "genrm",
-                                                                cfg.export.metarm or "none"))]
+        by_benchmark: Dict[str, List[Dict[str, Any]]] = {}
+        for row in suite_rows:  # one file per benchmark, as the papers' scripts name them
+            by_benchmark.setdefault(str(row.get("benchmark") or name), []).append(row)
+        summary["export"] = [str(p) for bench, rows in by_benchmark.items()
+                             for p in export(cfg.export, rows, Path(cfg.output_dir) / "export",
+                                             ExportNames(bench, cfg.export.model or "genrm", cfg.export.metarm or
+                                                         ("metarm" if any(r.get("metarm_verdict") for r in rows)
+                                                          else "none"), cfg.atomic.rules()))]
     write_json(summary_path, summary)
     tracker.log_metrics(flat_metrics(name, summary))
     tracker.log_artifact(summary_path)

@@ -36,6 +36,7 @@ class ExportNames:
     benchmark: str
     model: str  # the evaluated GenRM
     metarm: str = "none"  # the MetaRM that judged its rationales
+    rules: Any = None  # the run's AtomicRules (how it read the matcher's answers)
 
 
 def writer_of(fmt: str) -> Optional[Callable[..., List[Path]]]:

@@ -5,7 +5,10 @@ its show_result.py reads them (benchmark and model come from the file name).
 
 With position-swapped judging, ``model_pred`` is the verdict that counts under the run's
 swap policy (the ground-truth label when the sample is label-correct, else the other one, or
-none when the GenRM gave no verdict), so R-Align's L-Acc is the suite's.
+none when the GenRM gave no verdict), so R-Align's L-Acc is the suite's. Unlabeled samples
+are left out, and a label-correct sample without a golden judgment is written as a MetaRM
+``CallFail`` (flagged ``meta.unjudged``), so its L-Acc, S-Corr and F-Score are the suite's.
+A run without a MetaRM has no F-Score in the suite; show_result.py prints 0 for it.
 """
 
 from __future__ import annotations
@@ -28,10 +31,16 @@ def counted_pred(row: Dict[str, Any]) -> Optional[str]:
     return OTHER.get(gt) if gt in OTHER else pred
 
 
-def record(row: Dict[str, Any]) -> Dict[str, Any]:
+def record(row: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    if row.get("gt_label") is None:  # unlabeled: outside L-Acc here; R-Align's files always have a label
+        return None
     out = {k: row[k] for k in ("id", "gt_label", "model_judgment", "metarm_raw", "metarm_verdict", "metarm_score")
            if k in row}
     out["model_pred"] = counted_pred(row)
+    if row.get("label_correct") and row.get("metarm_verdict") is None:
+        # label-correct, but no golden judgment to check the rationale against: outside the
+        # F-Score here, and the one verdict show_result.py also leaves out of its denominator
+        out["metarm_verdict"], out["meta"] = "CallFail", {"unjudged": True}
     if row.get("subset") is not None:
         out["source"] = {"subset": row["subset"]}
     return out
@@ -43,5 +52,7 @@ def write(rows: Sequence[Dict[str, Any]], folder: Path, names: ExportNames) -> L
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(record(row), ensure_ascii=False) + "\n")
+            rec = record(row)
+            if rec is not None:
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     return [path]

@@ -5,7 +5,9 @@ metajudge_analysis.py reads them: one record per sample with the matcher's answe
 the matcher are written (a failed matcher call as ``samples: []``, an error there as here):
 those the suite passed over before matching (no golden checklist, a model list too long or
 empty, a failed decomposition) are not matcher outputs, and the analysis would count a record
-without a readable answer as an error before it looks at the lists.
+without a readable answer as an error before it looks at the lists. The answer is written as
+the run read it (its ``atomic`` rules), so the analysis gives the run's numbers whatever
+profile the run used; the matcher's own text is kept as ``matcher_raw``.
 """
 
 from __future__ import annotations
@@ -15,16 +17,42 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from genrm.exports import ExportNames, file_name_part
+from genrm.metrics import AtomicRules
+from genrm.parsing import RESULT_END, RESULT_START, check_matches, read_matches
 
 
-def record(row: Dict[str, Any], model: str) -> Optional[Dict[str, Any]]:
+def canonical(answer: Optional[str], n: int, m: int, rules: AtomicRules) -> str:
+    """The matcher's answer as the run read it, in the form RationaleRM's analysis reads the
+    same way: one ``- R<i>@S<j>: <score>`` line per reference item between the markers (an
+    item the run left out of AP, scored 0, points at S0), or no result block at all for an
+    answer the run could not use. The raw answer is kept beside it (``matcher_raw``)."""
+    read = read_matches(answer, rules.match)
+    parsed = check_matches(read.matches, n, m, rules.match) if read.ok else read
+    if not parsed.ok:
+        return f"(the suite could not read this answer: {parsed.error})"
+    lines = [f"- R{i}@S{j if score > 0 or rules.match.zero_in_ap else 0}: {score:g}" for i, j, score in parsed.matches]
+    return f"{RESULT_START}\n" + "\n".join(lines) + f"\n{RESULT_END}"
+
+
+def rules_of(row: Dict[str, Any], default: Optional[AtomicRules]) -> AtomicRules:
+    """The rules the row's matcher answer was read with (its run's profile, kept in the row)."""
+    from genrm.settings import AtomicSettings
+
+    profile = (row.get("atomic") or {}).get("profile")
+    if profile is not None:
+        return AtomicSettings(profile=profile).rules()
+    return default or AtomicRules()
+
+
+def record(row: Dict[str, Any], model: str, rules: AtomicRules) -> Optional[Dict[str, Any]]:
     atomic = row.get("atomic")
     if not isinstance(atomic, dict) or not atomic.get("reference") or atomic.get("model_items") is None:
         return None
     answer = atomic.get("matcher_raw")
-    return {"id": row.get("id"),
-            "samples": [{"generated_text": answer}] if answer is not None else [],
-            "metadata": {"human-checklist": atomic["reference"], f"{model}-checklist": atomic.get("model_items") or [],
+    items = atomic.get("model_items") or []
+    sample = {"generated_text": canonical(answer, len(atomic["reference"]), len(items), rules), "matcher_raw": answer}
+    return {"id": row.get("id"), "samples": [sample] if answer is not None else [],
+            "metadata": {"human-checklist": atomic["reference"], f"{model}-checklist": items,
                          "domain": row.get("subset")}}
 
 
@@ -34,7 +62,7 @@ def write(rows: Sequence[Dict[str, Any]], folder: Path, names: ExportNames) -> L
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         for row in rows:
-            rec = record(row, model)
+            rec = record(row, model, rules_of(row, names.rules))
             if rec is not None:
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     return [path]

@@ -113,7 +113,8 @@ def with_aliases(mod: Any, overrides: Sequence[str]) -> List[str]:
     out = []
     for o in overrides:
         key, sep, value = o.partition("=")
-        out.append(f"{aliases[key]}={value}" if sep and key in aliases else o)
+        bare = key.lstrip("+")
+        out.append(f"{key[:len(key) - len(bare)]}{aliases[bare]}={value}" if sep and bare in aliases else o)
     return out
 
 

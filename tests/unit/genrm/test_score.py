@@ -134,11 +134,13 @@ def test_the_reference_profile_reproduces_rationalerm_s_analysis(tmp_path):
     ],
 )
 def test_bad_records_name_line_and_field(tmp_path, record, field):
+    # (the reference profile counts an incomplete matcher record as RationaleRM's analysis
+    # does, as an error, and goes on: see test_incomplete_matcher_records_are_counted_errors)
     path = fx.write(tmp_path / "bad.jsonl", [{"gt_label": "A", "model_pred": "A"}, record])
     with pytest.raises(InputError) as err:
-        _score(tmp_path, path)
+        _score(tmp_path, path, "atomic.profile=strict")
     assert (err.value.line, err.value.field) == (2, field)
-    s = _score(tmp_path, path, "on_bad_record=skip")
+    s = _score(tmp_path, path, "on_bad_record=skip", "atomic.profile=strict")
     assert s["n"] == 1 and s["records"]["skipped"] == 1
 
 
@@ -201,3 +203,67 @@ def test_model_name_on_the_command_line(tmp_path, cli, python):
              f"output_dir={tmp_path / 'o'}", "tracking.enabled=false"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["valid"] == 1
+
+
+def _suite_row(i, answer, n=2, m=2, profile="strict", **extra):
+    from genrm.metrics import atomic_scores
+    from genrm.parsing import MATCH_PROFILES, parse_matches
+
+    rules = MATCH_PROFILES[profile]
+    parsed = parse_matches(answer, n, m, rules)
+    atomic = {"status": "valid" if parsed.ok else "skipped", "skip_reason": None if parsed.ok else "matcher_invalid",
+              "reference": [f"h{k}" for k in range(n)], "model_items": [f"m{k}" for k in range(m)],
+              "matcher_raw": answer, "profile": profile,
+              **(atomic_scores(parsed.matches, n, m, rules.zero_in_ap) if parsed.ok else {})}
+    return {"id": f"s{i}", "benchmark": "hs", "subset": "chat", "gt_label": "A", "model_pred": "A",
+            "label_correct": True, "atomic": atomic, **extra}
+
+
+def test_the_rationalerm_export_gives_the_run_s_numbers_whatever_profile_read_it(tmp_path):
+    """An answer the suite read its strict way (a draft block in the thinking, no end marker,
+    an item scored 0, a repeated R line it refuses) is exported as the suite read it, so the
+    reference reading (RationaleRM's analysis) of the export gives the suite's numbers."""
+    answers = [f"<think>{S}\n- R1@S1: 1\n- R2@S2: 1\n{E}</think>{S}\n- R1@S1: 0.5\n- R2@S0: 0\n{E}",
+               f"{S}\n- R1@S1: 1\n- R2@S2: 0.5\n", f"{S}\n- R1@S1: 0\n- R2@S2: 1\n{E}",
+               f"{S}\n- R1@S1: 1\n- R1@S2: 0.5\n{E}"]
+    rows = [_suite_row(i, a) for i, a in enumerate(answers)]
+    src = fx.write(tmp_path / "samples.jsonl", rows)
+    own = _score(tmp_path, src, "format=suite", "export.format=rationalerm")
+    [path] = own["export"]
+    back = _score(tmp_path, path, "format=rationalerm", "model=genrm")
+    assert (back["valid"], back["error_samples"]) == (own["valid"], 1) == (3, 1)
+    for k in ("precision", "recall", "f1", "ap"):
+        assert back[k] == pytest.approx(own[k]), k
+
+
+def test_the_ralign_export_leaves_out_what_the_suite_does_not_count(tmp_path):
+    """Unlabeled samples are outside L-Acc here (R-Align's files always have a label), and a
+    label-correct sample without a golden judgment outside the F-Score: exported, they do not
+    change show_result.py's L-Acc, S-Corr or F-Score (its rules: every row counts for L-Acc,
+    F-Score = Correct / (rows - CallFail - ParseFail))."""
+    rows = [_suite_row(0, "", metarm_verdict="Correct"), _suite_row(1, "", metarm_verdict="Incorrect"),
+            _suite_row(2, "", metarm_verdict=None),  # no golden judgment
+            {**_suite_row(3, ""), "gt_label": None, "label_correct": None},  # unlabeled
+            {**_suite_row(4, ""), "label_correct": False, "model_pred": "B", "metarm_verdict": "SkippedLabelMismatch"}]
+    for r in rows:
+        r.pop("atomic")
+    own = _score(tmp_path, fx.write(tmp_path / "samples.jsonl", rows), "format=suite", "export.format=ralign")
+    [path] = own["export"]
+    exported = [json.loads(x) for x in open(path)]
+    total = len(exported)
+    correct = sum(r["metarm_verdict"] == "Correct" for r in exported)
+    failed = sum(r["metarm_verdict"] in ("CallFail", "ParseFail") for r in exported)
+    label_acc = sum(r["model_pred"] == r["gt_label"] for r in exported) / total
+    assert (label_acc, correct / (total - failed)) == (pytest.approx(own["l_acc"]), pytest.approx(own["f_score"]))
+
+
+def test_incomplete_matcher_records_are_counted_errors_under_the_reference_profile(tmp_path):
+    """RationaleRM's analysis counts a record without samples, metadata or checklists as an
+    error and scores the rest (it reads the answer first: an unreadable one is an error too)."""
+    good = _rrm(f"{S}\n- R1@S1: 1\n{E}", ["a"], ["x"])
+    recs = [good, {"samples": [], "metadata": good["metadata"]}, {"samples": good["samples"], "metadata": {}},
+            {"samples": good["samples"], "metadata": {"human-checklist": [], "qwen-checklist": ["x"]}},
+            {"samples": [{"generated_text": "no block"}], "metadata": {"human-checklist": []}}]
+    s = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm", "model=qwen")
+    assert (s["valid"], s["error_samples"]) == (1, 4)
+    assert s["skipped_by_reason"] == {"matcher_call_failed": 1, "record_incomplete": 2, "matcher_invalid": 1}
