@@ -86,22 +86,30 @@ def test_dry_run_shows_what_the_step_jobs_run(tmp_path, monkeypatch, tiny_model)
     execute("pipeline", *finalize(*compose("pipeline", common)))
     modules = {STAGES[s].module: s for s in STAGES}
 
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
     ran = []
 
-    def cluster_job(argv, *a, **kw):  # the GPU job: seen, not run
-        if list(argv[:1]) == ["bash"] and str(argv[1]).endswith("train.sbatch"):
+    class GpuJob:  # the GPU job: seen, not run; it "succeeds"
+        def __init__(self, argv):
             ran.append(argv[1])
-            return subprocess.CompletedProcess(argv, 0)
-        return real_run(argv, *a, **kw)
 
-    monkeypatch.setattr(subprocess, "run", cluster_job)
+        def wait(self, timeout=None):
+            return 0
+
+    def cluster_job(argv, *a, **kw):
+        if list(argv[:1]) == ["bash"] and str(argv[1]).endswith("train.sbatch"):
+            return GpuJob(argv)
+        return real_popen(argv, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", cluster_job)
     for script in submitted:
         text = script.read_text()
         line = next((ln for ln in text.splitlines() if " -m " in ln and "plumbing.launch.finish" not in ln), None)
         if line is None:
             continue
         argv = shlex.split(line)
+        if argv[-1] == "&":  # the job runs its command in the background and waits for it
+            argv.pop()
         module = argv[argv.index("-m") + 1]
         stage = modules[module]
         if not getattr(stage_module(stage), "RENDERS_JOBS", False):
