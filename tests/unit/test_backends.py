@@ -28,10 +28,17 @@ def test_transformers_backend_batches_and_keeps_request_order(tiny_model):
     assert [r.text for r in sampled] == [r.text for r in sampled_again]  # seeded sampling is repeatable
 
 
-def test_transformers_backend_failure_is_typed_not_raised(tmp_path):
+def test_a_model_that_does_not_load_stops_the_caller_naming_it(tmp_path):
+    """Not a BACKEND_ERROR per request that a stage would score as wrong answers: the load
+    error itself, naming the path, once (the second call does not try to load again)."""
+    from plumbing.errors import ModelLoadError
+
     with TransformersBackend(str(tmp_path / "missing"), device="cpu") as b:
-        res = b.complete(_reqs(2))
-    assert [r.error for r in res] == [FailureKind.BACKEND_ERROR] * 2 and "load failed" in res[0].detail
+        with pytest.raises(ModelLoadError, match=str(tmp_path / "missing")) as first:
+            b.complete(_reqs(2))
+        with pytest.raises(ModelLoadError) as again:
+            b.complete(_reqs(1))
+    assert again.value is first.value
 
 
 def test_registry_knows_builtin_kinds_and_accepts_new_ones():

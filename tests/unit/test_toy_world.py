@@ -91,7 +91,9 @@ def test_oracle_metajudge_decomposes_and_matches_in_the_stage_format():
     assert len(decomposed) == 3 and decomposed[0].startswith("1. Answer A")  # reasons, not the verdict
     model_items = [line.split(". ", 1)[1] for line in decomposed]
     matched = oracle_answer(match_messages(it["checklist"], model_items)[-1]["content"])
-    assert _match_parser(2, 3)(matched) is not None  # the stage's own parser accepts it
+    from genrm.metrics import AtomicRules
+
+    assert _match_parser(2, 3, AtomicRules())(matched) is not None  # the stage's own (strict) parser accepts it
     assert "@S0" not in matched  # both golden items are found
     _, cue_why = judge_rationale(it["response_A"], it["response_B"], "cue")
     cue_items = [line.split(". ", 1)[1] for line in
