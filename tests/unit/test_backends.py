@@ -7,7 +7,7 @@ import pytest
 from plumbing.config.schema import LLMConfig, ServeConfig
 from plumbing.llm.registry import backend_class, backend_names, open_backend, register_backend
 from plumbing.llm.transformers_local import TransformersBackend
-from plumbing.llm.types import ChatRequest, FailureKind, LLMBackend, SamplingParams
+from plumbing.llm.types import ChatRequest, LLMBackend, SamplingParams
 
 
 def _reqs(n, **kw):
