@@ -209,6 +209,12 @@ def _score_records(cfg: GenRMScoreConfig, rows: Iterator[Tuple[int, Any, Optiona
     for line, rec, err in rows:
         part.lines = line
         try:
+            if err is not None and cfg.format == "rationalerm" and rules.errors_first:
+                # RationaleRM's analysis passes over a line that is not JSON without counting it
+                part.skipped += 1
+                if len(part.problems) < 20:
+                    part.problems.append((line, "not JSON: passed over, as the reference analysis does"))
+                continue
             if err is not None:
                 raise FieldError(err.field, str(err).split(": ", 2)[-1])
             if not isinstance(rec, dict):

@@ -267,3 +267,13 @@ def test_incomplete_matcher_records_are_counted_errors_under_the_reference_profi
     s = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm", "model=qwen")
     assert (s["valid"], s["error_samples"]) == (1, 4)
     assert s["skipped_by_reason"] == {"matcher_call_failed": 1, "record_incomplete": 2, "matcher_invalid": 1}
+
+
+def test_a_line_that_is_not_json_is_passed_over_as_the_reference_does(tmp_path):
+    good = _rrm(f"{S}\n- R1@S1: 1\n{E}", ["a"], ["x"])
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps(good) + "\n")
+    s = _score(tmp_path, path, "format=rationalerm", "model=qwen")
+    assert (s["valid"], s["error_samples"], s["records"]["skipped"]) == (2, 0, 1)
+    with pytest.raises(InputError, match=":2: "):  # the suite's own reading refuses the file, naming the line
+        _score(tmp_path, path, "format=rationalerm", "model=qwen", "atomic.profile=strict")
