@@ -123,7 +123,9 @@ def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicR
     """(scores or None, skip reason, domain) of one RationaleRM matcher-output record."""
     meta = rec.get("metadata")
     if not isinstance(meta, dict):
-        meta = None if rules.errors_first else _refuse("metadata", "expected an object")
+        if not rules.errors_first:
+            raise FieldError("metadata", "expected an object")
+        meta = None  # counted as an incomplete record below, after the answer is read
     domain = (meta or {}).get("domain", rec.get("domain"))
     samples = rec.get("samples")
     if rules.failed_call == "error" and not samples:  # the matcher gave no answer: an error, counted
@@ -152,10 +154,6 @@ def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicR
     if not parsed.ok:
         return None, "matcher_invalid", domain
     return atomic_scores(parsed.matches, len(human), len(shown), rules.match.zero_in_ap), None, domain
-
-
-def _refuse(name: str, message: str) -> Any:
-    raise FieldError(name, message)
 
 
 def _checklists(meta: Optional[Dict[str, Any]], model: Optional[str]) -> Tuple[List[Any], List[Any]]:

@@ -158,19 +158,12 @@ def config_hash(cfg: "PipelineConfig", name: str, hashes: Dict[str, str]) -> str
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def unhashed_keys(node: Any, prefix: str = "") -> List[str]:
+def unhashed_keys(obj: Any) -> List[str]:
     """Dotted keys of the fields marked ``metadata={"unhashed": True}`` in a typed config."""
-    import dataclasses
+    from plumbing.config.validate import walk
 
-    out: List[str] = []
-    if dataclasses.is_dataclass(node):
-        for f in dataclasses.fields(node):
-            key = f"{prefix}{f.name}"
-            if f.metadata.get("unhashed"):
-                out.append(key)
-            else:
-                out += unhashed_keys(getattr(node, f.name), key + ".")
-    return out
+    return [f"{path}.{f.name}" if path else f.name for path, node in walk(obj, "")
+            for f in fields(node) if f.metadata.get("unhashed")]
 
 
 def finished_run(uri: str, experiment: str, name: str, digest: str) -> Optional[str]:

@@ -25,18 +25,18 @@ class ConfigError(SuiteError):
         super().__init__("\n".join(lines))
 
 
-def _walk(obj: Any, prefix: str) -> Iterator[Tuple[str, Any]]:
+def walk(obj: Any, prefix: str) -> Iterator[Tuple[str, Any]]:
     """Yield (dotted path, node) for every dataclass node in ``obj``."""
     if dataclasses.is_dataclass(obj):
         yield prefix, obj
         for f in dataclasses.fields(obj):
-            yield from _walk(getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+            yield from walk(getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name)
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k))
+            yield from walk(v, f"{prefix}.{k}" if prefix else str(k))
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            yield from _walk(v, f"{prefix}[{i}]")
+            yield from walk(v, f"{prefix}[{i}]")
 
 
 
@@ -63,7 +63,7 @@ def check_tree(obj: Any) -> List[Tuple[str, str]]:
     """Run ``check()`` of every dataclass node and the range check of its numbers; return
     problems with full dotted keys."""
     problems: List[Tuple[str, str]] = []
-    for path, node in _walk(obj, ""):
+    for path, node in walk(obj, ""):
         check = getattr(node, "check", None)
         own = list(check()) if callable(check) else []
         own += range_problems(node, {k for k, _ in own})

@@ -333,7 +333,7 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
     proc = subprocess.Popen(["bash", str(script)])  # on a GPU node: run the job script here
     try:
         rc = proc.wait()
-    except BaseException:  # TERM or Ctrl-C reached the stage: the job cleans up, what it logged is kept
+    except BaseException:  # TERM or Ctrl-C reached the stage: the job cleans up first
         import signal
 
         proc.send_signal(signal.SIGTERM)
@@ -341,11 +341,10 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
             proc.wait(timeout=CLEANUP_GRACE_S)
         except subprocess.TimeoutExpired:
             proc.kill()
+        raise
+    finally:  # what the job logged is kept, however it ended
         if tracker.run_id and tb_dir.exists():
             bridge(tracker.uri, tracker.run_id, tb_dir)
-        raise
-    if tracker.run_id and tb_dir.exists():
-        bridge(tracker.uri, tracker.run_id, tb_dir)
     if rc != 0:
         raise SuiteError(f"OpenRLHF training failed (exit {rc}); see {script.parent / 'logs'}")
     tracker.set_tags({"checkpoint_path": job["checkpoint"], **tags})

@@ -239,8 +239,9 @@ class CachedBackend(LLMBackend):
                 results[i] = res if first else ChatResult(**{**res.__dict__, "cached": True, "attempts": 0})
                 on_result(i, results[i])
 
-        def _answered(key: str, res: ChatResult) -> None:
-            _deliver(key, res, paid=False)
+        def _answered(key: str, res: ChatResult, paid: bool = False) -> None:
+            """Give the key's answer to its requests and to the threads waiting on it."""
+            _deliver(key, res, paid=paid)
             with self._lock:
                 ev = self._inflight.pop(key, None)
             if ev is not None:
@@ -254,13 +255,8 @@ class CachedBackend(LLMBackend):
                     self.cache.put(key, self.model_id, res.to_cache())
                 except sqlite3.Error as e:  # a full disk must not lose the answer in hand
                     log.warning("LLM cache write failed (%s); continuing without caching", e)
-            _deliver(key, res, paid=True)
             self.cache.release([key])
-            with self._lock:
-                ev = self._inflight.pop(key, None)
-            if ev is not None:
-                ev.result = res  # type: ignore[attr-defined]
-                ev.set()
+            _answered(key, res, paid=True)
 
         raised: Optional[BaseException] = None
         try:
