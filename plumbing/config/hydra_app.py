@@ -269,6 +269,10 @@ class _Redacting:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
+    @staticmethod
+    def unwrapped(stream: Any) -> Any:
+        return stream._stream if isinstance(stream, _Redacting) else stream
+
 
 def _terminate(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second TERM must not cut the clean-up short
@@ -295,7 +299,6 @@ def stage_main(stage: str) -> Callable[[], Any]:
             sys.exit(report_error(ConfigError([("experiment", hint.lstrip("; "))], f"conf/{stage}.yaml")))
 
         started = []
-
         stderr = sys.stderr
         sys.stderr = _Redacting(stderr)  # Hydra's own refusals repeat the override, key value and all
 
@@ -304,7 +307,7 @@ def stage_main(stage: str) -> Callable[[], Any]:
             from hydra.core.hydra_config import HydraConfig
 
             started.append(True)
-            sys.stderr = stderr
+            sys.stderr = _Redacting.unwrapped(sys.stderr)  # not a captured stream: submitit pickles this function
             quiet_libraries()
             hc = HydraConfig.get()
             overrides = list(hc.overrides.task)
