@@ -234,24 +234,26 @@ def _doc_fingerprint(doc: Doc) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def grade_key(task: Task, doc_fp: str, text: str) -> str:
-    blob = json.dumps([task.cfg.name, task.kind, task.grader_version(), doc_fp, text], ensure_ascii=False)
+def grade_key(identity: Dict[str, Any], doc_fp: str, text: str) -> str:
+    """The cache key of one grade: the task's grading identity, the document and the answer."""
+    blob = json.dumps([identity, doc_fp, text], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def grade_task(task: Task, docs: List[Doc], answers: Dict[str, List[Optional[str]]], cache: LLMCache,
                ) -> Dict[str, List[Grade]]:
     """Grades of every answer (None: no output; a doc without answers: none), cached by
-    (task, grader version, document, answer) so a rerun grades nothing twice."""
+    (grading identity, document, answer) so a rerun grades nothing twice."""
     grades: Dict[str, List[Optional[Grade]]] = {d.id: [None] * len(answers.get(d.id, [])) for d in docs}
     keys: Dict[Tuple[str, int], str] = {}
+    identity = task.grading_identity()
     for d in docs:
         fp = _doc_fingerprint(d)
         for k, text in enumerate(answers.get(d.id, [])):
             if text is None:
                 grades[d.id][k] = Grade(0.0, None, "call_fail")
             else:
-                keys[d.id, k] = grade_key(task, fp, text)
+                keys[d.id, k] = grade_key(identity, fp, text)
     cached = cache.get_many(keys.values())
     todo: List[Tuple[Doc, int]] = []
     by_id = {d.id: d for d in docs}
@@ -402,8 +404,11 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
                 else stack.enter_context(open_backend(judge_cfg, out, "judge"))
         grade_cache = LLMCache(out / "grade_cache.sqlite")
         stack.callback(grade_cache.close)
+        judge_identity = None if judge_backend is None else {
+            "model": judge_backend.model_id, "sampling": asdict(judge_cfg.sampling),  # type: ignore[union-attr]
+            "chat_template_kwargs": judge_cfg.chat_template_kwargs}  # type: ignore[union-attr]
         for t in tasks.values():
-            t.ctx.update(judge=judge_backend,
+            t.ctx.update(judge=judge_backend, judge_identity=judge_identity,
                          judge_sampling=judge_cfg.sampling if judge_cfg is not None else None)
         # Grading a task (sandbox CPU, judge calls) overlaps generating the next one.
         grader = ThreadPoolExecutor(1, thread_name_prefix="grader")

@@ -183,6 +183,17 @@ class Task:
         """Part of the grading cache key: bump when grading changes."""
         return "1"
 
+    def grading_identity(self) -> Dict[str, Any]:
+        """Everything besides the document and the answer that a grade depends on (the
+        grading cache key): the kind, its grader version and options, and for judged kinds
+        the judge's identity (model, weights fingerprint) and sampling, so changing any of
+        them grades again instead of reporting the old verdicts."""
+        out: Dict[str, Any] = {"task": self.cfg.name, "kind": self.kind, "version": self.grader_version(),
+                               "options": self.cfg.options}
+        if self.needs_judge:
+            out["judge"] = self.ctx.get("judge_identity")
+        return out
+
     def cacheable(self, grade: Grade) -> bool:
         """Whether a grade may be reused by a rerun: not when it reflects a passing fault
         (the sandbox could not start, the judge did not answer)."""

@@ -305,3 +305,28 @@ def test_a_missing_item_never_passes_at_k(tmp_path):
     s = summary["tasks"]["smoke_humaneval"]
     n = len(rows)
     assert s["missing"] == n - 1 and s["pass@2"] == pytest.approx(1 / n) and s["score"] == pytest.approx(1 / n)
+
+
+def test_a_changed_judge_or_option_grades_again(tmp_path):
+    """The grade cache is keyed by everything a grade depends on: another judge model, other
+    judge sampling or another task option grades again; the same settings grade nothing twice."""
+    items = [("<<good>> mine", "theirs"), ("<<garbage>>", "theirs"), ("mine", "<<good>> theirs")]
+    data = _write(tmp_path / "chat.jsonl", [{"id": f"q{i}", "question": f"Question {i}?", "baseline": b}
+                                            for i, (_, b) in enumerate(items)])
+    preds = _write(tmp_path / "preds.jsonl", [{"task_id": f"q{i}", "output": a} for i, (a, _) in enumerate(items)])
+    out = tmp_path / "out"
+    with LoopbackServer(responder=judge_responder) as srv:
+        def run(*extra):
+            before = srv.chat_requests
+            s = _run(["~suite", "task=[smoke_general]", f"tasks.smoke_general.path={data}", f"predictions={preds}",
+                      f"output_dir={out}", *_judge(srv.base_url), "max_failure_rate=1", *extra])
+            return s["tasks"]["smoke_general"], srv.chat_requests - before
+
+        first, sent = run()
+        assert sent == 6 and first["score"] == pytest.approx((1 + 0.5 + 0) / 3)
+        assert run()[1] == 0  # same settings: from the cache
+        assert run("judge.model=another-judge")[1] == 6
+        assert run("judge.sampling.temperature=0.7")[1] == 6
+        neutral, sent = run("+tasks.smoke_general.options.neutral=0.0")
+        assert sent == 0  # the judge's own answers are still cached (same requests); the grade is not
+        assert neutral["score"] == pytest.approx((1 + 0 + 0) / 3)
