@@ -37,6 +37,7 @@ from genrm.parsing import strip_thinking
 from genrm.settings import BootstrapSettings
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import LLMConfig, ModelConfig, Problems, SamplingConfig, StageConfig, check_positive
+from plumbing.errors import RunFailed
 from plumbing.failures import enforce
 from plumbing.llm.cache import LLMCache
 from plumbing.llm.types import ChatRequest, SamplingParams
@@ -67,6 +68,10 @@ class DownstreamEvalConfig(StageConfig):
     # predictions= that lack items of a task: refused before grading, unless true, and then
     # each missing item counts as a failed one (score 0, shown in the `missing` column)
     allow_missing: bool = False
+    # a judged task whose judge failed on more than max_failure_rate of its verdicts has no
+    # score (it would be the failure value): the stage fails, unless true, and then the task
+    # is left out of the averages and shown as invalid (the smoke suites' random tiny judge)
+    allow_invalid: bool = False
     policy_run_id: Optional[str] = None  # link to a policy_train run (set by runs:/ automatically)
     policy_tracking_uri: Optional[str] = None  # where runs:/ ids live (default: this stage's store)
     limit: Optional[int] = None  # at most this many documents per task
@@ -285,8 +290,22 @@ def _bar(total: int, desc: str) -> Any:
 
 
 # ---------------------------------------------------------------------------- one task
+def invalidate(summary: Dict[str, Any], max_rate: float) -> None:
+    """Take the score away from a task whose judge failed (no answer, no verdict) on more than
+    ``max_rate`` of its verdicts: a failure counts as a neutral verdict, so such a score is
+    the failure value (0.5 with every verdict unparsable), not the model's. The value stays
+    under ``invalid_score`` for diagnosis; ``invalid`` says why."""
+    asked = summary.get("judge_verdicts", 0)
+    failed = summary.get("judge_call_fail", 0) + summary.get("judge_parse_fail", 0)
+    if asked and failed / asked > max_rate and summary.get("score") is not None:
+        summary["invalid"] = (f"the judge failed on {failed} of {asked} verdicts "
+                              f"({failed / asked:.0%} > max_failure_rate={max_rate:g})")
+        summary["invalid_score"], summary["score"] = summary["score"], None
+        summary.pop("score_ci", None)
+
+
 def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, Any]]], strip: bool,
-                cache: LLMCache, out: Path, started: float) -> Dict[str, Any]:
+                cache: LLMCache, out: Path, started: float, max_failure_rate: float = 1.0) -> Dict[str, Any]:
     """Grade a task's outputs, write its samples.jsonl, return its summary."""
     answers = {doc_id: [(strip_thinking(o["text"], keep_indent=True) if strip else o["text"])
                         if o["text"] is not None else None
@@ -306,6 +325,7 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
     write_jsonl(out / task.cfg.name / "samples.jsonl", rows)
     graded = [grades[d.id] for d in docs if grades[d.id]]
     summary = task.summarize(graded)
+    invalidate(summary, max_failure_rate)
     flat = [o for outs in outputs.values() for o in outs]
     summary.update(domain=task.cfg.domain, kind=task.kind, docs=len(docs),
                    missing=sum(1 for outs in outputs.values() if outs and outs[0] is MISSING),
@@ -326,15 +346,14 @@ def aggregate(tasks: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
 
 
 EXTRA_METRICS = ("pass@", "prompt_level_", "inst_level_", "win_rate_length_controlled", "judge_call_fail",
-                 "judge_parse_fail", "call_fail", "truncated", "missing")
+                 "judge_parse_fail", "judge_verdicts", "call_fail", "truncated", "missing")
 
 
 def flat_metrics(summary: Dict[str, Any]) -> Dict[str, float]:
     out: Dict[str, float] = {}
-    for name, s in summary["tasks"].items():
-        if s.get("score") is None:
-            continue
-        out[f"downstream/{name}"] = s["score"]
+    for name, s in summary["tasks"].items():  # an invalid score is left out, its failure counts are not
+        if s.get("score") is not None:
+            out[f"downstream/{name}"] = s["score"]
         if s.get("score_ci"):
             out[f"downstream/{name}/ci_lo"], out[f"downstream/{name}/ci_hi"] = s["score_ci"]
         for k, v in s.items():
@@ -352,11 +371,24 @@ def print_summary(summary: Dict[str, Any]) -> None:
         c = s.get("score_ci")
         return f"[{c[0]:.3f},{c[1]:.3f}]" if c else "-"
 
-    rows = [[n, s["domain"], s.get("n", 0), "-" if s.get("score") is None else f"{s['score']:.3f}", ci(s),
+    def score(s: Dict[str, Any]) -> str:
+        if s.get("invalid"):
+            return "invalid"
+        return "-" if s.get("score") is None else f"{s['score']:.3f}"
+
+    def judge(s: Dict[str, Any]) -> Any:
+        return f"{s.get('judge_call_fail', 0) + s.get('judge_parse_fail', 0)}/{s['judge_verdicts']}" \
+            if s.get("judge_verdicts") else "-"
+
+    rows = [[n, s["domain"], s.get("n", 0), score(s), ci(s),
              ", ".join(f"{k}:{v}" for k, v in sorted(s.get("verdicts", {}).items())), s.get("call_fail", 0),
-             s.get("missing", 0)]
+             s.get("missing", 0), s.get("truncated", 0), judge(s)]
             for n, s in summary["tasks"].items()]
-    print("\n" + table(["task", "domain", "n", "score", "95% CI", "verdicts", "CallFail", "missing"], rows))
+    print("\n" + table(["task", "domain", "n", "score", "95% CI", "verdicts", "CallFail", "missing", "truncated",
+                         "JudgeFail"], rows))
+    for n, s in summary["tasks"].items():
+        if s.get("invalid"):
+            print(f"{n}: invalid, {s['invalid']}")
     doms = ", ".join(f"{d} {v:.3f}" for d, v in summary["domains"].items())
     avg = "-" if summary["avg"] is None else f"{summary['avg']:.3f}"
     print(f"domains: {doms or '-'}\naverage over {summary['tasks_scored']} tasks: {avg}")
@@ -427,7 +459,7 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
                 outputs = {d.id: [{"text": t} for t in given[d.id]] if d.id in given else
                            [MISSING] * task.cfg.n_samples for d in docs[name]}
             pending[name] = grader.submit(finish_task, task, docs[name], outputs, cfg.strip_thinking, grade_cache, out,
-                                          started)
+                                          started, cfg.max_failure_rate)
         for name, fut in pending.items():
             results[name] = fut.result()
             tracker.log_artifact(out / name / "samples.jsonl", name)
@@ -445,6 +477,11 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
     tracker.log_artifact(summary_path)
     print_summary(summary)
     enforce(budget, cfg.max_failure_rate, [summary_path])
+    invalid = {n: s["invalid"] for n, s in ordered.items() if s.get("invalid")}
+    if invalid and not cfg.allow_invalid:
+        raise RunFailed("tasks without a valid score (allow_invalid=true leaves them out of the averages):\n  - "
+                        + "\n  - ".join(f"{n}: {why}" for n, why in invalid.items())
+                        + f" (outputs written: {summary_path})")
     return summary
 
 

@@ -141,6 +141,7 @@ class PairwiseTask(Task):
         out["win_rate"], out["win_rate_ci"] = out["score"], out.get("score_ci")
         status = [st for gs in grades for g in gs for st in g.detail.get("judge_status", [])]
         out["judge_call_fail"], out["judge_parse_fail"] = status.count("call_fail"), status.count("parse_fail")
+        out["judge_verdicts"] = len(status)
         if self.cfg.options.get("length_control"):
             flat = [g for gs in grades for g in gs]
             out["win_rate_length_controlled"] = length_controlled([g.score for g in flat],

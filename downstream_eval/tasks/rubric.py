@@ -92,6 +92,7 @@ class RubricTask(Task):
         flat = [g for gs in grades for g in gs]
         out["judge_call_fail"] = sum(g.verdict == "judge_call_fail" for g in flat)
         out["judge_parse_fail"] = sum(g.verdict == "judge_parse_fail" for g in flat)
+        out["judge_verdicts"] = sum("judge_status" in g.detail for g in flat)
         by: Dict[str, List[float]] = {}
         for gs in grades:
             if gs and gs[0].detail.get("category") is not None:

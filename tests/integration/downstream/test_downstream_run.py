@@ -179,7 +179,7 @@ def test_pairwise_win_rate_and_interval(tmp_path):
     with LoopbackServer(responder=judge_responder) as srv:
         summary = _run(["~suite", "task=[smoke_general]", f"tasks.smoke_general.path={data}",
                         f"predictions={preds}", f"output_dir={tmp_path / 'out'}", *_judge(srv.base_url),
-                        "bootstrap.samples=2000", "bootstrap.seed=7"])
+                        "bootstrap.samples=2000", "bootstrap.seed=7", "max_failure_rate=0.2"])  # 2 of 12 fail
     s = summary["tasks"]["smoke_general"]
     assert s["score"] == pytest.approx(np.mean(expected))
     assert s["verdicts"] == {"win": 2, "split": 1, "loss": 2, "no_verdict": 1}
@@ -216,12 +216,16 @@ def test_smoke_suite_end_to_end_on_the_tiny_model(tmp_path, cli, python):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["tasks"]) == {"smoke_math", "smoke_gpqa", "smoke_humaneval", "smoke_stdio", "smoke_ifeval",
                                      "smoke_general", "smoke_rubric"}
-    assert set(summary["domains"]) == {"stem", "code", "if", "general"} and summary["avg"] is not None
+    assert {"stem", "code", "if"} <= set(summary["domains"]) and summary["avg"] is not None
     for name, s in summary["tasks"].items():
         rows = (out / name / "samples.jsonl").read_text().splitlines()
         assert len(rows) == s["docs"] == s["n"] and s["call_fail"] == 0
     assert summary["calls"]["generator"]["succeeded"] == summary["calls"]["generator"]["calls_sent"] == 17
-    assert "average over 7 tasks" in r.stdout
+    invalid = {n for n, s in summary["tasks"].items() if s.get("invalid")}
+    assert invalid <= {"smoke_general", "smoke_rubric"}  # only judged tasks, judged by a random tiny model
+    for n in invalid:
+        assert summary["tasks"][n]["score"] is None and re.search(rf"{n}: invalid, the judge failed on", r.stdout)
+    assert f"average over {7 - len(invalid)} tasks" in r.stdout
     again = cli([python, "-m", "downstream_eval.run", "suite=smoke", f"output_dir={out}"], timeout=600)
     assert again.returncode == 0
     second = json.loads((out / "summary.json").read_text())
@@ -330,3 +334,28 @@ def test_a_changed_judge_or_option_grades_again(tmp_path):
         neutral, sent = run("+tasks.smoke_general.options.neutral=0.0")
         assert sent == 0  # the judge's own answers are still cached (same requests); the grade is not
         assert neutral["score"] == pytest.approx((1 + 0 + 0) / 3)
+
+
+def test_a_score_made_of_judge_failures_is_invalid(tmp_path, capsys):
+    """Every verdict unparsable would score 0.5 (the neutral failure value): the score is
+    taken away, the table says invalid with the judge's failure count, MLflow gets the
+    counts but no score, and the stage fails with its outputs written."""
+    from mlflow.tracking import MlflowClient
+
+    from plumbing.errors import RunFailed
+
+    data = _write(tmp_path / "chat.jsonl", [{"id": f"q{i}", "question": f"Q{i}?", "baseline": "theirs"} for i in range(3)])
+    preds = _write(tmp_path / "preds.jsonl", [{"task_id": f"q{i}", "output": "mine"} for i in range(3)])
+    out = tmp_path / "out"
+    with LoopbackServer(responder=lambda body: "I cannot decide.") as srv:
+        with pytest.raises(RunFailed, match=r"smoke_general: the judge failed on 6 of 6 verdicts"):
+            _run(["~suite", "task=[smoke_general]", f"tasks.smoke_general.path={data}", f"predictions={preds}",
+                  f"output_dir={out}", *_judge(srv.base_url)])
+    s = json.loads((out / "summary.json").read_text())["tasks"]["smoke_general"]
+    assert s["score"] is None and s["invalid_score"] == 0.5 and s["judge_parse_fail"] == 6
+    printed = capsys.readouterr().out
+    assert re.search(r"smoke_general\s+general\s+3\s+invalid\s+-\s+.*6/6", printed), printed
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.stage = 'downstream_eval'")
+    assert "downstream/smoke_general" not in run.data.metrics
+    assert run.data.metrics["downstream/smoke_general/judge_parse_fail"] == 6
