@@ -113,6 +113,7 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
         row: Dict[str, Any] = {
             "id": s.id, "benchmark": name, "subset": s.subset, "gt_label": s.gt_label,
             "model_judgment": j.raw, "model_pred": j.pred, "label_correct": ok, "genrm_error": j.error,
+            "genrm_truncated": j.truncated,
         }
         if j.swapped:
             row.update(model_judgment_swapped=j.raw_swapped, model_pred_swapped=j.pred_swapped,
@@ -151,6 +152,10 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
     summary["metarm_calls_saved"] = (sum(1 for s in samples if s.gt_judgment) - metarm_calls
                                      if backends.get("metarm") is not None else 0)
     summary["genrm_call_failures"] = sum(1 for r in rows if r["genrm_error"] or r.get("genrm_error_swapped"))
+    summary["genrm_no_verdict"] = sum(1 for r in rows if not (r["genrm_error"] or r.get("genrm_error_swapped"))
+                                      and (r["model_pred"] is None or ("model_pred_swapped" in r
+                                                                       and r["model_pred_swapped"] is None)))
+    summary["genrm_truncated"] = sum(1 for r in rows if r["genrm_truncated"])
     # L-Acc above is over every sample (a failed call is a wrong verdict); this one over those judged
     answered = [r for r in rows if r.get("gt_label") is not None and not r["genrm_error"]
                 and not r.get("genrm_error_swapped")]
@@ -207,7 +212,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 METRIC_KEYS = ("l_acc", "l_acc_answered", "s_corr", "f_score", "swap_consistency", "precision", "recall", "f1", "ap")
 COUNT_KEYS = ("n", "label_correct", "correct", "incorrect", "call_fail", "parse_fail", "valid", "skipped",
-              "metarm_calls", "metarm_calls_saved", "genrm_call_failures")
+              "metarm_calls", "metarm_calls_saved", "genrm_call_failures", "genrm_no_verdict", "genrm_truncated")
 
 
 def flat_metrics(prefix: str, summary: Dict[str, Any]) -> Dict[str, float]:
@@ -239,10 +244,11 @@ def print_summary(results: Dict[str, Dict[str, Any]]) -> None:
     rows = [[name, s.get("n", s.get("valid", 0)), cell(s, "l_acc"), cell(s, "l_acc_answered"), cell(s, "s_corr"),
              cell(s, "f_score"), cell(s, "precision"), cell(s, "recall"), cell(s, "f1"), cell(s, "ap"),
              "-" if s.get("swap_consistency") is None else f"{s['swap_consistency']:.3f}",
-             s.get("genrm_call_failures", 0), f"{s.get('call_fail', 0)}/{s.get('parse_fail', 0)}"]
+             f"{s.get('genrm_call_failures', 0)}/{s.get('genrm_no_verdict', 0)}/{s.get('genrm_truncated', 0)}",
+             f"{s.get('call_fail', 0)}/{s.get('parse_fail', 0)}"]
             for name, s in results.items()]
     print("\n" + table(["benchmark", "n", "L-Acc", "L-Acc answered", "S-Corr", "F-Score", "P", "R", "F1", "AP",
-                        "swap cons.", "GenRM CallFail", "MetaRM CallFail/ParseFail"], rows))
+                        "swap cons.", "GenRM CallFail/NoVerdict/Truncated", "MetaRM CallFail/ParseFail"], rows))
 
 
 def resolve_genrm_run(cfg: GenRMEvalConfig, tracker: StageRun) -> GenRMEvalConfig:

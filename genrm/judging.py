@@ -23,6 +23,7 @@ class Judgment:
     pred_swapped: Optional[str] = None  # mapped back to the original order
     error_swapped: Optional[str] = None
     swapped: bool = False
+    truncated: bool = False  # an order's output stopped at max_tokens (a verdict may be missing for that)
 
     @property
     def consistent(self) -> Optional[bool]:
@@ -41,7 +42,8 @@ class Judgment:
 
 
 def _judgment(r: ChatResult, rs: Optional[ChatResult]) -> Judgment:
-    j = Judgment(r.text, parse_verdict(r.text) if r.ok else None, r.error.value if r.error else None)
+    j = Judgment(r.text, parse_verdict(r.text) if r.ok else None, r.error.value if r.error else None,
+                 truncated=any(x is not None and x.finish_reason == "length" for x in (r, rs)))
     if rs is not None:
         p = parse_verdict(rs.text) if rs.ok else None
         j.raw_swapped, j.pred_swapped = rs.text, _FLIP[p] if p else None

@@ -13,6 +13,7 @@ produce on demand are triggered by a marker in the last message:
     [fault:echoauth]  HTTP 401 whose body echoes the Authorization header it got
     [fault:echoauthok] HTTP 200 whose answer quotes the Authorization header
     [fault:400]       HTTP 400 (not retryable)
+    [fault:length]    HTTP 200, the answer's first half, finish_reason "length" (hit max_tokens)
 
 The answer text comes from ``responder(body) -> str`` (default: echo the last message).
 Each request waits ``latency_s`` while holding one of ``max_inflight`` slots, so N requests
@@ -216,11 +217,13 @@ class LoopbackServer:
         elif kind == "nochoices":
             self._send(writer, 200, b'{"object": "chat.completion"}')
         else:
-            text = self.responder(body)
+            text, finish = self.responder(body), "stop"
+            if kind == "length":  # what a server sends when the answer ran into max_tokens
+                text, finish = text[:len(text) // 2], "length"
             payload = {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
                 "created": int(time.time()), "model": body.get("model", "loopback"),
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "choices": [{"index": 0, "finish_reason": finish,
                              "message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": len(text.split()), "total_tokens": 1},
             }

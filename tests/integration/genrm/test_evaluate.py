@@ -4,6 +4,7 @@ numbers), a real `transformers serve` tiny model (garbage handled), bad input fi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -248,6 +249,7 @@ def test_genrm_call_failures_over_the_budget_fail_the_stage_with_outputs_written
     records = fx.ralign_records()
     for r in records[:2]:
         r["conversations"][-1]["content"] += " [fault:400]"
+    records[2]["conversations"][-1]["content"] += " [fault:length]"  # cut before its verdict
     data = fx.write(tmp_path / "hs3.jsonl", records)
     with LoopbackServer(responder=rule_responder) as srv:
         def run(out, *extra):
@@ -267,7 +269,9 @@ def test_genrm_call_failures_over_the_budget_fail_the_stage_with_outputs_written
         assert summary["genrm_call_failures"] == 2
         assert summary["l_acc"] == pytest.approx(summary["label_correct"] / 6)
         assert summary["l_acc_answered"] == pytest.approx(summary["label_correct"] / 4)
-        assert "GenRM CallFail" in proc.stdout and "L-Acc answered" in proc.stdout
+        assert summary["genrm_truncated"] == 1 and summary["genrm_no_verdict"] == 2  # r4 writes no verdict
+        assert re.search(r"helpsteer3 .* 2/2/1 ", proc.stdout), proc.stdout  # CallFail/NoVerdict/Truncated
+        assert "GenRM CallFail/NoVerdict/Truncated" in proc.stdout and "L-Acc answered" in proc.stdout
         proc, status = run(tmp_path / "lenient", "max_failure_rate=0.5")
         assert proc.returncode == 0 and status == ["FINISHED"], proc.stderr[-2000:]
 
