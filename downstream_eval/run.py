@@ -356,6 +356,8 @@ def flat_metrics(summary: Dict[str, Any]) -> Dict[str, float]:
             out[f"downstream/{name}"] = s["score"]
         if s.get("score_ci"):
             out[f"downstream/{name}/ci_lo"], out[f"downstream/{name}/ci_hi"] = s["score_ci"]
+        if s.get("score") is not None and s.get("n"):  # documents scored: analysis' Wilson interval needs it
+            out[f"downstream/{name}/n"] = s["n"]
         for k, v in s.items():
             if k.startswith(EXTRA_METRICS) and isinstance(v, (int, float)) and not isinstance(v, bool):
                 out[f"downstream/{name}/{k.replace('@', '_at_')}"] = v  # MLflow refuses "@" in a name
