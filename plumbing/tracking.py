@@ -88,14 +88,20 @@ def _artifact_root(uri: str) -> Optional[str]:
     return None
 
 
+KIND_TAG = "mlflow.experimentKind"
+KIND = "custom_model_development"  # the UI opens on runs and metrics, not on an empty GenAI traces page
+
+
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
+        if KIND_TAG not in exp.tags:  # a kind the user chose stays
+            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
         return exp.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=_artifact_root(uri))
+        return client.create_experiment(name, artifact_location=_artifact_root(uri), tags={KIND_TAG: KIND})
     except Exception:  # created concurrently by a sibling job
         exp = client.get_experiment_by_name(name)
         if exp is None:
@@ -306,6 +312,7 @@ def sweep_parent(uri: str, experiment: str, sweep_id: str) -> str:
     own is not the oldest deletes it."""
     from mlflow.tracking import MlflowClient
 
+    seed_sqlite_store(uri)  # sibling jobs would each migrate the same new file
     client = MlflowClient(tracking_uri=uri)
     exp_id = ensure_experiment(client, experiment, uri)
     query = f"tags.`{SWEEP_TAG}` = '{sweep_id}'"

@@ -168,7 +168,9 @@ def join_sweep(obj: Any, cfg: DictConfig, sweep_dir: Path) -> None:
         if obj.tracking.uri is None:
             obj.tracking.uri = cfg.tracking.uri = tracking_uri(None, sweep_dir)
         if obj.tracking.sweep_id is None:
-            obj.tracking.sweep_id = cfg.tracking.sweep_id = f"{obj.name}-{sweep_dir.name}"
+            from plumbing.config.sweep import sweep_id
+
+            obj.tracking.sweep_id = cfg.tracking.sweep_id = sweep_id(obj.name, sweep_dir)
         if obj.tracking.parent_run_id is None and obj.tracking.enabled and not obj.dry_run:
             from plumbing.tracking import sweep_parent
 
@@ -312,6 +314,9 @@ def stage_main(stage: str) -> Callable[[], Any]:
             hc = HydraConfig.get()
             overrides = list(hc.overrides.task)
             try:
+                with open_dict(cfg):  # before validation: paths made from ${output_dir} (a tiny model's)
+                    # follow the job's folder, not a ${now:...} resolved again when a sweep's job starts
+                    cfg.output_dir = str(Path(hc.runtime.output_dir).expanduser().resolve())
                 obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
                 obj, cfg = finalize(obj, cfg, hc.runtime.output_dir)
                 if hc.mode is not None and hc.mode.name == "MULTIRUN":
