@@ -215,6 +215,13 @@ class LaunchConfig:
     ray_port: int = 6379
     ray_dashboard_port: int = 8265
     python: str = "python3"
+    # seconds between the job's copies of its training metrics into MLflow (plumbing.launch.follow)
+    metrics_every_s: int = field(default=60, metadata={"unhashed": True})
+
+    def check(self) -> Problems:
+        p: Problems = []
+        check_positive(p, "metrics_every_s", self.metrics_every_s)
+        return p
 
 
 # ----------------------------------------------------------------------------- models

@@ -248,7 +248,9 @@ def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], pl
     on its own node (or on its GPUs of a shared node), a Ray cluster across the training
     nodes, train_ppo_ray as a Ray job (``ray_job``: submitted, its status polled), then
     ``finish``; with ``hf_checkpoints``, a pruner keeps that many of the newest Hugging Face
-    copies OpenRLHF saves (it never rotates them). The plan is written beside it."""
+    copies OpenRLHF saves (it never rotates them). Beside training a follower copies its
+    TensorBoard scalars into the stage's MLflow run (``follow_command``). The plan is written
+    beside it."""
     from dataclasses import replace
 
     from plumbing.launch.slurm import JobSpec, RaySection, shell_join, write
@@ -264,10 +266,33 @@ def write_job(*, name: str, description: str, job_dir: Path, argv: List[str], pl
                        dashboard_port=launch.ray_dashboard_port, devices=plan.ray_devices),
         finish=shell_join(finish) if finish else None,
         sidecar=shell_join([launch.python, "-m", "plumbing.launch.prune", argv[argv.index("--ckpt.path") + 1],
-                            "--keep", str(hf_checkpoints)]) if hf_checkpoints else None)
+                            "--keep", str(hf_checkpoints)]) if hf_checkpoints else None,
+        follower=shell_join(follow_command(launch, argv, finish)), follower_every_s=launch.metrics_every_s)
     (job_dir / "openrlhf_args.json").write_text(json.dumps(argv, indent=1))
     (job_dir / "plan.txt").write_text(plan.describe() + "\n")
     return write(spec, job_dir / "train.sbatch")
+
+
+def follow_command(launch: Any, argv: List[str], finish: Optional[List[str]]) -> List[str]:
+    """The metrics follower (the template adds --every): the scalars OpenRLHF writes to
+    ``--logger.tensorboard_dir`` into the run ``finish`` ends (a submitted job); without
+    ``finish`` the stage runs the script itself and gives the run in its environment
+    (``job_env``), so the script names no run id and a dry run renders it the same."""
+    cmd = [launch.python, "-m", "plumbing.launch.follow",
+           "--tensorboard-dir", argv[argv.index("--logger.tensorboard_dir") + 1]]
+    for flag in ("--tracking-uri", "--run-id") if finish else ():
+        cmd += [flag, finish[finish.index(flag) + 1]]
+    return cmd
+
+
+def job_env(tracker: Any) -> Dict[str, str]:
+    """The environment of a job script the stage runs itself: the follower's MLflow run."""
+    import os
+
+    from plumbing.launch.follow import ENV_RUN, ENV_URI
+
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_URI, ENV_RUN)}
+    return {**env, ENV_URI: tracker.uri, ENV_RUN: tracker.run_id} if tracker.run_id else env
 
 
 def submits(cluster: Any) -> bool:
@@ -330,7 +355,7 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
     if cfg.cluster.kind == "slurm":  # in the allocation this command runs in (a pipeline's step job)
         in_allocation(plan)
     tb_dir = script.parent / "tensorboard"
-    proc = subprocess.Popen(["bash", str(script)])  # on a GPU node: run the job script here
+    proc = subprocess.Popen(["bash", str(script)], env=job_env(tracker))  # on a GPU node: run the job script here
     try:
         rc = proc.wait()
     except BaseException:  # TERM or Ctrl-C reached the stage: the job cleans up first

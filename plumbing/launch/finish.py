@@ -5,8 +5,10 @@ and end the run with the job's outcome.
         [--tensorboard-dir DIR] [--checkpoint DIR]
 
 OpenRLHF logs to TensorBoard (or wandb) only; its scalars (``train/reward``, ``train/kl``,
-``rollout/...``, ``eval/...`` and the reward module's ``extra_logs``) are copied into the run
-with their steps. The run is ended FINISHED when the job's command succeeded, else FAILED.
+``rollout/...``, ``eval/...`` and the reward module's ``extra_logs``) reach the run while the
+job runs (``plumbing.launch.follow``); this last pass sends what the follower had not, each
+point with its step and wall time. The run is ended FINISHED when the job's command
+succeeded, else FAILED.
 """
 
 from __future__ import annotations
@@ -16,33 +18,15 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 
-def tensorboard_scalars(logdir: Path) -> Dict[str, List[Tuple[int, float]]]:
-    """{tag: [(step, value), ...]} from every event file under ``logdir``."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+def bridge(tracking_uri: str, run_id: str, logdir: Path) -> Tuple[int, int]:
+    """The last pass of the TensorBoard-to-MLflow bridge (plumbing.launch.follow, whose
+    follower sent the earlier points while the job ran): the points the run lacks, with their
+    own steps and wall times. Returns (points sent now, points of the event files in the run)."""
+    from plumbing.launch.follow import ScalarBridge
 
-    out: Dict[str, List[Tuple[int, float]]] = {}
-    for events in sorted({p.parent for p in Path(logdir).rglob("events.out.tfevents.*")}):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags().get("scalars", []):
-            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
-    return out
-
-
-def bridge(tracking_uri: str, run_id: str, logdir: Path) -> int:
-    """Copy TensorBoard scalars into the MLflow run; return how many points were copied."""
-    import time
-
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    now = int(time.time() * 1000)
-    metrics = [Metric(tag, float(v), now, int(step)) for tag, points in tensorboard_scalars(logdir).items()
-               for step, v in points]
-    for i in range(0, len(metrics), 1000):
-        client.log_batch(run_id, metrics=metrics[i : i + 1000])
-    return len(metrics)
+    b = ScalarBridge(tracking_uri, run_id, logdir)
+    sent = b.send_new()
+    return sent, b.in_run
 
 
 KILLED_CODES = (128 + 15, 128 + 2, 128 + 9)
@@ -54,7 +38,9 @@ def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Opti
 
     client = MlflowClient(tracking_uri=tracking_uri)
     if tensorboard_dir is not None and Path(tensorboard_dir).exists():
-        client.set_tag(run_id, "tensorboard_points", str(bridge(tracking_uri, run_id, Path(tensorboard_dir))))
+        sent, in_run = bridge(tracking_uri, run_id, Path(tensorboard_dir))
+        client.set_tag(run_id, "tensorboard_points", str(in_run))
+        client.set_tag(run_id, "tensorboard_points_at_finish", str(sent))
     if exit_code == 0 and checkpoint is not None and Path(checkpoint).exists():
         client.set_tag(run_id, "checkpoint_path", str(Path(checkpoint).resolve()))
     client.set_tag(run_id, "job_exit_code", str(exit_code))

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from plumbing.errors import SuiteError
+from plumbing.shipped import shipped_dir
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "slurm"
+TEMPLATE_DIR = shipped_dir("slurm")  # the checkout's slurm/, or the copy a wheel ships
 
 
 @dataclass
@@ -70,6 +71,11 @@ class JobSpec:
     # (e.g. plumbing.launch.prune keeping the newest checkpoints)
     sidecar: Optional[str] = None
     sidecar_every_s: int = 60
+    # beside the command: started with `--every SECONDS` before it, stopped (TERM, waited for)
+    # when it ends and before `finish`, which makes the last pass itself; two passes at once
+    # would send twice (plumbing.launch.follow: training metrics into MLflow while the job runs)
+    follower: Optional[str] = None
+    follower_every_s: int = 60
 
     @classmethod
     def from_cluster(cls, slurm: Any, **kw: Any) -> "JobSpec":
