@@ -132,6 +132,23 @@ def _preset_hint(stage: str, overrides: Sequence[str]) -> str:
                                      f"{stage!r}: run it with `ralign run experiment={names[-1]}`")
 
 
+def _launcher_hint(overrides: Sequence[str]) -> str:
+    """The suite's launchers (``hydra/launcher=ralign_local|ralign_slurm``) are Hydra's submitit
+    plugin, an optional dependency: say which extra brings it instead of Hydra's 'not found'."""
+    import importlib.util
+
+    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith(("hydra/launcher=", "+hydra/launcher="))]
+    if not chosen or not chosen[-1].startswith(("ralign_", "submitit_")):
+        return ""
+    try:
+        if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None:
+            return ""
+    except ImportError:
+        pass
+    return (f"hydra/launcher={chosen[-1]} runs the jobs through Hydra's submitit launcher, which is not installed: "
+            "pip install 'ralign-suite[dev]' (or ./scripts/setup.sh local,eval,dev; on a cluster the 'cluster' extra)")
+
+
 def _message(e: BaseException) -> str:
     msg = str(e).strip().splitlines()[0]
     cause = e.__cause__ or e.__context__
@@ -299,6 +316,9 @@ def stage_main(stage: str) -> Callable[[], Any]:
         hint = _preset_hint(stage, sys.argv[1:])
         if hint:  # its keys would fail Hydra's composition with a message that does not say why
             sys.exit(report_error(ConfigError([("experiment", hint.lstrip("; "))], f"conf/{stage}.yaml")))
+        hint = _launcher_hint(sys.argv[1:])
+        if hint:
+            sys.exit(report_error(ConfigError([("hydra/launcher", hint)], f"conf/{stage}.yaml")))
 
         started = []
         stderr = sys.stderr

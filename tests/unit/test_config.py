@@ -311,3 +311,20 @@ def test_every_number_of_every_stage_has_a_checked_range(stage):
             assert any(k == key for k, _ in check_tree(obj)), f"{key}={bad} passes"
         setattr(owner, f.name, good)
         assert dataclasses.is_dataclass(owner)
+
+
+def test_a_sweep_launcher_without_its_plugin_says_which_extra(tmp_path, cli, python):
+    """Without the submitit plugin (no `dev` extra) the suite's launchers fail with Hydra's bare
+    'not found': the stage says what to install instead, exit 2, before any work."""
+    blocked = ("import sys, runpy, importlib.abc\n"
+               "class Block(importlib.abc.MetaPathFinder):\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.startswith('hydra_plugins.hydra_submitit_launcher'):\n"
+               "            raise ModuleNotFoundError(name)\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "sys.argv = ['preflight', *sys.argv[1:]]\n"
+               "runpy.run_module('plumbing.preflight', run_name='__main__')\n")
+    r = cli([python, "-c", blocked, "-m", "seed=1,2", "hydra/launcher=ralign_local", f"output_dir={tmp_path / 'o'}"])
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "submitit launcher, which is not installed" in r.stderr and "ralign-suite[dev]" in r.stderr
+    assert not (tmp_path / "o").exists()
