@@ -233,3 +233,31 @@ def test_the_openrlhf_job_follows_its_metrics_into_the_stage_s_run(tmp_path):
     text = render(JobSpec(name="j", command="true", job_dir="/j", follower="follow", follower_every_s=30,
                           finish="finish"))
     assert "follow --every 30 >> /j/logs/j-follower-${SLURM_JOB_ID:-local}.log 2>&1 &" in text
+
+
+def test_a_training_stage_s_job_script_starts_the_follower(tmp_path):
+    """genrm_train on the cluster (dry run): the follower copies the job's TensorBoard folder
+    every launch.metrics_every_s; a submitted job's follower names the run, one the stage runs
+    itself (cluster.submit=false) names none."""
+    import shlex
+
+    import genrm_fixtures as fx
+    from plumbing.config.hydra_app import compose, execute, finalize
+
+    data = fx.write(tmp_path / "d.jsonl", fx.ralign_records())
+
+    def follower(*extra):
+        out = tmp_path / f"run{len(extra)}"
+        obj, cfg = finalize(*compose("genrm_train", ["experiment=genrm_rlvr_qwen3_8b", "dry_run=true",
+                                                     f"output_dir={out}", f"data.ralign_rl.path={data}", *extra]))
+        text = Path(execute("genrm_train", obj, cfg)["script"]).read_text()
+        assert "stop_follower\n" in text.split("RC=$?")[1]  # stopped once training ends
+        line = next(ln for ln in text.replace("\\\n", " ").splitlines() if "plumbing.launch.follow" in ln)
+        argv = shlex.split(line.split(">>")[0])
+        assert argv[argv.index("--tensorboard-dir") + 1] == str(out / "openrlhf" / "tensorboard")
+        return argv
+
+    submitted = follower("launch.metrics_every_s=15")
+    assert submitted[-2:] == ["--every", "15"] and "--run-id" in submitted and "--tracking-uri" in submitted
+    inline = follower("cluster.submit=false", "launch.metrics_every_s=60")
+    assert inline[-2:] == ["--every", "60"] and "--run-id" not in inline
