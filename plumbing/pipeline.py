@@ -456,8 +456,6 @@ def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
         ids = [r["mlflow_run_id"] for r in results.values() if r.get("mlflow_run_id")]
         (out / "results.md").write_text(results_table(cfg, tracker, ids))
         tracker.log_artifact(out / "results.md")
-    if tracker.run_id:
-        print(f"\nBrowse the runs: mlflow ui --backend-store-uri {tracker.uri}")
     failed = [n for n, r in results.items() if r["status"] == "failed"]
     if failed:
         error = SuiteError(f"pipeline step {failed[0]!r} failed: {results[failed[0]]['error']}")

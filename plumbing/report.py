@@ -4,7 +4,7 @@ or pipeline."""
 from __future__ import annotations
 
 import math
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence
 
 
 def fmt(value: Any) -> str:
@@ -31,3 +31,20 @@ def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]) + "\n"
+
+
+def where_to_look(stage: str, output_dir: str, run_id: Optional[str], uri: str, checkpoint: Optional[str] = None,
+                  pending: bool = False) -> str:
+    """The last lines of a stage: its folder, its MLflow run (the id a next command names as
+    ``runs:/<id>``), its checkpoint, and the command that opens the store. A password in the
+    tracking URI is masked."""
+    from plumbing.secrets import redact_override_text
+
+    rows = [("outputs", output_dir)]
+    if run_id:
+        rows.append(("MLflow run", run_id))
+    if checkpoint:
+        rows.append(("checkpoint", checkpoint + (" (when the job has run)" if pending else "")))
+    if run_id:
+        rows.append(("browse", f"mlflow ui --backend-store-uri {redact_override_text(uri)}"))
+    return "\n".join(f"[{stage}] {k + ':':<12}{v}" for k, v in rows)

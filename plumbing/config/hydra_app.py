@@ -236,7 +236,13 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
         summary = mod.run(obj, run) or {}
         summary.setdefault("mlflow_run_id", run.run_id)
         summary.setdefault("tracking_uri", uri)
-        return summary
+    if not obj.dry_run:
+        from plumbing.report import where_to_look
+
+        checkpoint = summary.get("checkpoint")
+        print("\n" + where_to_look(stage, obj.output_dir, run.run_id, uri, checkpoint and str(checkpoint),
+                                   pending="job_id" in summary), flush=True)  # submitted, not yet trained
+    return summary
 
 
 def _write_provenance(out: Path, config: Dict[str, Any], overrides: List[str]) -> None:

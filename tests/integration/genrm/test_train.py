@@ -37,6 +37,11 @@ def test_smoke_genrm_trains_a_tiny_model_on_cpu_and_leaves_a_run_and_a_checkpoin
     for name in ("genrm_reward/format_fail", "genrm_reward/label_correct", "genrm_reward/metarm_called", "kl"):
         assert name in run.data.metrics
     checkpoint = Path(run.data.tags["checkpoint_path"])
+    # it ends by saying where everything is: what the next command names
+    tail = proc.stdout.rstrip().splitlines()[-4:]
+    assert tail == [f"[genrm_train] outputs:    {out}", f"[genrm_train] MLflow run: {run.info.run_id}",
+                    f"[genrm_train] checkpoint: {checkpoint}",
+                    f"[genrm_train] browse:     mlflow ui --backend-store-uri sqlite:///{out / 'mlflow.db'}"], tail
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model, tok = AutoModelForCausalLM.from_pretrained(checkpoint), AutoTokenizer.from_pretrained(checkpoint)
