@@ -1,4 +1,4 @@
-"""Collect runs from MLflow into one row per GenRM variant.
+"""Collect runs from MLflow into one row per GenRM variant (or per variant and seed).
 
 How the stages link their runs (every stage follows this; the tests build runs this way):
 - a run's GenRM variant is its tag ``variant`` (set by the pipeline for every step);
@@ -10,21 +10,51 @@ How the stages link their runs (every stage follows this; the tests build runs t
   (param ``genrm.model``).
 Metrics keep their MLflow names as columns: ``<benchmark>/l_acc``, ``<benchmark>/f_score``,
 ... from genrm_eval, ``downstream/<task>``, ``downstream/domain/<domain>``,
-``downstream/avg`` from downstream_eval. Several runs of one variant (seeds) are averaged;
-``n_runs`` says how many; ``by=["seed"]`` keeps a row per seed instead (tag ``seed``).
+``downstream/avg`` from downstream_eval.
+
+Reruns are not seeds. Within one (variant, seed) -- tag ``seed`` -- each metric is the newest
+finished run's that logged it: a rerun with a changed config replaces the older run, and
+runs that measured other things (another benchmark) still count. ``<stage>_config_hash``
+names the config hash of each run taken, ``superseded_run_ids`` the runs left out. A row
+whose metrics then come from two configurations of one stage (the newer run did not log
+everything the older one did) raises a :class:`MixedConfigWarning`. Only then are the seeds
+of a variant averaged (``n_runs`` = how many seeds); the pipeline's config hash includes the
+seed, so seeds are compared on their logged settings instead (the seed, output folders, run
+links and tracking left out) and a variant whose seeds differ in anything else warns too.
+``by=["seed"]`` keeps a row per seed.
+
+Each metric with an interval gets the columns ``<metric>:lo``, ``:hi``, ``:n`` and
+``:interval`` (how it was computed; ':' is never in an MLflow metric name):
+- a proportion whose counts the stage logs (L-Acc = label_correct / n, S-Corr = incorrect /
+  (correct + incorrect), F-Score = correct / (wrong + correct + incorrect), a downstream task
+  score over ``downstream/<task>/n`` documents when it is a whole number of them): a Wilson
+  score interval, over the samples of all seeds pooled when seeds are averaged (evaluation
+  noise; the spread across seeds is analysis.seeds' question);
+- any other metric of one seed: the interval its stage logged (``_ci_lo`` / ``/ci_lo``), with
+  the sample count where the stage logs one (``valid`` for checklist precision/recall/F1/AP,
+  ``downstream/<task>/n``);
+- any other metric averaged over seeds: a Student-t interval over the seeds.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from pathlib import Path, PurePath
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 
 GENRM_EVAL, DOWNSTREAM, POLICY, GENRM_TRAIN = "genrm_eval", "downstream_eval", "policy_train", "genrm_train"
-# what is kept of each stage's metrics (interval bounds and counts are left out of the table)
-_SKIP_SUFFIXES = ("_ci_lo", "_ci_hi")
+LO, HI, N, HOW = ":lo", ":hi", ":n", ":interval"  # interval columns beside a metric column
+_STAGE_CI = (("_ci_lo", "_ci_hi"), ("/ci_lo", "/ci_hi"))  # how stages log the interval of a metric
+_MEANS_OVER_VALID = ("precision", "recall", "f1", "ap")  # checklist metrics: means over `valid` samples
+_DOWNSTREAM_TASK = re.compile(r"^downstream/(?!domain/)(?!avg$)[^/:]+$")  # a task's score (logs /n beside it)
+
+
+class MixedConfigWarning(UserWarning):
+    """A collected row mixes runs of different configurations (see the module docstring)."""
 
 
 @dataclass
@@ -46,6 +76,8 @@ class RunInfo:
     metrics: Dict[str, float]
     status: str
     name: str
+    start_time: int = 0  # ms since the epoch: "newest" is by start, then end
+    end_time: int = 0
 
 
 def search(tracking_uri: str, experiments: Sequence[str], filter_string: str = "",
@@ -68,7 +100,8 @@ def search(tracking_uri: str, experiments: Sequence[str], filter_string: str = "
         page = client.search_runs(ids, " and ".join(clauses), max_results=1000, page_token=token)
         for r in page:
             runs.append(RunInfo(r.info.run_id, r.data.tags.get("stage", ""), dict(r.data.tags), dict(r.data.params),
-                                dict(r.data.metrics), r.info.status, r.info.run_name or ""))
+                                dict(r.data.metrics), r.info.status, r.info.run_name or "", r.info.start_time or 0,
+                                r.info.end_time or 0))
         token = page.token
         if not token:
             return runs
@@ -103,33 +136,232 @@ def resolve_variants(runs: Iterable[RunInfo]) -> Dict[str, str]:
     return {rid: v for rid in by_id if (v := variant(rid))}
 
 
-def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOWNSTREAM),
-               by: Sequence[str] = ()) -> pd.DataFrame:
-    """One row per variant (and per value of each run tag in ``by``, e.g. ``seed``): the mean
-    of each metric over the variant's runs of ``stages``."""
-    variants = resolve_variants(runs)
-    keys = ["variant", *by]
-    records: List[Dict[str, Any]] = []
-    for r in runs:
-        if r.stage not in stages or r.run_id not in variants:
+# ---------------------------------------------------------------------------- intervals of one run
+def is_interval_bound(name: str) -> bool:
+    return name.endswith(tuple(s for pair in _STAGE_CI for s in pair))
+
+
+def proportion_counts(metric: str, metrics: Mapping[str, float]) -> Optional[Tuple[int, int]]:
+    """(successes, trials) of a proportion from the counts logged beside it, or None (not a
+    proportion, counts not logged, or counts that do not give the logged value)."""
+    task = _DOWNSTREAM_TASK.match(metric)
+    if task:  # a mean over n documents of scores in [0, 1]: whole successes when each scored 0 or 1
+        n, value = metrics.get(f"{metric}/n"), metrics.get(metric)
+        if not n or value is None or not 0 <= value <= 1 or abs(value * n - round(value * n)) > 1e-6:
+            return None
+        return int(round(value * n)), int(round(n))
+    bench, _, kind = metric.rpartition("/")
+    c = {k: metrics.get(f"{bench}/{k}") for k in ("n", "label_correct", "correct", "incorrect")}
+    if kind == "l_acc" and None not in (c["label_correct"], c["n"]):
+        k, n = c["label_correct"], c["n"]
+    elif kind == "s_corr" and None not in (c["correct"], c["incorrect"]):
+        k, n = c["incorrect"], c["correct"] + c["incorrect"]
+    elif kind == "f_score" and None not in c.values():
+        # F-Score's denominator n - CallFail - ParseFail - Unjudged = wrong + correct + incorrect
+        k, n = c["correct"], c["n"] - c["label_correct"] + c["correct"] + c["incorrect"]
+    else:
+        return None
+    value = metrics.get(metric)
+    if n <= 0 or value is None or abs(k / n - value) > 1e-6:
+        return None
+    return int(round(k)), int(round(n))
+
+
+@dataclass
+class Cell:
+    """One metric of one (variant, seed): its value and what its interval is made from."""
+
+    value: float
+    run: RunInfo
+    counts: Optional[Tuple[int, int]] = None  # a proportion's (successes, trials)
+    stage_ci: Optional[Tuple[float, float]] = None  # the interval the stage logged
+    samples: Optional[int] = None  # the sample count of a mean, where the stage logs it
+
+
+def cell(metric: str, run: RunInfo) -> Cell:
+    m = run.metrics
+    ci = next(((m[metric + lo], m[metric + hi]) for lo, hi in _STAGE_CI
+               if metric + lo in m and metric + hi in m), None)
+    bench, _, kind = metric.rpartition("/")
+    samples = m.get(f"{bench}/valid") if kind in _MEANS_OVER_VALID else m.get(f"{metric}/n")
+    return Cell(m[metric], run, proportion_counts(metric, m), ci, None if samples is None else int(samples))
+
+
+def interval(cells: Sequence[Cell], alpha: float = 0.05) -> Tuple[Optional[List[float]], Optional[int], Optional[str]]:
+    """(interval, n, how) of a metric over the seeds' cells (see the module docstring)."""
+    from analysis.stats import mean_interval, wilson_interval
+
+    if cells and all(c.counts for c in cells):
+        k, n = sum(c.counts[0] for c in cells), sum(c.counts[1] for c in cells)
+        return wilson_interval(k, n, alpha), n, "Wilson" + (f", {len(cells)} seeds pooled" if len(cells) > 1 else "")
+    if len(cells) == 1:
+        c = cells[0]
+        return (list(c.stage_ci) if c.stage_ci else None), c.samples, ("bootstrap (stage)" if c.stage_ci else None)
+    if len(cells) > 1:
+        return mean_interval([c.value for c in cells], alpha)["ci"], len(cells), f"t over {len(cells)} seeds"
+    return None, None, None
+
+
+# ---------------------------------------------------------------------------- newest run per (variant, seed)
+def _newest_first(runs: Iterable[RunInfo]) -> List[RunInfo]:
+    return sorted(runs, key=lambda r: (r.start_time, r.end_time, r.run_id), reverse=True)
+
+
+def _hash(run: RunInfo) -> str:
+    return run.tags.get("config_hash") or "-"
+
+
+def _step(run: RunInfo) -> str:
+    return run.tags.get("step", "")
+
+
+@dataclass
+class SeedRow:
+    """The metrics of one (variant, seed[, by]) and the runs they were taken from."""
+
+    cells: Dict[str, Cell] = field(default_factory=dict)
+    used: List[RunInfo] = field(default_factory=list)  # newest first
+    superseded: List[RunInfo] = field(default_factory=list)
+
+
+def seed_rows(runs: Sequence[RunInfo], variants: Mapping[str, str], stages: Sequence[str],
+              by: Sequence[str] = ()) -> Tuple[Dict[tuple, SeedRow], List[str]]:
+    """Per (variant, seed, *by tags): each metric from the newest run that logged it; and the
+    warnings of rows that mix two configurations of one stage."""
+    keys = ["seed", *[k for k in by if k != "seed"]]
+    rows: Dict[tuple, SeedRow] = {}
+    for r in _newest_first(r for r in runs if r.stage in stages and r.run_id in variants):
+        row = rows.setdefault((variants[r.run_id], *(r.tags.get(k) for k in keys)), SeedRow())
+        fresh = {m: cell(m, r) for m in r.metrics if not is_interval_bound(m) and m not in row.cells}
+        row.cells.update(fresh)
+        (row.used if fresh else row.superseded).append(r)
+    problems = []
+    for key, row in rows.items():
+        for old in row.used:
+            newer = [r for r in row.used if r.stage == old.stage and _step(r) == _step(old)
+                     and (r.start_time, r.end_time, r.run_id) > (old.start_time, old.end_time, old.run_id)
+                     and _hash(r) != _hash(old)]
+            if newer:
+                kept = sorted(m for m, c in row.cells.items() if c.run is old)
+                problems.append(
+                    f"variant {key[0]!r} seed {key[1]}: {old.stage} metrics {kept[:5]}{' ...' if len(kept) > 5 else ''} "
+                    f"come from run {old.run_id} (config {_hash(old)}), the others from the newer run "
+                    f"{newer[-1].run_id} (config {_hash(newer[-1])}) which did not log them")
+    return rows, problems
+
+
+_NOT_SETTINGS = ("output_dir", "tracking", "cluster", "dry_run")  # differ between seeds by design
+_RUN_LINK = re.compile(r"runs:/[0-9a-f]{32}")
+
+
+def settings(run: RunInfo) -> Dict[str, str]:
+    """The run's logged config less what differs between seeds of one experiment: the seeds,
+    where it writes (its output folder's parent becomes ``<root>``), links to other runs."""
+    out_dir = run.params.get("output_dir")
+    root = str(PurePath(out_dir).parent) if out_dir else ""
+    out = {}
+    for k, v in run.params.items():
+        if k.split(".")[0] in _NOT_SETTINGS or k == "seed" or k.endswith(".seed"):
             continue
-        row: Dict[str, Any] = {"variant": variants[r.run_id], **{k: r.tags.get(k) for k in by}, "stage": r.stage,
-                               "run_id": r.run_id}
-        row.update({k: v for k, v in r.metrics.items() if not k.endswith(_SKIP_SUFFIXES)})
-        records.append(row)
+        v = _RUN_LINK.sub("runs:/<run>", v)
+        out[k] = v.replace(root, "<root>") if len(root) > 1 else v
+    return out
+
+
+def seed_differences(variant: str, rows: Sequence[Tuple[Any, SeedRow]]) -> List[str]:
+    """Warnings for the seeds of one variant whose runs of a stage differ in their settings."""
+    problems = []
+    by_step: Dict[Tuple[str, str], List[Tuple[Any, RunInfo]]] = {}
+    for seed, row in rows:
+        for r in row.used:
+            if r.params:
+                by_step.setdefault((r.stage, _step(r)), []).append((seed, r))
+    for (stage, _), seen in sorted(by_step.items()):
+        first_seed, first = seen[0]
+        base = settings(first)
+        for seed, r in seen[1:]:
+            other = settings(r)
+            diff = sorted(k for k in base.keys() | other.keys() if base.get(k) != other.get(k))
+            if diff:
+                shown = ", ".join(f"{k}: {base.get(k)!r} vs {other.get(k)!r}" for k in diff[:5])
+                problems.append(f"variant {variant!r}: the {stage} runs of seed {first_seed} ({first.run_id}) and seed "
+                                f"{seed} ({r.run_id}) differ in more than the seed ({shown}{' ...' if len(diff) > 5 else ''}): "
+                                "their mean mixes configurations (by=[seed] keeps them apart)")
+    return problems
+
+
+def latest_runs(runs: Sequence[RunInfo], variants: Mapping[str, str], stages: Sequence[str]) -> List[RunInfo]:
+    """The newest run of each (variant, seed, stage, step): the training runs whose curves a
+    report shows (an earlier run of the same step is a rerun, not another curve)."""
+    seen, out = set(), []
+    for r in _newest_first(r for r in runs if r.stage in stages and r.run_id in variants):
+        key = (variants[r.run_id], r.tags.get("seed"), r.stage, _step(r))
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def _seed_order(seed: Any) -> tuple:
+    text = "" if seed is None else str(seed)
+    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
+
+
+def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOWNSTREAM),
+               by: Sequence[str] = (), alpha: float = 0.05) -> pd.DataFrame:
+    """One row per variant (and per value of each run tag in ``by``, e.g. ``seed``): each
+    metric from the newest run per (variant, seed), averaged over the seeds, with its
+    interval columns. ``table.attrs["warnings"]`` holds the mixed-configuration warnings
+    (also raised as :class:`MixedConfigWarning`), ``attrs["superseded"]`` the runs left out."""
+    variants = resolve_variants(runs)
+    rows, problems = seed_rows(runs, variants, stages, by)
+    keep_seed = "seed" in by
+    extra = [k for k in by if k != "seed"]
+    groups: Dict[tuple, List[Tuple[Any, SeedRow]]] = {}
+    for (variant, seed, *rest), row in rows.items():
+        out_key = (variant, *[seed if k == "seed" else rest[extra.index(k)] for k in by])
+        groups.setdefault(out_key, []).append((seed, row))
+    for members in groups.values():
+        members.sort(key=lambda m: _seed_order(m[0]))
+    if not keep_seed:
+        for key, members in groups.items():
+            if len(members) > 1:
+                problems += seed_differences(key[0], members)
+    for p in problems:
+        warnings.warn(p, MixedConfigWarning, stacklevel=2)
+    records: List[Dict[str, Any]] = []
+    for key, members in groups.items():
+        rec: Dict[str, Any] = dict(zip(["variant", *by], key))
+        metrics = sorted({m for _, row in members for m in row.cells})
+        for m in metrics:
+            cells = [row.cells[m] for _, row in members if m in row.cells]
+            rec[m] = sum(c.value for c in cells) / len(cells)
+            ci, n, how = interval(cells, alpha)
+            if how:
+                rec.update({m + LO: ci[0] if ci else None, m + HI: ci[1] if ci else None, m + N: n, m + HOW: how})
+        rec["n_runs"] = len(members)
+        for stage in stages:
+            used = [r for _, row in members for r in row.used if r.stage == stage]
+            rec[f"{stage}_runs"] = len(used)
+            rec[f"{stage}_run_ids"] = ",".join(r.run_id for r in used) or None
+            rec[f"{stage}_config_hash"] = ",".join(_hash(r) for r in used) or None
+        rec["superseded_run_ids"] = ",".join(r.run_id for _, row in members for r in row.superseded) or None
+        records.append(rec)
+    records.sort(key=lambda rec: tuple(str(rec[k]) for k in ["variant", *by]))
+    keys = ["variant", *by]
     if not records:
-        return pd.DataFrame(columns=[*keys, "n_runs"])
-    frame = pd.DataFrame.from_records(records)
-    metric_cols = [c for c in frame.columns if c not in (*keys, "stage", "run_id")]
-    table = frame.groupby(keys, dropna=False)[metric_cols].mean(numeric_only=True)
-    counts = frame.groupby([*keys, "stage"], dropna=False).size().unstack(fill_value=0)
-    table["n_runs"] = counts.max(axis=1)
-    for stage in stages:
-        table[f"{stage}_runs"] = counts[stage] if stage in counts else 0
-        ids = frame[frame["stage"] == stage].groupby(keys, dropna=False)["run_id"].apply(
-            lambda s: ",".join(sorted(s)))
-        table[f"{stage}_run_ids"] = ids
-    return table.reset_index()
+        table = pd.DataFrame(columns=[*keys, "n_runs"])
+    else:
+        table = pd.DataFrame.from_records(records)
+        values = [c for c in table.columns if c not in keys and ":" not in c and c != "n_runs"
+                  and not c.startswith(tuple(f"{s}_" for s in stages)) and c != "superseded_run_ids"]
+        bounds = [c for c in table.columns if ":" in c]
+        table = table[[*keys, *sorted(values), *bounds, *[c for c in table.columns if c not in keys
+                                                          and c not in values and c not in bounds]]]
+    table.attrs["warnings"] = problems
+    table.attrs["superseded"] = [{"run_id": r.run_id, "stage": r.stage, "config_hash": _hash(r)}
+                                 for row in rows.values() for r in row.superseded]
+    return table
 
 
 def load_table(source: str, input_path: Optional[str], mlflow: MlflowSource, default_uri: str,

@@ -6,7 +6,8 @@
 
 (``mlflow.filter`` narrows the runs; Hydra needs the quotes around a value with spaces:
 ``'mlflow.filter="tags.sweep_id = \'abc\'"'``.) For each x: Pearson r, Spearman rho and
-Kendall tau, each with a bootstrap interval and a permutation p-value, and n. Writes
+Kendall tau, each with a BCa bootstrap interval (from 8 rows on; fewer: a warning instead)
+and a permutation p-value, and n (see analysis.stats). Writes
 DIR/correlations.json, the table (DIR/table.csv and .parquet: with source=mlflow, the
 collected runs), a scatter plot per x (fitted line, labelled points) and logs them to
 MLflow. A missing or non-numeric column, fewer than 3 rows or a constant column stops with
@@ -67,6 +68,7 @@ def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
                              skip_undefined=cfg.skip_undefined)
     (out / "correlations.json").write_text(json.dumps(result, indent=2))
     labels = table[cfg.label] if cfg.label in table.columns else pd.Series(range(1, len(table) + 1))
+    colours = plots.variant_colours(str(v)[:200] for v in labels)
     y = numeric_column(table, cfg.y)
     for col, entry in result.items():
         if "undefined" in entry:
@@ -76,7 +78,7 @@ def run(cfg: CorrelateConfig, tracker: StageRun) -> Dict[str, Any]:
         keep = x.notna() & y.notna()
         path = out / "plots" / f"scatter_{plots.safe_name(col)}.png"
         plots.scatter(x[keep], y[keep], [str(v)[:200] for v in labels[keep]], col, cfg.y, path,
-                      title=f"{cfg.y} vs {col}: Pearson r={entry['pearson']:.2f}, n={entry['n']}")
+                      title=f"{cfg.y} vs {col}: Pearson r={entry['pearson']:.2f}, n={entry['n']}", colours=colours)
         tracker.log_metrics({f"corr/{col}/{m}": entry[m] for m in ("pearson", "spearman", "kendall")}
                             | {f"corr/{col}/{m}_p": entry[f"{m}_p"] for m in ("pearson", "spearman", "kendall")})
     tracker.log_artifact(out / "correlations.json")
@@ -99,6 +101,9 @@ def _print(result: Dict[str, Dict[str, Any]], y: str) -> None:
     print(table(["x", "n", "Pearson r", "Spearman rho", "Kendall tau"],
                 [[x, e["n"], *([cell(e, m) for m in ("pearson", "spearman", "kendall")] if "undefined" not in e
                                else ["undefined", "-", "-"])] for x, e in result.items()]))
+    for x, e in result.items():
+        if e.get("warning"):
+            print(f"warning: {x}: {e['warning']}")
 
 
 main = stage_main("correlate")

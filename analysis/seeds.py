@@ -10,8 +10,9 @@ difference ``treatment - baseline`` over the seeds both have, with its t interva
 the metrics in ``lower`` / ``higher``, whether the treatment's mean is on that side of the
 baseline's (``holds``) and whether the interval of the difference excludes 0
 (``significant``). Writes DIR/seeds.json, DIR/seeds.csv (one row per variant and seed),
-DIR/seeds.md, a plot per metric (each seed a point, the mean with its interval), and logs them
-to MLflow. ``require=true`` exits 1 when an expectation does not hold.
+DIR/seeds.md, a plot per metric (each seed a point with its own interval where collect gives
+one, the mean with its t interval over the seeds), and logs them to MLflow. ``require=true``
+exits 1 when an expectation does not hold.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 
 from analysis import plots
-from analysis.collect import MlflowSource, load_table, source_problems
+from analysis.collect import HI, LO, MlflowSource, load_table, source_problems
 from analysis.stats import TableError, compare_seeds
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import Problems, StageConfig
@@ -70,6 +71,16 @@ def seed_table(cfg: SeedsConfig) -> pd.DataFrame:
     return table
 
 
+def seed_intervals(table: pd.DataFrame, metric: str, seeds: Dict[str, List[str]]) -> Dict[str, List[Any]]:
+    """Each seed's own interval of ``metric`` (Wilson for a proportion, from analysis.collect),
+    per variant in the order of ``seeds``; None where the table has none."""
+    lo, hi = metric + LO, metric + HI
+    if lo not in table.columns or hi not in table.columns:
+        return {}
+    bounds = {(str(r["variant"]), str(r["seed"])): (r[lo], r[hi]) for r in table.to_dict("records")}
+    return {v: [bounds.get((v, s)) for s in ss] for v, ss in seeds.items()}
+
+
 def _fmt(e: Dict[str, Any]) -> str:
     if e["mean"] is None:
         return "-"
@@ -106,9 +117,11 @@ def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
     n_seeds = table["seed"].nunique()
     intro = f"{n_seeds} seeds; mean [{level} t interval] per variant and of the paired difference"
     (out / "seeds.md").write_text(f"# Across seeds\n\n{intro}\n\n" + markdown(headers, rows))
+    colours = plots.variant_colours(table["variant"])
     for metric, e in result.items():
         plots.seed_points(metric, {v: list(e["variants"][v]["values"].values()) for v in e["variants"]},
-                          {v: e["variants"][v] for v in e["variants"]}, out / "plots" / f"seeds_{plots.safe_name(metric)}.png")
+                          {v: e["variants"][v] for v in e["variants"]}, out / "plots" / f"seeds_{plots.safe_name(metric)}.png",
+                          colours, seed_intervals(table, metric, {v: list(e["variants"][v]["values"]) for v in e["variants"]}))
         diff = e["difference"]
         if diff["mean"] is not None:
             tracker.log_metrics({f"seeds/{metric}/difference": diff["mean"]})

@@ -1,16 +1,21 @@
-"""Correlation of GenRM metrics with downstream results: Pearson, Spearman and Kendall, each
-with a bootstrap interval and a permutation p-value. Pure functions on arrays and tables.
+"""Statistics of the analysis, all from scipy.stats. Pure functions on arrays and tables.
 
-Bootstrap: resample the rows (GenRMs) with replacement, percentile interval; resamples in
-which x or y is constant have no correlation and are left out (their count is reported).
-Permutation: shuffle y against x; two-sided p = (1 + #{|r_perm| >= |r|}) / (1 + #perms),
-exact over all n! orders when that is at most ``permutations``.
+- A proportion with a known count (L-Acc = label_correct / n, ...) gets a Wilson score
+  interval (``binomtest(...).proportion_ci``): a percentile bootstrap of 0/122 is [0, 0],
+  which claims a certainty 122 samples do not give; Wilson gives [0, 0.031].
+- A correlation (Pearson, Spearman, Kendall tau-b) across GenRMs gets a BCa bootstrap
+  interval over the rows (``scipy.stats.bootstrap``, paired) and a permutation p-value
+  (``scipy.stats.permutation_test``: y's order against x, two-sided as |r| >= |r_obs|; exact
+  over all n! orders when that is at most ``permutations``). Below ``MIN_INTERVAL_POINTS``
+  rows no interval is given, a warning is: a bootstrap of 3 points has only 10 distinct
+  resamples and its interval says nothing (it gave [+0.63, +1.00] for r = +0.625 at n = 3).
+- Means over seeds get a Student-t interval.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -21,50 +26,58 @@ from scipy import stats as sps
 from plumbing.errors import SuiteError
 
 METHODS = ("pearson", "spearman", "kendall")
+MIN_INTERVAL_POINTS = 8  # fewer rows: a correlation's value and p-value, no interval
 
 
 class TableError(SuiteError):
     """A table that cannot be correlated; the message names the column (and row)."""
 
 
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson r of each row pair of 2-D arrays (NaN where a row is constant)."""
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = y - y.mean(axis=-1, keepdims=True)
-    den = np.sqrt((xc * xc).sum(-1) * (yc * yc).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xc * yc).sum(-1) / den
-    r[den <= 1e-12 * max(1.0, float(np.abs(den).max(initial=0.0)))] = np.nan
-    return np.clip(r, -1.0, 1.0)
+def wilson_interval(successes: float, trials: float, alpha: float = 0.05) -> Optional[List[float]]:
+    """Wilson score ``1 - alpha`` interval of successes / trials (None without trials)."""
+    k, n = int(round(successes)), int(round(trials))
+    if n <= 0 or not 0 <= k <= n:
+        return None
+    ci = sps.binomtest(k, n).proportion_ci(confidence_level=1 - alpha, method="wilson")
+    return [float(ci.low), float(ci.high)]
 
 
-def _stat_rows(method: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    if method == "pearson":
-        return _pearson_rows(x, y)
-    if method == "spearman":
-        return _pearson_rows(sps.rankdata(x, axis=-1), sps.rankdata(y, axis=-1))
-    out = np.empty(x.shape[0])
-    for k in range(x.shape[0]):
-        if np.ptp(x[k]) == 0 or np.ptp(y[k]) == 0:
-            out[k] = np.nan
-        else:
-            out[k] = sps.kendalltau(x[k], y[k]).statistic  # tau-b: ties in both
-    return out
+def _statistic(method: str, x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The correlation along ``axis`` (vectorized for scipy's resampling); NaN where x or y
+    is constant (a resample can be)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sps.ConstantInputWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if method == "pearson":
+            return sps.pearsonr(x, y, axis=axis).statistic
+        if method == "spearman":
+            return sps.pearsonr(sps.rankdata(x, axis=axis), sps.rankdata(y, axis=axis), axis=axis).statistic
+        if method == "kendall":
+            return sps.kendalltau(x, y, axis=axis).statistic  # tau-b: ties in both
+    raise ValueError(f"unknown correlation {method!r} (one of {METHODS})")
 
 
 def statistic(method: str, x: Sequence[float], y: Sequence[float]) -> float:
-    return float(_stat_rows(method, np.asarray(x, float)[None], np.asarray(y, float)[None])[0])
+    return float(_statistic(method, np.asarray(x, float), np.asarray(y, float)))
 
 
 @dataclass
 class Correlation:
     method: str
     value: float
-    ci: Optional[List[float]]
+    ci: Optional[List[float]]  # BCa bootstrap interval; None below MIN_INTERVAL_POINTS rows
     p: float
     n: int
     exact_p: bool
-    degenerate_resamples: int
+    degenerate_resamples: int  # bootstrap resamples with a constant column (no correlation)
+    warning: Optional[str] = None
+
+
+def too_few_for_interval(n: int) -> Optional[str]:
+    if n >= MIN_INTERVAL_POINTS:
+        return None
+    return (f"n = {n}: too few points for a correlation interval (a bootstrap needs at least "
+            f"{MIN_INTERVAL_POINTS}); value and permutation p-value only")
 
 
 def correlation(method: str, x: Sequence[float], y: Sequence[float], bootstrap: int = 2000,
@@ -73,21 +86,28 @@ def correlation(method: str, x: Sequence[float], y: Sequence[float], bootstrap: 
     n = len(x)
     rng = np.random.default_rng(seed)
     value = statistic(method, x, y)
-    # bootstrap over rows
-    idx = rng.integers(0, n, size=(bootstrap, n))
-    boot = _stat_rows(method, x[idx], y[idx])
-    ok = boot[~np.isnan(boot)]
-    ci = [float(v) for v in np.quantile(ok, [alpha / 2, 1 - alpha / 2])] if len(ok) else None
-    # permutation test
+    perm = sps.permutation_test((y,), lambda yy, axis=-1: np.abs(_statistic(method, x, yy, axis)),
+                                permutation_type="pairings", vectorized=True, n_resamples=permutations,
+                                alternative="greater", rng=rng)
     exact = math.factorial(n) <= permutations
-    if exact:
-        perms = np.array(list(itertools.permutations(range(n))))
-    else:
-        perms = np.argsort(rng.random((permutations, n)), axis=1)
-    null = _stat_rows(method, np.broadcast_to(x, perms.shape), y[perms])
-    hits = np.sum(np.abs(null) >= abs(value) - 1e-12)
-    p = float(hits / len(perms)) if exact else float((hits + 1) / (len(perms) + 1))
-    return Correlation(method, value, ci, p, n, exact, int(np.isnan(boot).sum()))
+    warning, ci, degenerate = too_few_for_interval(n), None, 0
+    if warning is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a degenerate distribution is reported below, as a warning
+            boot = sps.bootstrap((x, y), lambda a, b, axis=-1: _statistic(method, a, b, axis), paired=True,
+                                 vectorized=True, n_resamples=bootstrap, confidence_level=1 - alpha,
+                                 method="BCa", rng=rng)
+        dist = boot.bootstrap_distribution
+        degenerate = int(np.isnan(dist).sum())
+        lo, hi = boot.confidence_interval
+        if not degenerate and np.ptp(dist) <= 1e-9:  # every resample gives the same value (r = 1): BCa's
+            lo, hi = dist.min(), dist.max()        # correction is undefined, the interval is that value
+        if np.isfinite(lo) and np.isfinite(hi):
+            ci = [float(lo), float(hi)]
+        else:
+            warning = (f"no BCa interval: {degenerate} of {bootstrap} resamples had a constant column"
+                       if degenerate else "no BCa interval: the bootstrap distribution is degenerate")
+    return Correlation(method, value, ci, float(perm.pvalue), n, exact, degenerate, warning)
 
 
 def numeric_column(df: pd.DataFrame, col: str) -> pd.Series:
@@ -111,7 +131,8 @@ def correlate_table(df: pd.DataFrame, x_cols: Sequence[str], y_col: str, label_c
                     min_rows: int = 3, skip_undefined: bool = False) -> Dict[str, Dict[str, object]]:
     """For each x column: every method's value, interval and p-value, and n.
 
-    Rows missing x or y are dropped for that x. Fewer than ``min_rows`` usable rows, or a
+    Below ``MIN_INTERVAL_POINTS`` rows the intervals are None and ``warning`` says why (so
+    does a bootstrap with no interval). Rows missing x or y are dropped for that x. Fewer than ``min_rows`` usable rows, or a
     constant column, is a :class:`TableError` (no correlation is defined); with
     ``skip_undefined`` that x gets ``{"n": n, "undefined": why}`` instead (a tiny smoke run
     whose GenRMs tie on a metric must not fail)."""
@@ -134,12 +155,18 @@ def correlate_table(df: pd.DataFrame, x_cols: Sequence[str], y_col: str, label_c
             out[col] = {"n": n, "undefined": why}
             continue
         entry: Dict[str, object] = {"n": n}
+        notes: List[str] = []
         for method in METHODS:
             c = correlation(method, xs, ys, bootstrap, permutations, alpha, seed)
             entry[method] = c.value
             entry[f"{method}_ci"] = c.ci
             entry[f"{method}_p"] = c.p
+            if c.warning and c.warning not in notes:
+                notes.append(c.warning if c.ci is None and n < MIN_INTERVAL_POINTS else f"{method}: {c.warning}")
         entry["p_exact"] = math.factorial(n) <= permutations
+        entry["ci_method"] = f"BCa bootstrap, {bootstrap} resamples" if n >= MIN_INTERVAL_POINTS else None
+        if notes:
+            entry["warning"] = "; ".join(notes)
         if label_col and label_col in df.columns:
             entry["labels"] = [str(v) for v in df.loc[keep, label_col]]
         out[col] = entry

@@ -24,9 +24,9 @@ WORLD = {
 }
 
 
-def _run(uri, stage, name, tags=None, metrics=None, history=None, status_ok=True, sweep="s1"):
+def _run(uri, stage, name, tags=None, metrics=None, history=None, status_ok=True, sweep="s1", seed=0):
     """A run as a stage writes it (through the suite's own tracking module)."""
-    all_tags = tracking.run_tags(stage, "paper", 0, sweep, tags or {})
+    all_tags = tracking.run_tags(stage, "paper", seed, sweep, tags or {})
     try:
         with tracking.start_run(uri=uri, experiment="paper", run_name=name, tags=all_tags) as run:
             run.log_metrics(metrics or {})
@@ -47,20 +47,20 @@ def store(tmp_path_factory):
         if variant == "qwen3_8b_base":  # no training: the pipeline tags the variant on each step
             _run(uri, "genrm_eval", "eval", {"variant": variant},
                  {"helpsteer3/l_acc": l_acc, "helpsteer3/f_score": f_score, "helpsteer3/l_acc_ci_lo": 0.6})
-            policies = [_run(uri, "policy_train", f"policy{s}", {"variant": variant}) for s in range(2)]
+            policies = [_run(uri, "policy_train", f"policy{s}", {"variant": variant}, seed=s) for s in range(2)]
         else:  # linked through run ids only
             train = _run(uri, "genrm_train", "genrm", {"reward": variant},
                          history=[{"reward": 0.2 + 0.1 * k, "kl": 0.01 * k} for k in range(5)])
             _run(uri, "genrm_eval", "eval", {"genrm_run_id": train},
                  {"helpsteer3/l_acc": l_acc, "helpsteer3/f_score": f_score, "helpsteer3/s_corr": 1 - f_score / l_acc})
             policies = [_run(uri, "policy_train", f"policy{s}", {"genrm_run_id": train},
-                             history=[{"train/reward": 0.1 * k, "train/kl": 0.02 * k} for k in range(4)])
+                             history=[{"train/reward": 0.1 * k, "train/kl": 0.02 * k} for k in range(4)], seed=s)
                         for s in range(2)]
-        for policy, scores in zip(policies, seeds):
+        for seed, (policy, scores) in enumerate(zip(policies, seeds)):
             metrics = {f"downstream/domain/{d}": v for d, v in scores.items()}
             metrics["downstream/avg"] = float(np.mean(list(scores.values())))
             metrics["downstream/aime24"], metrics["downstream/aime24/ci_lo"] = scores["stem"], 0.0
-            _run(uri, "downstream_eval", "downstream", {"policy_run_id": policy}, metrics)
+            _run(uri, "downstream_eval", "downstream", {"policy_run_id": policy}, metrics, seed=seed)
     # noise that must not be collected: a failed run and another sweep
     _run(uri, "genrm_eval", "crashed", {"variant": "rlvr"}, {"helpsteer3/l_acc": 0.0}, status_ok=False)
     _run(uri, "genrm_eval", "other", {"variant": "other"}, {"helpsteer3/l_acc": 0.99}, sweep="s2")
@@ -116,22 +116,31 @@ def test_correlate_from_mlflow_writes_json_plots_and_a_run(store, tmp_path):
 def test_compare_report_has_bars_domains_curves_and_references_them(store, tmp_path):
     out = tmp_path / "cmp"
     obj, cfg = finalize(*compose("compare", [f"output_dir={out}", "mlflow.experiment=[paper]", f"mlflow.uri={store}",
-                                             "mlflow.filter=\"tags.sweep_id = 's1'\""]))
+                                             "mlflow.filter=\"tags.sweep_id = 's1'\"", "bootstrap=200",
+                                             "permutations=200"]))
     summary = execute("compare", obj, cfg)
     assert sorted(summary["variants"]) == sorted(WORLD)
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     pngs = sorted((out / "plots").glob("*.png"))
     names = {p.name for p in pngs}
-    assert {"fidelity_helpsteer3.png", "downstream_domains.png", "curve_genrm_train_reward.png",
-            "curve_genrm_train_kl.png", "curve_policy_train_reward.png", "curve_policy_train_kl.png"} <= names
+    assert {"fidelity_helpsteer3.png", "downstream_domains.png", "downstream_tasks.png", "curve_genrm_train_reward.png",
+            "curve_genrm_train_kl.png", "curve_policy_train_reward.png", "curve_policy_train_kl.png",
+            "scatter_helpsteer3_l_acc.png"} <= names
     for p in pngs:
         assert png_size(p) == expected_size()
         assert f"](plots/{p.name})" in md
     assert html.count("data:image/png;base64,") == len(pngs)
-    assert "| ralign |" in md.replace("|ralign|", "| ralign |")
+    # metrics as rows, a column per variant (sorted), each cell value [interval]
+    assert "| metric | hybrid | qwen3_8b_base | ralign | rlvr | interval |" in md
+    assert "| runs averaged (seeds) | 2 | 2 | 2 | 2 | - |" in md
+    aime = next(line for line in md.splitlines() if line.startswith("| downstream/aime24 |"))
+    assert aime.endswith("n=2 | t over 2 seeds |")  # two seeds: their mean and its t interval
     assert not any("response_length" in n for n in names)  # no run logged a length
-    assert "downstream/aime24" in md and "ci_lo" not in md  # scores shown, not their intervals
+    # the correlations, computed on the table shown: 4 variants, so no interval and a warning
+    corr = json.loads((out / "correlations.json").read_text())
+    assert corr["helpsteer3/f_score"]["n"] == 4 and corr["helpsteer3/f_score"]["pearson_ci"] is None
+    assert "## Correlation with downstream/avg" in md and "warning: helpsteer3/f_score: n = 4" in md
 
 
 @pytest.mark.parametrize(

@@ -69,11 +69,56 @@ def test_perfect_and_uncorrelated_cases():
     perfect = correlation("pearson", x, 2 * x + 1, bootstrap=500)
     # of all 6! orders of y only the identity and the reversed one reach |r| = 1
     assert perfect.value == pytest.approx(1.0) and perfect.p == pytest.approx(2 / 720)
-    assert perfect.ci == pytest.approx([1.0, 1.0])
+    assert perfect.ci is None and "n = 6" in perfect.warning  # too few points for an interval
+    x = np.arange(10.0)
+    flat = correlation("pearson", x, 2 * x + 1, bootstrap=200, permutations=200)
+    assert flat.ci == pytest.approx([1.0, 1.0]) and flat.warning is None  # every resample gives r = 1
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=200), rng.normal(size=200)
     none = correlation("spearman", a, b, bootstrap=500, permutations=2000)
     assert abs(none.value) < 0.15 and none.p > 0.05 and none.ci[0] < 0 < none.ci[1]
+
+
+def test_wilson_interval_at_zero_successes_is_not_zero_width():
+    """0/122: a percentile bootstrap says [0, 0]; Wilson's upper bound is z^2 / (n + z^2)."""
+    from scipy import stats as sps
+
+    from analysis.stats import wilson_interval
+
+    z2 = sps.norm.ppf(0.975) ** 2
+    lo, hi = wilson_interval(0, 122)
+    assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(z2 / (122 + z2)) and hi > 0.03
+    # the textbook formula at 61/122
+    p, n = 0.5, 122
+    centre, half = (p + z2 / (2 * n)) / (1 + z2 / n), np.sqrt(z2) / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    assert wilson_interval(61, 122) == pytest.approx([centre - half, centre + half])
+    assert wilson_interval(0, 0) is None
+
+
+def test_three_points_give_a_value_and_a_warning_not_an_interval():
+    df = pd.DataFrame({"variant": ["a", "b", "c"], "x": [0.1, 0.5, 0.3], "y": [0.2, 0.6, 0.5]})
+    out = correlate_table(df, ["x"], "y", "variant")["x"]
+    assert out["n"] == 3 and out["pearson"] == pytest.approx(np.corrcoef([0.1, 0.5, 0.3], [0.2, 0.6, 0.5])[0, 1])
+    assert all(out[f"{m}_ci"] is None for m in ("pearson", "spearman", "kendall"))
+    assert "n = 3" in out["warning"] and "too few points" in out["warning"]
+    assert out["p_exact"] and out["pearson_p"] == pytest.approx(2 / 6)  # identity and one other order of 3! reach |r|
+
+
+def test_values_match_scipy():
+    from scipy import stats as sps
+
+    x = [3.0, 1.0, 4.0, 1.5, 5.0, 9.0, 2.6]
+    y = [2.0, 7.0, 1.0, 8.0, 2.8, 1.8, 2.9]
+    # exact permutation p of Kendall's tau (no ties) is scipy's exact null distribution's
+    assert correlation("kendall", x, y).p == pytest.approx(sps.kendalltau(x, y, method="exact").pvalue)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=30)
+    b = a + rng.normal(size=30)
+    c = correlation("pearson", a, b, bootstrap=2000)
+    assert c.value == pytest.approx(sps.pearsonr(a, b).statistic)
+    ref = sps.pearsonr(a, b).confidence_interval(method=sps.BootstrapMethod(method="BCa", n_resamples=2000,
+                                                                              rng=np.random.default_rng(1)))
+    assert c.ci == pytest.approx([ref.low, ref.high], abs=0.03)  # another draw of the same BCa bootstrap
 
 
 def test_bootstrap_is_reproducible_with_a_seed():

@@ -1,0 +1,113 @@
+"""analysis.collect against a real sqlite MLflow store: a rerun with a changed config replaces
+the older run of its (variant, seed) instead of being averaged with it as if it were a seed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from analysis.collect import MixedConfigWarning, collect
+from plumbing import tracking
+
+pytestmark = pytest.mark.integration
+
+
+def _eval(uri, variant, seed, config_hash, metrics, params=None):
+    tags = tracking.run_tags("genrm_eval", "exp", seed, None, {"variant": variant, "config_hash": config_hash,
+                                                                 "step": f"eval_{variant}"})
+    with tracking.start_run(uri=uri, experiment="exp", run_name=f"eval_{variant}", tags=tags) as run:
+        if params:
+            run.log_params(params)
+        run.log_metrics(metrics)
+    time.sleep(0.01)  # "newest" is by start time (ms)
+    return run.run_id
+
+
+def _counts(correct_labels, n):
+    return {"bench/l_acc": correct_labels / n, "bench/n": n, "bench/label_correct": correct_labels}
+
+
+@pytest.fixture
+def uri(tmp_path):
+    return tracking.tracking_uri(None, tmp_path)
+
+
+def test_a_rerun_with_a_changed_config_replaces_the_older_run(uri):
+    _eval(uri, "ralign", 0, "aaaa", _counts(61, 122))
+    newest = _eval(uri, "ralign", 0, "bbbb", _counts(100, 122))
+    row = collect(uri, ["exp"]).set_index("variant").loc["ralign"]
+    assert row["n_runs"] == 1 and row["genrm_eval_runs"] == 1
+    assert row["bench/l_acc"] == pytest.approx(100 / 122)  # the newest run's, not the mean 0.66
+    assert row["genrm_eval_run_ids"] == newest and row["genrm_eval_config_hash"] == "bbbb"
+    assert row["bench/l_acc:n"] == 122  # the interval is the newest run's alone
+
+
+def test_two_seeds_are_averaged(uri):
+    _eval(uri, "ralign", 0, "aaaa", _counts(61, 122))
+    _eval(uri, "ralign", 1, "cccc", _counts(100, 122))
+    table = collect(uri, ["exp"])
+    row = table.set_index("variant").loc["ralign"]
+    assert row["n_runs"] == 2 and row["bench/l_acc"] == pytest.approx(161 / 244)
+    assert row["genrm_eval_config_hash"] == "aaaa,cccc"
+    by_seed = collect(uri, ["exp"], by=["seed"]).set_index(["variant", "seed"])
+    assert by_seed.loc[("ralign", "1"), "bench/l_acc"] == pytest.approx(100 / 122)
+
+
+def test_rerun_of_one_seed_and_a_rerun_that_measured_less(uri):
+    """Each metric comes from the newest run that logged it; a row that then draws on two
+    configurations of one step says so."""
+    old = _eval(uri, "v", 0, "aaaa", {**_counts(10, 20), "other/l_acc": 0.3})
+    _eval(uri, "v", 0, "bbbb", _counts(15, 20))
+    with pytest.warns(MixedConfigWarning, match="other/l_acc"):
+        table = collect(uri, ["exp"])
+    row = table.set_index("variant").loc["v"]
+    assert row["bench/l_acc"] == pytest.approx(0.75) and row["other/l_acc"] == pytest.approx(0.3)
+    assert old in row["genrm_eval_run_ids"] and any("other/l_acc" in w for w in table.attrs["warnings"])
+
+
+def test_seeds_run_with_different_settings_are_flagged(uri):
+    _eval(uri, "v", 0, "aaaa", _counts(10, 20), {"seed": 0, "genrm.sampling.temperature": 0.7,
+                                                  "output_dir": "/runs/s0/eval_v"})
+    _eval(uri, "v", 1, "bbbb", _counts(12, 20), {"seed": 1, "genrm.sampling.temperature": 0.7,
+                                                  "output_dir": "/runs/s1/eval_v"})
+    table = collect(uri, ["exp"])  # seed and output folder differ: nothing to say
+    assert not table.attrs["warnings"]
+    _eval(uri, "v", 2, "cccc", _counts(12, 20), {"seed": 2, "genrm.sampling.temperature": 1.0,
+                                                  "output_dir": "/runs/s2/eval_v"})
+    with pytest.warns(MixedConfigWarning, match="genrm.sampling.temperature"):
+        collect(uri, ["exp"])
+
+
+def _wilson(k, n):
+    from scipy import stats
+
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return [ci.low, ci.high]
+
+
+def test_intervals_travel_through_collect(uri):
+    """Wilson from the counts for proportions (pooled over seeds), the stage's own interval
+    for a mean it logged one for, a t interval over seeds for the rest."""
+    counts = {"bench/n": 122, "bench/label_correct": 0, "bench/correct": 0, "bench/incorrect": 0, "bench/l_acc": 0.0,
+              "bench/ap": 0.4, "bench/ap_ci_lo": 0.3, "bench/ap_ci_hi": 0.5, "bench/valid": 100}
+    _eval(uri, "v", 0, "aaaa", counts)
+    tags = tracking.run_tags("downstream_eval", "exp", 0, None, {"variant": "v"})
+    with tracking.start_run(uri=uri, experiment="exp", run_name="down", tags=tags) as run:
+        run.log_metrics({"downstream/math": 0.25, "downstream/math/n": 8, "downstream/math/ci_lo": 0.0,
+                         "downstream/math/ci_hi": 0.5, "downstream/judge": 0.55, "downstream/judge/n": 3,
+                         "downstream/judge/ci_lo": 0.5, "downstream/judge/ci_hi": 0.6})
+    row = collect(uri, ["exp"]).set_index("variant").loc["v"]
+    assert [row["bench/l_acc:lo"], row["bench/l_acc:hi"]] == pytest.approx(_wilson(0, 122))
+    assert row["bench/l_acc:hi"] > 0.03 and row["bench/l_acc:interval"] == "Wilson" and row["bench/l_acc:n"] == 122
+    assert "bench/s_corr:lo" not in row.index  # no judged sample: no S-Corr was logged, nor an interval
+    assert [row["bench/ap:lo"], row["bench/ap:hi"], row["bench/ap:n"]] == [0.3, 0.5, 100]
+    assert row["bench/ap:interval"] == "bootstrap (stage)"
+    assert [row["downstream/math:lo"], row["downstream/math:hi"]] == pytest.approx(_wilson(2, 8))
+    # 0.55 of 3 documents is no whole number of them: a mean of graded scores, the stage's interval
+    assert row["downstream/judge:interval"] == "bootstrap (stage)" and row["downstream/judge:n"] == 3
+    _eval(uri, "v", 1, "bbbb", {**counts, "bench/label_correct": 3, "bench/l_acc": 3 / 122, "bench/ap": 0.6})
+    row = collect(uri, ["exp"]).set_index("variant").loc["v"]
+    assert [row["bench/l_acc:lo"], row["bench/l_acc:hi"]] == pytest.approx(_wilson(3, 244))
+    assert row["bench/l_acc:interval"] == "Wilson, 2 seeds pooled" and row["bench/l_acc:n"] == 244
+    assert row["bench/ap:interval"] == "t over 2 seeds" and row["bench/ap"] == pytest.approx(0.5)
