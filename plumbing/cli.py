@@ -5,6 +5,7 @@
     ralign stages                               list the stages and their entry points
     ralign tiny-model --out DIR [--seed N]      build a tiny offline Qwen3 + tokenizer
     ralign ui [OUTPUT_DIR]                      print the MLflow UI command for a run folder
+    ralign --version                            the installed suite's version
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ def _run(args: List[str]) -> int:
     return 0
 
 
+def version() -> str:
+    """The installed distribution's version; a checkout put on PYTHONPATH without
+    installing has no metadata, so it says so rather than failing."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("ralign-suite")
+    except PackageNotFoundError:
+        return "0+unknown (not installed)"
+
+
 def _ui(args: List[str]) -> int:
     folder = Path(args[0] if args else ".").resolve()
     dbs = [folder / "mlflow.db"] if (folder / "mlflow.db").exists() else sorted(folder.glob("**/mlflow.db"))
@@ -54,6 +67,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
+        return 0
+    if argv[0] in ("--version", "-V"):
+        print(f"ralign {version()}")
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd == "run":

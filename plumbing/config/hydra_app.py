@@ -25,14 +25,13 @@ from plumbing.errors import SuiteError, Terminated
 
 
 def conf_dir() -> Path:
-    """The project's ``conf/`` (``RALIGN_CONF_DIR`` overrides)."""
+    """The project's ``conf/``: the checkout's, or the copy a wheel ships (``RALIGN_CONF_DIR`` overrides)."""
+    from plumbing.shipped import shipped_dir
+
     env = os.environ.get("RALIGN_CONF_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
+    path = Path(env) if env else shipped_dir("conf")
     if not path.is_dir():
-        raise RuntimeError(
-            f"config directory {path} not found: install the suite from its checkout "
-            "(pip install -e .) or set RALIGN_CONF_DIR"
-        )
+        raise RuntimeError(f"config directory {path} not found: reinstall the suite (pip install .) or set RALIGN_CONF_DIR")
     return path
 
 
