@@ -151,6 +151,15 @@ def _corr_text(entry: Mapping[str, Any], method: str) -> str:
     return f"{entry[method]:+.3f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "") + f" p={entry[f'{method}_p']:.3g}"
 
 
+def correlation_warnings(result: Mapping[str, Mapping[str, Any]]) -> List[str]:
+    """One line per distinct warning, naming the x columns it applies to."""
+    by_text: Dict[str, List[str]] = {}
+    for x, e in result.items():
+        for text in filter(None, (e.get("warning"), e.get("undefined"))):
+            by_text.setdefault(text, []).append(x)
+    return [f"{', '.join(xs)}: {text}" for text, xs in by_text.items()]
+
+
 def correlation_rows(result: Mapping[str, Mapping[str, Any]]) -> List[List[Any]]:
     return [[x, e["n"], *([_corr_text(e, m) for m in METHODS] if "undefined" not in e else ["undefined", "-", "-"])]
             for x, e in result.items()]
@@ -226,19 +235,18 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
                    "(exact over all orders for small n).", "",
                    markdown(["x", "n", "Pearson r", "Spearman rho", "Kendall tau"],
                             correlation_rows(correlations)).rstrip("\n"), ""]
-        corr_md += [f"- warning: {x}: {e['warning']}" for x, e in correlations.items() if e.get("warning")]
-        corr_md += [f"- {x}: {e['undefined']}" for x, e in correlations.items() if "undefined" in e]
+        corr_md += [f"- warning: {w}" for w in correlation_warnings(correlations)]
         corr_md.append("")
     md += corr_md
     if notes:
         md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    for caption, path in corr_figures + figures:
+    for caption, path in figures + corr_figures:
         md += [f"## {caption}", "", f"![{caption}]({path.relative_to(out).as_posix()})", ""]
     (out / "report.md").write_text("\n".join(md))
     (out / "report.html").write_text(_html(title, table, variants_, colours, runs_row, mrows, correlations, y,
-                                           notes, corr_figures + figures))
+                                           notes, figures + corr_figures))
     files = {"markdown": out / "report.md", "html": out / "report.html"}
-    return {**files, **{c: p for c, p in corr_figures + figures}}
+    return {**files, **{c: p for c, p in figures + corr_figures}}
 
 
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -275,9 +283,7 @@ def _html(title: str, table: pd.DataFrame, variants: List[str], colours: Mapping
                   "<p>Across the variants; interval: BCa bootstrap, p: permutation test (exact over all orders for "
                   "small n).</p>", '<table><tr><th class="m">x</th><th>n</th><th>Pearson r</th><th>Spearman rho</th>'
                   f"<th>Kendall tau</th></tr>{rows}</table>"]
-        parts += [f'<p class="warn">warning: {e(x)}: {e(c["warning"])}</p>' for x, c in correlations.items()
-                  if c.get("warning")]
-        parts += [f'<p class="warn">{e(x)}: {e(c["undefined"])}</p>' for x, c in correlations.items() if "undefined" in c]
+        parts += [f'<p class="warn">warning: {e(w)}</p>' for w in correlation_warnings(correlations)]
     if notes:
         parts += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>"]
     for caption, path in figures:

@@ -140,7 +140,9 @@ def test_compare_report_has_bars_domains_curves_and_references_them(store, tmp_p
     # the correlations, computed on the table shown: 4 variants, so no interval and a warning
     corr = json.loads((out / "correlations.json").read_text())
     assert corr["helpsteer3/f_score"]["n"] == 4 and corr["helpsteer3/f_score"]["pearson_ci"] is None
-    assert "## Correlation with downstream/avg" in md and "warning: helpsteer3/f_score: n = 4" in md
+    assert "## Correlation with downstream/avg" in md
+    assert "- warning: helpsteer3/l_acc, helpsteer3/f_score: n = 4: too few points" in md
+    assert "- warning: helpsteer3/s_corr: n = 3: too few points" in md  # one variant logged no S-Corr
 
 
 @pytest.mark.parametrize(
