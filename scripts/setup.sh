@@ -21,3 +21,4 @@ case ",${extras}," in
   *,contract,*) "${pip[@]}" --no-deps "openrlhf==0.11.2" ;;  # its GPU dependencies cannot install here
 esac
 echo "installed ralign-suite[${extras}] in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
+echo "to use python, ralign and mlflow from it, activate it in your shell: source .venv/bin/activate"
