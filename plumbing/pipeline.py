@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 # The pipeline's own run is the parent; its steps open theirs while it stays open.
 FLUENT_RUN = False
+REUSE_RUN = True  # a rerun in the same folder continues the parent run: its steps done before are there
 REF = re.compile(r"@(run|dir):([A-Za-z0-9_.-]+)")
 # Keys that say where and how a step runs, not what it computes: left out of its hash.
 UNHASHED = ("output_dir", "tracking", "cluster", "dry_run")

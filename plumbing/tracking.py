@@ -201,8 +201,13 @@ class StageRun:
                 text = text[: self._max_len - 3] + "..."
             items.append(Param(str(k)[:250], text))
         client = self._client()
+        had = client.get_run(self.run_id).data.params  # a continued run: MLflow refuses a changed param
+        changed = sorted(p.key for p in items if p.key in had and had[p.key] != p.value)
+        items = [p for p in items if p.key not in had]
         for i in range(0, len(items), _BATCH):
             client.log_batch(self.run_id, params=items[i : i + _BATCH])
+        if changed:  # the run's params keep their first values; the config artifact is the newest
+            client.set_tag(self.run_id, "ralign.params_changed", ",".join(changed)[:5000])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if not self.enabled:
@@ -306,6 +311,16 @@ def supersede(client: Any, experiment_id: str, run_id: str, workdir: str) -> Lis
     return stale
 
 
+def earlier_run(client: Any, experiment_id: str, workdir: str, stage: str) -> Optional[str]:
+    """The newest run of ``stage`` an earlier process made in ``workdir`` and that is not
+    running now (a live one belongs to a process still at work, or to a submitted job)."""
+    query = f"tags.`{WORKDIR_TAG}` = '{workdir}' and tags.stage = '{stage}'"
+    for r in client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=20):
+        if r.info.status != "RUNNING" or processes.gone(r.data.tags.get(OWNER_TAG, "")):
+            return r.info.run_id
+    return None
+
+
 def sweep_parent(uri: str, experiment: str, sweep_id: str) -> str:
     """The run id of a sweep's parent run, made by the first job that asks. Jobs start at
     the same time on a cluster: each may make one, then all take the oldest and a job whose
@@ -348,6 +363,7 @@ def start_run(
     fluent: bool = True,
     run_id: Optional[str] = None,
     workdir: Optional[str] = None,
+    reuse: bool = False,
 ) -> Iterator[StageRun]:
     """Open an MLflow run, log config/params/tags, and end it FINISHED, FAILED or KILLED.
 
@@ -357,7 +373,9 @@ def start_run(
     ``mlflow.*`` (transformers' MLflow callback in TRL) write into it. A parent run that
     stays open while its children run in the same process is opened with ``fluent=False``.
     ``workdir`` (the stage's output folder) lets a rerun end KILLED the runs a killed
-    process left RUNNING there (``supersede``).
+    process left RUNNING there (``supersede``). ``reuse``: a rerun in the same folder continues
+    the run an earlier one left there (a pipeline's parent run, whose steps done before are
+    its children already) instead of opening an empty one beside it.
     """
     scrub = Scrubber(collect_secret_values(config or {}))
     if not enabled:
@@ -377,6 +395,10 @@ def start_run(
     if workdir:
         all_tags[WORKDIR_TAG] = workdir
     all_tags = {k: scrub(str(v)) for k, v in all_tags.items()}
+    if reuse and not run_id and workdir:
+        run_id = earlier_run(client, exp_id, workdir, str(tags.get("stage", "")))
+        if run_id and "error" in client.get_run(run_id).data.tags:
+            client.delete_tag(run_id, "error")  # the earlier attempt's; this one sets its own
     if run_id:
         if fluent:
             mlflow.start_run(run_id=run_id)

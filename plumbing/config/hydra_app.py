@@ -227,10 +227,11 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
     tags = tracking.run_tags(stage, obj.name, obj.seed, obj.tracking.sweep_id, obj.tracking.tags)
     uri = tracking.tracking_uri(obj.tracking.uri, obj.output_dir)
     with tracking.start_run(
-        uri=uri, experiment=obj.tracking.experiment, run_name=obj.tracking.run_name or stage, tags=tags,
+        uri=uri, experiment=obj.tracking.experiment, run_name=obj.tracking.run_name or run_name(obj), tags=tags,
         parent_run_id=obj.tracking.parent_run_id, config=config, overrides=overrides,
         enabled=obj.tracking.enabled and not obj.dry_run, max_param_length=obj.tracking.max_param_length,
         fluent=getattr(mod, "FLUENT_RUN", True), run_id=obj.tracking.run_id, workdir=obj.output_dir,
+        reuse=getattr(mod, "REUSE_RUN", False),
     ) as run:
         summary = mod.run(obj, run) or {}
         summary.setdefault("mlflow_run_id", run.run_id)
@@ -242,6 +243,13 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
         print("\n" + where_to_look(stage, obj.output_dir, run.run_id, uri, checkpoint and str(checkpoint),
                                    pending="job_id" in summary), flush=True)  # submitted, not yet trained
     return summary
+
+
+def run_name(obj: Any) -> str:
+    """A run's default name in the MLflow UI: what ran, its seed and when (``smoke-s0-1205-0443``)."""
+    import time
+
+    return f"{obj.name}-s{obj.seed}-{time.strftime('%m%d-%H%M')}"
 
 
 def _write_provenance(out: Path, config: Dict[str, Any], overrides: List[str]) -> None:
