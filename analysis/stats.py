@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from genrm.metrics import wilson_interval  # the stages' own proportions use it too
 from plumbing.errors import SuiteError
 
 METHODS = ("pearson", "spearman", "kendall")
@@ -31,15 +32,6 @@ MIN_INTERVAL_POINTS = 8  # fewer rows: a correlation's value and p-value, no int
 
 class TableError(SuiteError):
     """A table that cannot be correlated; the message names the column (and row)."""
-
-
-def wilson_interval(successes: float, trials: float, alpha: float = 0.05) -> Optional[List[float]]:
-    """Wilson score ``1 - alpha`` interval of successes / trials (None without trials)."""
-    k, n = int(round(successes)), int(round(trials))
-    if n <= 0 or not 0 <= k <= n:
-        return None
-    ci = sps.binomtest(k, n).proportion_ci(confidence_level=1 - alpha, method="wilson")
-    return [float(ci.low), float(ci.high)]
 
 
 def _statistic(method: str, x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -14,9 +14,11 @@ S1..Sm and each Ri's best match (j, score), S0 = none:
     F1 = harmonic mean,           AP = (1/n) sum_k (sum_{t<=k} best(s_t)) / k
 over the matched model indices s_1 < s_2 < ... (unmatched S items take no rank).
 
-Dataset numbers come with percentile bootstrap intervals: exact and O(B) for the label
-metrics (a resample of n samples is a multinomial draw over the categories) and O(B * U)
-for means of per-sample values (multinomial over the U distinct values).
+Intervals: each label metric is a proportion (L-Acc = label_correct of n, S-Corr =
+Incorrect of judged, F-Score = Correct of its denominator), and so is a mean of 0/1 values
+(a pass rate): they get Wilson score intervals, which stay honest at 0/n and n/n where a
+percentile bootstrap collapses to [0, 0]. Means of graded values (atomic P/R/F1/AP, avg@n
+scores) get a percentile bootstrap, O(B * U) (multinomial over the U distinct values).
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def label_counts(categories: Iterable[int]) -> np.ndarray:
 
 def label_metrics(counts: Sequence[int], bootstrap: int = 1000, seed: int = 0,
                   alpha: float = 0.05) -> Dict[str, object]:
-    """L-Acc, S-Corr, F-Score with counts and bootstrap intervals, as plain numbers."""
+    """L-Acc, S-Corr, F-Score with counts and Wilson intervals (none when ``bootstrap`` is 0,
+    the stage's "no intervals"), as plain numbers."""
     c = np.asarray(counts, dtype=np.int64)
     point = _label_from_counts(c)
     out: Dict[str, object] = {
@@ -78,13 +81,12 @@ def label_metrics(counts: Sequence[int], bootstrap: int = 1000, seed: int = 0,
         "incorrect": int(c[INCORRECT]), "call_fail": int(c[CALL_FAIL]), "parse_fail": int(c[PARSE_FAIL]),
         "unjudged": int(c[UNJUDGED]),
     }
-    draws = None
-    if bootstrap and c.sum() > 0:
-        rng = np.random.default_rng(seed)
-        draws = _label_from_counts(rng.multinomial(int(c.sum()), c / c.sum(), size=bootstrap))
+    n, label_correct = int(c.sum()), int(c.sum() - c[WRONG])
+    of = {"l_acc": (label_correct, n), "s_corr": (int(c[INCORRECT]), int(c[CORRECT] + c[INCORRECT])),
+          "f_score": (int(c[CORRECT]), int(n - c[CALL_FAIL] - c[PARSE_FAIL] - c[UNJUDGED]))}
     for name, value in point.items():
         out[name] = _num(value)
-        out[f"{name}_ci"] = _ci(draws[name], alpha) if draws is not None and out[name] is not None else None
+        out[f"{name}_ci"] = wilson_interval(*of[name], alpha) if bootstrap and out[name] is not None else None
     return out
 
 
@@ -160,12 +162,26 @@ def atomic_metrics(per_sample: Mapping[str, Sequence[float]], skipped: Mapping[s
     return out
 
 
-# ---------------------------------------------------------------------------- bootstrap
+# ---------------------------------------------------------------------------- intervals
+def wilson_interval(successes: float, trials: float, alpha: float = 0.05) -> Optional[List[float]]:
+    """Wilson score ``1 - alpha`` interval of successes / trials (None without trials)."""
+    from scipy.stats import binomtest
+
+    k, n = int(round(successes)), int(round(trials))
+    if n <= 0 or not 0 <= k <= n:
+        return None
+    ci = binomtest(k, n).proportion_ci(confidence_level=1 - alpha, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
 def mean_ci(values: np.ndarray, bootstrap: int = 1000, seed: int = 0, alpha: float = 0.05) -> Optional[List[float]]:
-    """Percentile bootstrap interval of the mean (resampling samples with replacement)."""
+    """Interval of the mean: Wilson when every value is 0 or 1 (a proportion), else the
+    percentile bootstrap (resampling samples with replacement)."""
     values = np.asarray(values, dtype=float)
     if not len(values) or not bootstrap:
         return None
+    if np.isin(values, (0.0, 1.0)).all():
+        return wilson_interval(values.sum(), len(values), alpha)
     uniq, counts = np.unique(values, return_counts=True)
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(len(values), counts / counts.sum(), size=bootstrap) @ uniq / len(values)

@@ -47,24 +47,26 @@ def test_category_gates_on_label_and_rejects_contradictions():
         category(True, "SkippedLabelMismatch")
 
 
-def test_label_bootstrap_interval_is_seeded_contains_the_point_and_narrows_with_n():
+def test_label_intervals_are_wilson_contain_the_point_and_narrow_with_n():
+    from scipy.stats import binomtest
+
     cats = [WRONG] * 30 + [CORRECT] * 50 + [INCORRECT] * 20
-    a, b = _label(cats, seed=1), _label(cats, seed=1)
-    assert a["l_acc_ci"] == b["l_acc_ci"] and a["f_score_ci"] == b["f_score_ci"]
-    for k in ("l_acc", "s_corr", "f_score"):
-        lo, hi = a[f"{k}_ci"]
-        assert lo <= a[k] <= hi
-    big = _label(cats * 100, seed=1)
+    a = _label(cats)
+    for k, (succ, n) in {"l_acc": (70, 100), "s_corr": (20, 70), "f_score": (50, 100)}.items():
+        ci = binomtest(succ, n).proportion_ci(method="wilson")
+        assert a[f"{k}_ci"] == pytest.approx([ci.low, ci.high])
+        assert a[f"{k}_ci"][0] <= a[k] <= a[f"{k}_ci"][1]
+    big = _label(cats * 100)
     assert big["l_acc_ci"][1] - big["l_acc_ci"][0] < (a["l_acc_ci"][1] - a["l_acc_ci"][0]) / 5
+    assert _label(cats, bootstrap=0)["l_acc_ci"] is None  # intervals off
 
 
-def test_label_bootstrap_matches_a_naive_resampling_bootstrap():
-    cats = np.array([WRONG] * 30 + [CORRECT] * 50 + [INCORRECT] * 20)
-    rng = np.random.default_rng(0)
-    naive = [np.isin(rng.choice(cats, len(cats)), [CORRECT, INCORRECT]).mean() for _ in range(4000)]
-    lo, hi = np.quantile(naive, [0.025, 0.975])
-    ours = _label(cats.tolist(), bootstrap=4000)["l_acc_ci"]
-    assert ours == pytest.approx([lo, hi], abs=0.02)
+def test_a_proportion_at_zero_or_one_has_an_interval_of_some_width():
+    """0 of 122 S-Corr: a percentile bootstrap said [0, 0]; Wilson gives [0, 0.031]."""
+    m = _label([CORRECT] * 122)
+    assert m["s_corr"] == 0.0 and m["s_corr_ci"][0] == 0.0 and m["s_corr_ci"][1] == pytest.approx(0.0305, abs=5e-4)
+    assert m["l_acc"] == 1.0 and m["l_acc_ci"][0] == pytest.approx(1 - 0.0305, abs=5e-4)
+    assert mean_ci(np.zeros(122))[1] == pytest.approx(0.0305, abs=5e-4)  # a pass rate of 0/122 too
 
 
 def test_atomic_scores_by_hand():
