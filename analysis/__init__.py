@@ -15,8 +15,8 @@ Command line: ``python -m analysis.correlate``, ``python -m analysis.compare``, 
 
 from analysis.collect import MixedConfigWarning, collect, resolve_variants, runs_table, search
 from analysis.compare import build_report
-from analysis.stats import (TableError, compare_seeds, correlate_table, correlation, mean_interval, statistic,
-                            wilson_interval)
+from analysis.stats import TableError, compare_seeds, correlate_table, correlation, mean_interval, statistic
+from genrm.metrics import wilson_interval
 
 __all__ = ["collect", "search", "runs_table", "resolve_variants", "correlate_table", "correlation", "statistic",
            "build_report", "TableError", "compare_seeds", "mean_interval", "wilson_interval", "MixedConfigWarning"]

@@ -189,7 +189,8 @@ def cell(metric: str, run: RunInfo) -> Cell:
 
 def interval(cells: Sequence[Cell], alpha: float = 0.05) -> Tuple[Optional[List[float]], Optional[int], Optional[str]]:
     """(interval, n, how) of a metric over the seeds' cells (see the module docstring)."""
-    from analysis.stats import mean_interval, wilson_interval
+    from analysis.stats import mean_interval
+    from genrm.metrics import wilson_interval
 
     if cells and all(c.counts for c in cells):
         k, n = sum(c.counts[0] for c in cells), sum(c.counts[1] for c in cells)

@@ -1,7 +1,7 @@
 """Statistics of the analysis, all from scipy.stats. Pure functions on arrays and tables.
 
 - A proportion with a known count (L-Acc = label_correct / n, ...) gets a Wilson score
-  interval (``binomtest(...).proportion_ci``): a percentile bootstrap of 0/122 is [0, 0],
+  interval (``genrm.metrics.wilson_interval``, the stages' own): a percentile bootstrap of 0/122 is [0, 0],
   which claims a certainty 122 samples do not give; Wilson gives [0, 0.031].
 - A correlation (Pearson, Spearman, Kendall tau-b) across GenRMs gets a BCa bootstrap
   interval over the rows (``scipy.stats.bootstrap``, paired) and a permutation p-value
@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from genrm.metrics import wilson_interval  # the stages' own proportions use it too
 from plumbing.errors import SuiteError
 
 METHODS = ("pearson", "spearman", "kendall")

@@ -32,7 +32,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import MISSING
 
@@ -271,9 +271,43 @@ def dry_run(cfg: PipelineConfig, plan: Plan) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- cluster=local
+def time_left(todo: Sequence[str], stages: Mapping[str, str], took: Mapping[str, float],
+              before: Mapping[str, float]) -> Optional[float]:
+    """Seconds the steps in ``todo`` will take: each as long as it took the last time this
+    pipeline ran it (``before``), else as long as this run's steps of its stage took on
+    average, else as this run's steps on average; None before anything is known."""
+    if not todo:
+        return 0.0
+    if not took and not all(n in before for n in todo):
+        return None
+    overall = sum(took.values()) / len(took) if took else 0.0
+    total = 0.0
+    for n in todo:
+        same = [t for m, t in took.items() if stages[m] == stages[n]]
+        total += before[n] if n in before else (sum(same) / len(same) if same else overall)
+    return total
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
+
+
+def say(out: Path, text: str) -> None:
+    """Print ``text`` and keep it in the pipeline's log (``pipeline.log``) beside Hydra's lines."""
+    print(text, flush=True)
+    with open(out / "pipeline.log", "a") as f:
+        f.write(text.rstrip("\n") + "\n")
+
+
 def run_local(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, Dict[str, Any]]:
     results: Dict[str, Dict[str, Any]] = {}
     failed: Optional[str] = None
+    out, started = Path(cfg.output_dir), time.monotonic()
+    stages = {n: cfg.steps[n].stage for n in plan.names}
+    before = {n: v for n in plan.names if (v := tracker.metrics().get(f"pipeline/{n}/seconds")) is not None}
+    took: Dict[str, float] = {}
+    done = {n for n in plan.names if plan.done_before(n)}  # for the estimate only: checked again at its turn
     for i, name in enumerate(plan.names, start=1):
         step = cfg.steps[name]
         blocked = [d for d in step.needs() if results.get(d, {}).get("status") not in ("ok", "skipped")]
@@ -285,9 +319,12 @@ def run_local(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, D
             plan.run_ids[name] = prior
             results[name] = {"status": "skipped", "stage": step.stage, "mlflow_run_id": prior,
                              "note": f"finished run {prior} has config {plan.hashes[name]}"}
-            print(f"\n=== [{i}/{len(plan.names)}] {name} ({step.stage}): done before (run {prior}), skipped ===")
+            say(out, f"\n=== [{i}/{len(plan.names)}] {name} ({step.stage}): done before (run {prior}), skipped ===")
             continue
-        print(f"\n=== [{i}/{len(plan.names)}] {name} ({step.stage}) ===", flush=True)
+        todo = [n for n in plan.names[i - 1:] if n not in done]
+        left = time_left(todo, stages, took, before)
+        when = f"{_clock(time.monotonic() - started)} elapsed" + (f", about {_clock(left)} left" if left else "")
+        say(out, f"\n=== [{i}/{len(plan.names)}] {name} ({step.stage}) · {when} ===")
         overrides = plan.overrides(name)
         t0 = time.monotonic()
         try:
@@ -302,7 +339,7 @@ def run_local(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, D
                 print(tracker.scrub(traceback.format_exc()), file=sys.stderr, end="")
             results[name] = {"status": "failed", "stage": step.stage, "error": tracker.scrub(f"{type(e).__name__}: {e}"),
                              "exit_code": getattr(e, "exit_code", 1)}
-        results[name]["seconds"] = round(time.monotonic() - t0, 1)
+        results[name]["seconds"] = took[name] = round(time.monotonic() - t0, 1)
         tracker.log_metrics({f"pipeline/{name}/seconds": results[name]["seconds"]})
     return results
 
@@ -428,17 +465,30 @@ def run_slurm(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, D
 
 def results_table(cfg: PipelineConfig, tracker: StageRun, run_ids: List[str]) -> str:
     """The ``summary`` metrics of the steps' runs (those of this run, and those it skipped
-    as done before), one row per GenRM variant; printed, and returned as markdown."""
-    from analysis.collect import runs_table, search
+    as done before), one row per GenRM variant, each with its interval; printed, returned as
+    markdown, and the whole joined table (every metric, interval and count) written to
+    ``results.csv`` and logged to the pipeline's run."""
+    from analysis.collect import HI, LO, runs_table, search
 
     wanted = set(run_ids)
     frame = runs_table([r for r in search(tracker.uri, [cfg.tracking.experiment]) if r.run_id in wanted])
     if frame.empty:
         return ""
+    frame.to_csv(Path(cfg.output_dir) / "results.csv", index=False)
+    tracker.log_artifact(Path(cfg.output_dir) / "results.csv")
+
+    def cell(i: Any, c: str) -> str:
+        v = frame.loc[i, c]
+        if not isinstance(v, (int, float)) or v != v:
+            return "-"
+        lo, hi = frame.loc[i, c + LO] if c + LO in frame else None, frame.loc[i, c + HI] if c + HI in frame else None
+        bounds = f" [{lo:.3f}, {hi:.3f}]" if isinstance(lo, float) and isinstance(hi, float) and lo == lo else ""
+        return f"{v:.4f}{bounds}"
+
     cols = [c for c in cfg.summary if c in frame.columns]
-    rows = [[v, *[frame.loc[i, c] for c in cols]] for i, v in frame["variant"].items()]
-    print(f"\nResults per GenRM variant (also in {Path(cfg.output_dir) / 'results.md'})\n"
-          + table(["variant", *cols], rows))
+    rows = [[v, *[cell(i, c) for c in cols]] for i, v in frame["variant"].items()]
+    say(Path(cfg.output_dir), f"\nResults per GenRM variant, 95% intervals (also in {Path(cfg.output_dir) / 'results.md'})\n"
+        + table(["variant", *cols], rows))
     return markdown(["variant", *cols], rows)
 
 
@@ -450,9 +500,9 @@ def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
     out = Path(cfg.output_dir)
     (out / "pipeline.json").write_text(json.dumps(results, indent=2, default=str))
     tracker.log_artifact(out / "pipeline.json")
-    print("\n" + table(["step", "stage", "status", "seconds", "slurm job", "mlflow run"],
-                       [[n, r.get("stage"), r["status"], r.get("seconds", "-"), r.get("job_id", "-"),
-                         r.get("mlflow_run_id") or "-"] for n, r in results.items()]))
+    say(out, "\n" + table(["step", "stage", "status", "seconds", "slurm job", "mlflow run"],
+                          [[n, r.get("stage"), r["status"], r.get("seconds", "-"), r.get("job_id", "-"),
+                            r.get("mlflow_run_id") or "-"] for n, r in results.items()]))
     if cfg.summary and tracker.run_id and cfg.cluster.kind != "slurm":
         ids = [r["mlflow_run_id"] for r in results.values() if r.get("mlflow_run_id")]
         (out / "results.md").write_text(results_table(cfg, tracker, ids))

@@ -217,6 +217,10 @@ class StageRun:
             if v is not None:
                 client.set_tag(self.run_id, k, self._scrub(str(v))[:5000])
 
+    def metrics(self) -> Dict[str, float]:
+        """The run's latest metric values (a continued run's include what earlier attempts logged)."""
+        return dict(self._client().get_run(self.run_id).data.metrics) if self.enabled else {}
+
     def log_metrics(self, metrics: Mapping[str, float], step: Optional[int] = None) -> None:
         if not self.enabled:
             return

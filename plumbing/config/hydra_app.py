@@ -263,9 +263,29 @@ def _write_provenance(out: Path, config: Dict[str, Any], overrides: List[str]) -
 
 
 def quiet_libraries() -> None:
-    """Per-request INFO lines of HTTP and database libraries would drown the progress display."""
+    """Per-request INFO lines of HTTP and database libraries would drown the progress display;
+    a library's warning is shown once per process, however often its code resets Python's
+    once-only registry (``catch_warnings`` does: transformers' deprecation notices came back
+    with every trainer a pipeline started)."""
+    import warnings
+
     for name in ("aiohttp", "urllib3", "alembic", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    if not getattr(warnings.showwarning, "once_per_process", False):
+        warnings.showwarning = _once(warnings.showwarning)
+
+
+def _once(show: Callable[..., None]) -> Callable[..., None]:
+    seen: set = set()
+
+    def show_once(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        key = (category, str(message))
+        if key not in seen:
+            seen.add(key)
+            show(message, category, filename, lineno, file, line)
+
+    show_once.once_per_process = True  # type: ignore[attr-defined]
+    return show_once
 
 
 def report_error(e: BaseException) -> int:

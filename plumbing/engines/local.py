@@ -79,6 +79,8 @@ def train_local(model_path: str, examples: List[Dict[str, Any]], reward_fn: Call
     else:
         from trl import GRPOConfig as Config
         from trl import GRPOTrainer as Trainer
+    from plumbing.engines.progress import use_brief_progress
+
     settings = trl_settings(algo, engine, out / "trl", seed)
     if algo.estimator == "rloo":
         settings.pop("loss_type", None)
@@ -89,6 +91,7 @@ def train_local(model_path: str, examples: List[Dict[str, Any]], reward_fn: Call
     trainer = Trainer(model=model, reward_funcs=[reward_fn], args=Config(**settings),
                       train_dataset=Dataset.from_list(examples), processing_class=tokenizer,
                       callbacks=[_log_callback(tracker)])
+    use_brief_progress(trainer)
     # A rerun after a crash or preemption resumes from the last step saved in ``out``.
     resume = any(Path(settings["output_dir"]).glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if resume else None)

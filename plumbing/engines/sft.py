@@ -54,6 +54,8 @@ def warm_start(model_path: str, rows: List[Dict[str, Any]], cfg: WarmStartConfig
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
+    from plumbing.engines.progress import use_brief_progress
+
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -65,6 +67,7 @@ def warm_start(model_path: str, rows: List[Dict[str, Any]], cfg: WarmStartConfig
                      lr_scheduler_type="constant_with_warmup", warmup_steps=cfg.warmup_steps,
                      completion_only_loss=True)
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=data, processing_class=tokenizer)
+    use_brief_progress(trainer)
     result = trainer.train()
     trainer.save_model(str(checkpoint))
     tokenizer.save_pretrained(str(checkpoint))

@@ -5,6 +5,7 @@ experiment=smoke` end to end is in test_smoke_experiment.py (slow)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -17,6 +18,10 @@ def test_pipeline_runs_end_to_end_and_a_rerun_pays_nothing(tmp_path, cli, ralign
     first = cli([ralign, "run", "experiment=smoke_chain", f"output_dir={out}"])
     assert first.returncode == 0, first.stderr[-3000:]
     assert "mlflow ui --backend-store-uri" in first.stdout
+    assert re.search(r"=== \[2/2\] downstream \(downstream_eval\) · \d+m\d\ds elapsed, about \d+m\d\ds left ===",
+                     first.stdout), first.stdout[-3000:]
+    log = (out / "pipeline.log").read_text()  # what it printed is kept beside Hydra's own lines
+    assert "=== [1/2] preflight (preflight)" in log and "step" in log and "mlflow run" in log
     steps = json.loads((out / "pipeline.json").read_text())
     assert steps["preflight"]["status"] == "ok"
     summary = json.loads((out / "preflight" / "summary.json").read_text())
@@ -42,6 +47,7 @@ def test_pipeline_runs_end_to_end_and_a_rerun_pays_nothing(tmp_path, cli, ralign
         {"preflight": "skipped", "downstream": "skipped"}  # same configs, finished runs
     forced = cli([ralign, "run", "experiment=smoke_chain", f"output_dir={out}", "force=true"])
     assert forced.returncode == 0, forced.stderr[-3000:]
+    assert re.search(r"=== \[1/2\] preflight \(preflight\) · 0m\d\ds elapsed, about \d+m\d\ds left", forced.stdout)
     summary = json.loads((out / "preflight" / "summary.json").read_text())
     assert summary["calls_sent"] == 0 and summary["cache_hits"] == 32  # run again: every answer from the cache
     assert server_log.stat().st_size == log_size  # no server was even started

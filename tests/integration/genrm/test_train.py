@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -37,6 +38,9 @@ def test_smoke_genrm_trains_a_tiny_model_on_cpu_and_leaves_a_run_and_a_checkpoin
     for name in ("genrm_reward/format_fail", "genrm_reward/label_correct", "genrm_reward/metarm_called", "kl"):
         assert name in run.data.metrics
     checkpoint = Path(run.data.tags["checkpoint_path"])
+    # the console: one short line per logged step (every value is in MLflow), no dict lines
+    assert re.search(r"step 1/3  loss \S+  reward \S+", proc.stdout + proc.stderr), proc.stderr[-2000:]
+    assert "{'loss'" not in proc.stdout + proc.stderr and "'genrm_reward/" not in proc.stdout + proc.stderr
     # it ends by saying where everything is: what the next command names
     tail = proc.stdout.rstrip().splitlines()[-4:]
     assert tail == [f"[genrm_train] outputs:    {out}", f"[genrm_train] MLflow run: {run.info.run_id}",

@@ -83,7 +83,7 @@ def test_wilson_interval_at_zero_successes_is_not_zero_width():
     """0/122: a percentile bootstrap says [0, 0]; Wilson's upper bound is z^2 / (n + z^2)."""
     from scipy import stats as sps
 
-    from analysis.stats import wilson_interval
+    from genrm.metrics import wilson_interval
 
     z2 = sps.norm.ppf(0.975) ** 2
     lo, hi = wilson_interval(0, 122)
