@@ -12,7 +12,9 @@ Metrics keep their MLflow names as columns: ``<benchmark>/l_acc``, ``<benchmark>
 ... from genrm_eval, ``downstream/<task>``, ``downstream/domain/<domain>``,
 ``downstream/avg`` from downstream_eval.
 
-Reruns are not seeds. Within one (variant, seed) -- tag ``seed`` -- each metric is the newest
+Reruns are not seeds. A run's seed is its seed along the link chain (``lineage_seeds``: the
+trained model's seed, then its own where it differs), so evaluations of GenRMs trained with
+different seeds are seeds whatever their own seed tag. Within one (variant, seed) each metric is the newest
 finished run's that logged it: a rerun with a changed config replaces the older run, and
 runs that measured other things (another benchmark) still count. ``<stage>_config_hash``
 names the config hash of each run taken, ``superseded_run_ids`` the runs left out. A row
@@ -27,13 +29,14 @@ Each metric with an interval gets the columns ``<metric>:lo``, ``:hi``, ``:n`` a
 ``:interval`` (how it was computed; ':' is never in an MLflow metric name):
 - a proportion whose counts the stage logs (L-Acc = label_correct / n, S-Corr = incorrect /
   (correct + incorrect), F-Score = correct / (wrong + correct + incorrect), a downstream task
-  score over ``downstream/<task>/n`` documents when it is a whole number of them): a Wilson
-  score interval, over the samples of all seeds pooled when seeds are averaged (evaluation
-  noise; the spread across seeds is analysis.seeds' question);
+  score over ``downstream/<task>/n`` documents when it is a whole number of them), one seed:
+  a Wilson score interval;
 - any other metric of one seed: the interval its stage logged (``_ci_lo`` / ``/ci_lo``), with
   the sample count where the stage logs one (``valid`` for checklist precision/recall/F1/AP,
   ``downstream/<task>/n``);
-- any other metric averaged over seeds: a Student-t interval over the seeds.
+- any metric averaged over seeds: a Student-t interval over the seeds, but for a proportion
+  never narrower than the Wilson interval of the samples pooled (one evaluation's own noise)
+  and clipped to [0, 1]. Counts logged beside a metric (``/n``, ``/valid``, failures) get none.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ GENRM_EVAL, DOWNSTREAM, POLICY, GENRM_TRAIN = "genrm_eval", "downstream_eval", "
 LO, HI, N, HOW = ":lo", ":hi", ":n", ":interval"  # interval columns beside a metric column
 _STAGE_CI = (("_ci_lo", "_ci_hi"), ("/ci_lo", "/ci_hi"))  # how stages log the interval of a metric
 _MEANS_OVER_VALID = ("precision", "recall", "f1", "ap")  # checklist metrics: means over `valid` samples
+COUNTS = ("/n", "/valid", "/skipped", "/label_correct", "/correct", "/incorrect", "/call_fail", "/parse_fail",
+          "/unjudged", "/missing", "/truncated", "/judge_call_fail", "/judge_parse_fail", "/judge_verdicts",
+          "/tasks_scored", "/tasks_invalid")
 _DOWNSTREAM_TASK = re.compile(r"^downstream/(?!domain/)(?!avg$)[^/:]+$")  # a task's score (logs /n beside it)
 
 
@@ -136,6 +142,34 @@ def resolve_variants(runs: Iterable[RunInfo]) -> Dict[str, str]:
     return {rid: v for rid in by_id if (v := variant(rid))}
 
 
+LINKS = ("genrm_run_id", "policy_run_id")  # a run's link to the run whose model it used
+
+
+def lineage_seeds(runs: Iterable[RunInfo]) -> Dict[str, str]:
+    """run id -> its seed along the link chain: the trained model's seed, then its own where it
+    differs (``"2"``, or ``"2/0"`` for a seed-0 evaluation of a seed-2 GenRM). Evaluations of
+    independently trained seeds are then seeds, not reruns, whatever their own seed tag; a
+    linked run outside the search stands for itself (``run 1a2b3c4d``)."""
+    by_id = {r.run_id: r for r in runs}
+    memo: Dict[str, str] = {}
+
+    def chain(run_id: str, depth: int = 0) -> str:
+        if run_id in memo:
+            return memo[run_id]
+        r = by_id[run_id]
+        own = r.tags.get("seed", "")
+        link = next((r.tags[k] for k in LINKS if r.tags.get(k)), None)
+        if link is None or depth > 5:
+            out = own
+        else:
+            up = chain(link, depth + 1) if link in by_id else f"run {link[:8]}"
+            out = up if own in ("", up.rpartition("/")[2]) else f"{up}/{own}"
+        memo[run_id] = out
+        return out
+
+    return {rid: chain(rid) for rid in by_id}
+
+
 # ---------------------------------------------------------------------------- intervals of one run
 def is_interval_bound(name: str) -> bool:
     return name.endswith(tuple(s for pair in _STAGE_CI for s in pair))
@@ -192,14 +226,23 @@ def interval(cells: Sequence[Cell], alpha: float = 0.05) -> Tuple[Optional[List[
     from analysis.stats import mean_interval
     from genrm.metrics import wilson_interval
 
-    if cells and all(c.counts for c in cells):
-        k, n = sum(c.counts[0] for c in cells), sum(c.counts[1] for c in cells)
-        return wilson_interval(k, n, alpha), n, "Wilson" + (f", {len(cells)} seeds pooled" if len(cells) > 1 else "")
     if len(cells) == 1:
         c = cells[0]
+        if c.counts:
+            return wilson_interval(*c.counts, alpha), c.counts[1], "Wilson"
         return (list(c.stage_ci) if c.stage_ci else None), c.samples, ("bootstrap (stage)" if c.stage_ci else None)
     if len(cells) > 1:
-        return mean_interval([c.value for c in cells], alpha)["ci"], len(cells), f"t over {len(cells)} seeds"
+        # seeds: the spread between them (t), never narrower than one evaluation's own noise
+        # (Wilson over the samples pooled: the same documents scored again are not new ones)
+        spread = mean_interval([c.value for c in cells], alpha)["ci"]
+        how = f"t over {len(cells)} seeds"
+        if spread is not None and all(c.counts for c in cells):
+            pooled = wilson_interval(sum(c.counts[0] for c in cells), sum(c.counts[1] for c in cells), alpha)
+            if pooled is not None and pooled[1] - pooled[0] > spread[1] - spread[0]:
+                spread, how = pooled, f"Wilson, {len(cells)} seeds pooled (wider than their spread)"
+        if spread is not None and all(c.counts for c in cells):
+            spread = [max(0.0, spread[0]), min(1.0, spread[1])]  # a proportion stays in [0, 1]
+        return spread, len(cells), how
     return None, None, None
 
 
@@ -229,10 +272,11 @@ def seed_rows(runs: Sequence[RunInfo], variants: Mapping[str, str], stages: Sequ
               by: Sequence[str] = ()) -> Tuple[Dict[tuple, SeedRow], List[str]]:
     """Per (variant, seed, *by tags): each metric from the newest run that logged it; and the
     warnings of rows that mix two configurations of one stage."""
-    keys = ["seed", *[k for k in by if k != "seed"]]
+    keys = [k for k in by if k != "seed"]
+    seeds = lineage_seeds(runs)
     rows: Dict[tuple, SeedRow] = {}
     for r in _newest_first(r for r in runs if r.stage in stages and r.run_id in variants):
-        row = rows.setdefault((variants[r.run_id], *(r.tags.get(k) for k in keys)), SeedRow())
+        row = rows.setdefault((variants[r.run_id], seeds[r.run_id], *(r.tags.get(k) for k in keys)), SeedRow())
         fresh = {m: cell(m, r) for m in r.metrics if not is_interval_bound(m) and m not in row.cells}
         row.cells.update(fresh)
         (row.used if fresh else row.superseded).append(r)
@@ -295,8 +339,9 @@ def latest_runs(runs: Sequence[RunInfo], variants: Mapping[str, str], stages: Se
     """The newest run of each (variant, seed, stage, step): the training runs whose curves a
     report shows (an earlier run of the same step is a rerun, not another curve)."""
     seen, out = set(), []
+    seeds = lineage_seeds(runs)
     for r in _newest_first(r for r in runs if r.stage in stages and r.run_id in variants):
-        key = (variants[r.run_id], r.tags.get("seed"), r.stage, _step(r))
+        key = (variants[r.run_id], seeds[r.run_id], r.stage, _step(r))
         if key not in seen:
             seen.add(key)
             out.append(r)
@@ -337,6 +382,8 @@ def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOW
         for m in metrics:
             cells = [row.cells[m] for _, row in members if m in row.cells]
             rec[m] = sum(c.value for c in cells) / len(cells)
+            if m.endswith(COUNTS):
+                continue  # a count beside a metric (its n, its failures): no interval of its own
             ci, n, how = interval(cells, alpha)
             if how:
                 rec.update({m + LO: ci[0] if ci else None, m + HI: ci[1] if ci else None, m + N: n, m + HOW: how})

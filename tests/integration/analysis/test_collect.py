@@ -108,6 +108,36 @@ def test_intervals_travel_through_collect(uri):
     assert row["downstream/judge:interval"] == "bootstrap (stage)" and row["downstream/judge:n"] == 3
     _eval(uri, "v", 1, "bbbb", {**counts, "bench/label_correct": 3, "bench/l_acc": 3 / 122, "bench/ap": 0.6})
     row = collect(uri, ["exp"]).set_index("variant").loc["v"]
-    assert [row["bench/l_acc:lo"], row["bench/l_acc:hi"]] == pytest.approx(_wilson(3, 244))
-    assert row["bench/l_acc:interval"] == "Wilson, 2 seeds pooled" and row["bench/l_acc:n"] == 244
+    # two seeds: the spread between them (t, clipped to [0, 1]), wider here than the pooled Wilson
+    from analysis.stats import mean_interval
+
+    t = mean_interval([0.0, 3 / 122])["ci"]
+    assert [row["bench/l_acc:lo"], row["bench/l_acc:hi"]] == pytest.approx([0.0, t[1]]) and t[0] < 0
+    assert row["bench/l_acc:interval"] == "t over 2 seeds" and row["bench/l_acc:n"] == 2
+    assert "bench/n:lo" not in row.index  # a count has no interval
+    # seeds that agree exactly: never narrower than one evaluation's own noise (Wilson, pooled)
+    _eval(uri, "w", 0, "cccc", counts)
+    _eval(uri, "w", 1, "dddd", counts)
+    row = collect(uri, ["exp"]).set_index("variant").loc["w"]
+    assert [row["bench/l_acc:lo"], row["bench/l_acc:hi"]] == pytest.approx(_wilson(0, 244))
+    assert row["bench/l_acc:interval"].startswith("Wilson, 2 seeds pooled")
+    row = collect(uri, ["exp"]).set_index("variant").loc["v"]
     assert row["bench/ap:interval"] == "t over 2 seeds" and row["bench/ap"] == pytest.approx(0.5)
+
+
+def test_evaluations_of_independently_trained_seeds_are_seeds_not_reruns():
+    """Three GenRMs trained with seeds 1, 2, 3, each evaluated with `genrm.model=runs:/<id>`
+    and the evaluation's default seed 0: three seeds to average, not one run and two reruns."""
+    from analysis.collect import RunInfo, runs_table
+
+    runs = [RunInfo(f"train{s}", "genrm_train", {"stage": "genrm_train", "reward": "ralign", "seed": str(s)},
+                    {}, {}, "FINISHED", f"t{s}", 100 + s) for s in (1, 2, 3)]
+    runs += [RunInfo(f"eval{s}", "genrm_eval", {"stage": "genrm_eval", "genrm_run_id": f"train{s}", "seed": "0"},
+                     {}, {"hs3/l_acc": v}, "FINISHED", f"e{s}", 200 + s) for s, v in ((1, .70), (2, .60), (3, .80))]
+    runs.append(RunInfo("eval3b", "genrm_eval", {"stage": "genrm_eval", "genrm_run_id": "train3", "seed": "0"},
+                        {}, {"hs3/l_acc": .90}, "FINISHED", "e3b", 300))  # a rerun of seed 3's evaluation
+    row = runs_table(runs).set_index("variant").loc["ralign"]
+    assert row["n_runs"] == 3 and row["hs3/l_acc"] == pytest.approx((.70 + .60 + .90) / 3)
+    assert row["superseded_run_ids"] == "eval3"
+    by_seed = runs_table(runs, by=["seed"])
+    assert sorted(by_seed["seed"]) == ["1/0", "2/0", "3/0"]
