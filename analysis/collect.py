@@ -395,6 +395,11 @@ def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOW
             rec[f"{stage}_config_hash"] = ",".join(_hash(r) for r in used) or None
         rec["superseded_run_ids"] = ",".join(r.run_id for _, row in members for r in row.superseded) or None
         records.append(rec)
+    covered = {rec.get("downstream/tasks_scored") for rec in records} - {None}
+    if len(covered) > 1:  # a task invalid for one variant (its judge failed) and scored for another
+        problems.append(f"downstream/avg and the domain means cover different numbers of tasks across the rows "
+                        f"({sorted(covered)}): a task's score was invalid for some; compare task by task")
+        warnings.warn(problems[-1], MixedConfigWarning, stacklevel=2)
     records.sort(key=lambda rec: tuple(str(rec[k]) for k in ["variant", *by]))
     keys = ["variant", *by]
     if not records:

@@ -239,6 +239,16 @@ def _doc_fingerprint(doc: Doc) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def judge_grading_identity(model_id: str, judge: LLMConfig) -> Dict[str, Any]:
+    """What of the judge a judged grade depends on: what its call cache keys on (the backend's
+    model identity, local weights fingerprinted; the cache namespace, which forces fresh calls,
+    and so fresh grades) and how it is asked and served (sampling, chat template, dtype, server
+    arguments)."""
+    return {"model": model_id, "namespace": judge.cache.namespace, "sampling": asdict(judge.sampling),
+            "chat_template_kwargs": judge.chat_template_kwargs, "dtype": judge.dtype,
+            "serve": [judge.serve.launcher, judge.serve.extra_args]}
+
+
 def grade_key(identity: Dict[str, Any], doc_fp: str, text: str) -> str:
     """The cache key of one grade: the task's grading identity, the document and the answer."""
     blob = json.dumps([identity, doc_fp, text], sort_keys=True, default=str, ensure_ascii=False)
@@ -259,7 +269,8 @@ def grade_task(task: Task, docs: List[Doc], answers: Dict[str, List[Optional[str
                 grades[d.id][k] = Grade(0.0, None, "call_fail")
             else:
                 keys[d.id, k] = grade_key(identity, fp, text)
-    cached = cache.get_many(keys.values())
+    use_cache = not (task.needs_judge and task.ctx.get("judge_uncached"))  # judge.cache.enabled=false: fresh
+    cached = cache.get_many(keys.values()) if use_cache else {}
     todo: List[Tuple[Doc, int]] = []
     by_id = {d.id: d for d in docs}
     for (doc_id, k), key in keys.items():
@@ -274,7 +285,7 @@ def grade_task(task: Task, docs: List[Doc], answers: Dict[str, List[Optional[str
         graded = task.grade([(doc, [answers[doc.id][k]]) for doc, k in part])
         for (doc, k), (g,) in zip(part, graded):
             grades[doc.id][k] = g
-            if task.cacheable(g):
+            if use_cache and task.cacheable(g):
                 cache.put(keys[doc.id, k], task.kind, asdict(g))
         if bar is not None:
             bar.update(len(part))
@@ -301,7 +312,10 @@ def invalidate(summary: Dict[str, Any], max_rate: float) -> None:
         summary["invalid"] = (f"the judge failed on {failed} of {asked} verdicts "
                               f"({failed / asked:.0%} > max_failure_rate={max_rate:g})")
         summary["invalid_score"], summary["score"] = summary["score"], None
-        summary.pop("score_ci", None)
+        # every value made of the same verdicts goes with it (kept for diagnosis, not reported)
+        made_of_verdicts = [k for k in summary if k in ("score_ci", "win_rate", "win_rate_ci", "by_category")
+                            or k.startswith(("win_rate_length_controlled", "pass@"))]
+        summary["invalid_values"] = {k: summary.pop(k) for k in made_of_verdicts}
 
 
 def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, Any]]], strip: bool,
@@ -365,6 +379,8 @@ def flat_metrics(summary: Dict[str, Any]) -> Dict[str, float]:
         out[f"downstream/domain/{d}"] = v
     if summary["avg"] is not None:
         out["downstream/avg"] = summary["avg"]
+    out["downstream/tasks_scored"] = summary["tasks_scored"]  # what avg covers: variants must agree
+    out["downstream/tasks_invalid"] = sum(1 for s in summary["tasks"].values() if s.get("invalid"))
     return out
 
 
@@ -438,11 +454,11 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
                 else stack.enter_context(open_backend(judge_cfg, out, "judge"))
         grade_cache = LLMCache(out / "grade_cache.sqlite")
         stack.callback(grade_cache.close)
-        judge_identity = None if judge_backend is None else {
-            "model": judge_backend.model_id, "sampling": asdict(judge_cfg.sampling),  # type: ignore[union-attr]
-            "chat_template_kwargs": judge_cfg.chat_template_kwargs}  # type: ignore[union-attr]
+        judge_identity = None if judge_backend is None else judge_grading_identity(judge_backend.model_id,
+                                                                                   judge_cfg)  # type: ignore[arg-type]
         for t in tasks.values():
             t.ctx.update(judge=judge_backend, judge_identity=judge_identity,
+                         judge_uncached=judge_cfg is not None and not judge_cfg.cache.enabled,
                          judge_sampling=judge_cfg.sampling if judge_cfg is not None else None)
         # Grading a task (sandbox CPU, judge calls) overlaps generating the next one.
         grader = ThreadPoolExecutor(1, thread_name_prefix="grader")

@@ -141,3 +141,13 @@ def test_evaluations_of_independently_trained_seeds_are_seeds_not_reruns():
     assert row["superseded_run_ids"] == "eval3"
     by_seed = runs_table(runs, by=["seed"])
     assert sorted(by_seed["seed"]) == ["1/0", "2/0", "3/0"]
+
+
+def test_averages_over_different_task_sets_are_flagged():
+    from analysis.collect import MixedConfigWarning, RunInfo, runs_table
+
+    runs = [RunInfo(f"d{v}", "downstream_eval", {"stage": "downstream_eval", "variant": v, "seed": "0"}, {},
+                    {"downstream/avg": .5, "downstream/tasks_scored": k}, "FINISHED", v, 1) for v, k in (("a", 7), ("b", 5))]
+    with pytest.warns(MixedConfigWarning, match="cover different numbers of tasks"):
+        table = runs_table(runs)
+    assert any("different numbers of tasks" in w for w in table.attrs["warnings"])

@@ -331,6 +331,9 @@ def test_a_changed_judge_or_option_grades_again(tmp_path):
         assert run()[1] == 0  # same settings: from the cache
         assert run("judge.model=another-judge")[1] == 6
         assert run("judge.sampling.temperature=0.7")[1] == 6
+        assert run("judge.cache.namespace=fresh")[1] == 6  # the documented way to force fresh calls
+        assert run("judge.cache.namespace=fresh")[1] == 0
+        assert run("judge.cache.namespace=fresh", "judge.cache.enabled=false")[1] == 6  # no cache at all
         neutral, sent = run("+tasks.smoke_general.options.neutral=0.0")
         assert sent == 0  # the judge's own answers are still cached (same requests); the grade is not
         assert neutral["score"] == pytest.approx((1 + 0 + 0) / 3)
@@ -353,9 +356,12 @@ def test_a_score_made_of_judge_failures_is_invalid(tmp_path, capsys):
                   f"output_dir={out}", *_judge(srv.base_url)])
     s = json.loads((out / "summary.json").read_text())["tasks"]["smoke_general"]
     assert s["score"] is None and s["invalid_score"] == 0.5 and s["judge_parse_fail"] == 6
+    assert not {"win_rate", "win_rate_ci", "win_rate_length_controlled", "score_ci"} & set(s)  # made of failures too
     printed = capsys.readouterr().out
     assert re.search(r"smoke_general\s+general\s+3\s+invalid\s+-\s+.*6/6", printed), printed
     client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
     [run] = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.stage = 'downstream_eval'")
     assert "downstream/smoke_general" not in run.data.metrics
+    assert not [m for m in run.data.metrics if m.startswith("downstream/smoke_general/win_rate")]
+    assert run.data.metrics["downstream/tasks_scored"] == 0 and run.data.metrics["downstream/tasks_invalid"] == 1
     assert run.data.metrics["downstream/smoke_general/judge_parse_fail"] == 6
