@@ -18,7 +18,9 @@ Intervals: each label metric is a proportion (L-Acc = label_correct of n, S-Corr
 Incorrect of judged, F-Score = Correct of its denominator), and so is a mean of 0/1 values
 (a pass rate): they get Wilson score intervals, which stay honest at 0/n and n/n where a
 percentile bootstrap collapses to [0, 0]. Means of graded values (atomic P/R/F1/AP, avg@n
-scores) get a percentile bootstrap, O(B * U) (multinomial over the U distinct values).
+scores) get a percentile bootstrap, O(B * U) (multinomial over the U distinct values), which
+for scores in [0, 1] is widened to Wilson at their mean where that is wider (a conservative
+bound: a nearly constant sample otherwise claims a certainty its size does not give).
 """
 
 from __future__ import annotations
@@ -164,28 +166,40 @@ def atomic_metrics(per_sample: Mapping[str, Sequence[float]], skipped: Mapping[s
 
 # ---------------------------------------------------------------------------- intervals
 def wilson_interval(successes: float, trials: float, alpha: float = 0.05) -> Optional[List[float]]:
-    """Wilson score ``1 - alpha`` interval of successes / trials (None without trials)."""
-    from scipy.stats import binomtest
+    """Wilson score ``1 - alpha`` interval of successes / trials (None without trials); a
+    fractional ``successes`` (a mean of scores in [0, 1] times n) takes the same formula."""
+    from scipy.stats import binomtest, norm
 
-    k, n = int(round(successes)), int(round(trials))
-    if n <= 0 or not 0 <= k <= n:
+    n = float(trials)
+    if n <= 0 or not 0 <= successes <= n:
         return None
-    ci = binomtest(k, n).proportion_ci(confidence_level=1 - alpha, method="wilson")
-    return [float(ci.low), float(ci.high)]
+    if float(successes).is_integer() and n.is_integer():
+        ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=1 - alpha, method="wilson")
+        return [float(ci.low), float(ci.high)]
+    z, p = float(norm.ppf(1 - alpha / 2)), successes / n
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 def mean_ci(values: np.ndarray, bootstrap: int = 1000, seed: int = 0, alpha: float = 0.05) -> Optional[List[float]]:
-    """Interval of the mean: Wilson when every value is 0 or 1 (a proportion), else the
-    percentile bootstrap (resampling samples with replacement)."""
+    """Interval of the mean: Wilson when every value is 0 or 1 (a proportion); the percentile
+    bootstrap (resampling samples with replacement) otherwise, and for scores in [0, 1] never
+    narrower than Wilson at their mean, which a bootstrap of nearly constant scores would be
+    (121 zeros and one 0.25 gave [0, 0.006], narrower than 122 zeros' [0, 0.031])."""
     values = np.asarray(values, dtype=float)
     if not len(values) or not bootstrap:
         return None
-    if np.isin(values, (0.0, 1.0)).all():
+    bounded = bool(((values >= 0) & (values <= 1)).all())
+    if bounded and np.isin(values, (0.0, 1.0)).all():
         return wilson_interval(values.sum(), len(values), alpha)
     uniq, counts = np.unique(values, return_counts=True)
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(len(values), counts / counts.sum(), size=bootstrap) @ uniq / len(values)
-    return _ci(draws, alpha)
+    ci = _ci(draws, alpha)
+    floor = wilson_interval(values.sum(), len(values), alpha) if bounded else None
+    if ci is None or floor is None:
+        return ci
+    return [min(ci[0], floor[0]), max(ci[1], floor[1])]
 
 
 def _ci(draws: np.ndarray, alpha: float) -> Optional[List[float]]:

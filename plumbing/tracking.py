@@ -315,12 +315,19 @@ def supersede(client: Any, experiment_id: str, run_id: str, workdir: str) -> Lis
     return stale
 
 
-def earlier_run(client: Any, experiment_id: str, workdir: str, stage: str) -> Optional[str]:
-    """The newest run of ``stage`` an earlier process made in ``workdir`` and that is not
-    running now (a live one belongs to a process still at work, or to a submitted job)."""
-    query = f"tags.`{WORKDIR_TAG}` = '{workdir}' and tags.stage = '{stage}'"
-    for r in client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=20):
-        if r.info.status != "RUNNING" or processes.gone(r.data.tags.get(OWNER_TAG, "")):
+SAME_RUN = ("stage", "experiment", "seed")  # tags a continued run must share with the new one
+
+
+def earlier_run(client: Any, experiment_id: str, workdir: str, tags: Mapping[str, str]) -> Optional[str]:
+    """The newest run an earlier process made in ``workdir`` for the same stage, name and seed
+    (``SAME_RUN``) that is not running now (a live one belongs to a process still at work, or
+    to a submitted job). The folder is compared here, not in the filter: a path may hold quotes."""
+    query = " and ".join(f"tags.{k} = '{tags[k]}'" for k in SAME_RUN if k in tags and "'" not in tags[k])
+    for r in client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=200):
+        rt = r.data.tags
+        if rt.get(WORKDIR_TAG) != workdir or any(rt.get(k) != tags.get(k) for k in SAME_RUN):
+            continue
+        if r.info.status != "RUNNING" or processes.gone(rt.get(OWNER_TAG, "")):
             return r.info.run_id
     return None
 
@@ -400,9 +407,13 @@ def start_run(
         all_tags[WORKDIR_TAG] = workdir
     all_tags = {k: scrub(str(v)) for k, v in all_tags.items()}
     if reuse and not run_id and workdir:
-        run_id = earlier_run(client, exp_id, workdir, str(tags.get("stage", "")))
-        if run_id and "error" in client.get_run(run_id).data.tags:
-            client.delete_tag(run_id, "error")  # the earlier attempt's; this one sets its own
+        try:
+            run_id = earlier_run(client, exp_id, workdir, all_tags)
+            if run_id and "error" in client.get_run(run_id).data.tags:
+                client.delete_tag(run_id, "error")  # the earlier attempt's; this one sets its own
+        except Exception as e:  # bookkeeping never fails the run: it opens a new one
+            log.warning("could not look for an earlier run in %s: %s", workdir, e)
+            run_id = None
     if run_id:
         if fluent:
             mlflow.start_run(run_id=run_id)

@@ -200,3 +200,27 @@ def test_a_fresh_store_is_a_copy_of_a_premigrated_one(tmp_path, monkeypatch):
     seed_sqlite_store(f"sqlite:///{second}")  # exists: untouched
     assert second.read_bytes() == before and len(client.search_runs([exp])) == 1
     assert [p.name for p in second.parent.iterdir()] == ["mlflow.db"]  # no part file left
+
+
+def test_a_rerun_continues_the_run_of_its_folder_only_for_the_same_name_and_seed(tmp_path):
+    """A pipeline rerun continues its folder's parent run (a quote in the path included); another
+    seed or another name in the same folder opens its own; a changed param keeps its first value."""
+    folder = str(tmp_path / "bob's runs" / "smoke")
+
+    def pipeline(seed, name="smoke", **config):
+        return _open(tmp_path, tags=tracking.run_tags("pipeline", name, seed, None), workdir=folder, reuse=True,
+                     fluent=False, config={"seed": seed, **config})
+
+    with pipeline(0, force=False) as first:
+        pass
+    with pipeline(0, force=True) as again:
+        pass
+    with pipeline(1) as other_seed:
+        pass
+    with pipeline(0, name="smoke_chain") as other_name:
+        pass
+    assert again.run_id == first.run_id
+    assert len({first.run_id, other_seed.run_id, other_name.run_id}) == 3
+    run = _client(tmp_path).get_run(first.run_id)
+    assert run.data.params["force"] == "false" and run.data.tags["ralign.params_changed"] == "force"
+    assert run.info.status == "FINISHED"

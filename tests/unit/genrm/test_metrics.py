@@ -67,6 +67,20 @@ def test_a_proportion_at_zero_or_one_has_an_interval_of_some_width():
     assert m["s_corr"] == 0.0 and m["s_corr_ci"][0] == 0.0 and m["s_corr_ci"][1] == pytest.approx(0.0305, abs=5e-4)
     assert m["l_acc"] == 1.0 and m["l_acc_ci"][0] == pytest.approx(1 - 0.0305, abs=5e-4)
     assert mean_ci(np.zeros(122))[1] == pytest.approx(0.0305, abs=5e-4)  # a pass rate of 0/122 too
+    # a graded score in [0, 1] that is nearly constant is not more certain than 0/122
+    nearly = mean_ci(np.array([0.0] * 121 + [0.25]))
+    assert nearly[0] == 0.0 and nearly[1] >= mean_ci(np.zeros(122))[1]
+    hi = mean_ci(np.array([1.0, 1.0, 0.9999999]))
+    assert hi[0] < 0.5  # three scores say little, whatever their spread
+
+
+def test_wilson_of_a_fractional_count_is_the_same_formula():
+    from genrm.metrics import wilson_interval
+
+    assert wilson_interval(3.0, 244) == pytest.approx(wilson_interval(3, 244))
+    lo, hi = wilson_interval(30.5, 61)  # a mean of 0.5 over 61 graded scores
+    assert lo + hi == pytest.approx(1.0)  # symmetric about 0.5, between its integer neighbours
+    assert wilson_interval(30, 61)[0] < lo < wilson_interval(31, 61)[0]
 
 
 def test_atomic_scores_by_hand():
@@ -112,12 +126,17 @@ def test_atomic_dataset_means_and_counts():
     m = atomic_metrics(per, {"model_list_too_long": 1, "matcher_invalid": 2}, bootstrap=200)
     assert (m["valid"], m["skipped"]) == (2, 3)
     assert m["precision"] == 0.75 and m["ap"] == pytest.approx(0.375)
-    assert m["recall_ci"] == [0.5, 0.5]  # no spread, no interval width
+    lo, hi = m["recall_ci"]  # two samples that agree say little: Wilson at their mean, not [0.5, 0.5]
+    assert lo < 0.5 < hi and hi - lo > 0.5
     assert atomic_metrics({}, {"empty_model_list": 4})["precision"] is None
 
 
 def test_mean_ci_matches_naive_bootstrap():
-    values = np.array([0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 0.75, 0.0, 0.5, 1.0])
+    values = np.array([0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 0.75, 0.0, 0.5, 1.0]) * 4  # not bounded in [0, 1]
     rng = np.random.default_rng(3)
     naive = [rng.choice(values, len(values)).mean() for _ in range(4000)]
-    assert mean_ci(values, 4000, seed=5) == pytest.approx(list(np.quantile(naive, [0.025, 0.975])), abs=0.03)
+    assert mean_ci(values, 4000, seed=5) == pytest.approx(list(np.quantile(naive, [0.025, 0.975])), abs=0.12)
+    # scores in [0, 1]: the bootstrap's interval, widened to Wilson at the mean where that is wider
+    lo, hi = mean_ci(values / 4, 4000, seed=5)
+    boot = np.quantile([v / 4 for v in naive], [0.025, 0.975])
+    assert lo <= boot[0] + 0.03 and hi >= boot[1] - 0.03
