@@ -339,8 +339,10 @@ def run_local(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, D
                 print(tracker.scrub(traceback.format_exc()), file=sys.stderr, end="")
             results[name] = {"status": "failed", "stage": step.stage, "error": tracker.scrub(f"{type(e).__name__}: {e}"),
                              "exit_code": getattr(e, "exit_code", 1)}
-        results[name]["seconds"] = took[name] = round(time.monotonic() - t0, 1)
-        tracker.log_metrics({f"pipeline/{name}/seconds": results[name]["seconds"]})
+        results[name]["seconds"] = round(time.monotonic() - t0, 1)
+        if results[name]["status"] == "ok":  # a step that failed early says nothing of how long it takes
+            took[name] = results[name]["seconds"]
+            tracker.log_metrics({f"pipeline/{name}/seconds": results[name]["seconds"]})
     return results
 
 

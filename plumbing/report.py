@@ -34,7 +34,7 @@ def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def where_to_look(stage: str, output_dir: str, run_id: Optional[str], uri: str, checkpoint: Optional[str] = None,
-                  pending: bool = False) -> str:
+                  pending: bool = False, experiment_id: Optional[str] = None) -> str:
     """The last lines of a stage: its folder, its MLflow run (the id a next command names as
     ``runs:/<id>``), its checkpoint, and the command that opens the store. A password in the
     tracking URI is masked."""
@@ -45,6 +45,8 @@ def where_to_look(stage: str, output_dir: str, run_id: Optional[str], uri: str, 
         rows.append(("MLflow run", run_id))
     if checkpoint:
         rows.append(("checkpoint", checkpoint + (" (when the job has run)" if pending else "")))
-    if run_id:
+    if run_id and uri.startswith(("http://", "https://")):  # a tracking server: the run's page
+        rows.append(("browse", f"{redact_override_text(uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"))
+    elif run_id:
         rows.append(("browse", f"mlflow ui --backend-store-uri {redact_override_text(uri)}"))
     return "\n".join(f"[{stage}] {k + ':':<12}{v}" for k, v in rows)

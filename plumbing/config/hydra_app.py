@@ -241,7 +241,8 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
 
         checkpoint = summary.get("checkpoint")
         print("\n" + where_to_look(stage, obj.output_dir, run.run_id, uri, checkpoint and str(checkpoint),
-                                   pending="job_id" in summary), flush=True)  # submitted, not yet trained
+                                   pending="job_id" in summary, experiment_id=run.experiment_id),
+              flush=True)  # pending: submitted, not yet trained
     return summary
 
 

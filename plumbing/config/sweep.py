@@ -21,15 +21,23 @@ def sweep_id(name: str, sweep_dir: Path) -> str:
     return f"{name}-{Path(sweep_dir).expanduser().resolve().name}"
 
 
+NAMING = {"name", "experiment", "tracking.experiment", "tracking.sweep_id"}  # what the callback's config cannot know
+
+
 class SweepTracking(Callback):
-    """``hydra.callbacks``: create the sweep's store and parent run at multirun start."""
+    """``hydra.callbacks``: create the sweep's store and parent run at multirun start. It sees
+    the sweep's base config, not each job's: overrides that name the jobs (``NAMING``) leave
+    the parent runs to the jobs (each name, its own), only the store is made here."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from plumbing.tracking import sweep_parent, tracking_uri
+        from plumbing.tracking import seed_sqlite_store, sweep_parent, tracking_uri
 
         tracking = config.get("tracking")
         if tracking is None or not tracking.get("enabled", True) or config.get("dry_run", False):
             return
         sweep_dir = Path(config.hydra.sweep.dir).expanduser().resolve()
         uri = tracking_uri(tracking.get("uri"), sweep_dir)
-        sweep_parent(uri, tracking.experiment, tracking.get("sweep_id") or sweep_id(config.name, sweep_dir))
+        seed_sqlite_store(uri)
+        swept = {o.split("=", 1)[0].lstrip("+~") for o in config.hydra.overrides.task}
+        if not swept & NAMING:  # else each job's name (or experiment) is its own: its jobs make their parents
+            sweep_parent(uri, tracking.experiment, tracking.get("sweep_id") or sweep_id(config.name, sweep_dir))

@@ -43,3 +43,20 @@ def test_the_readmes_parallel_sweep_with_defaults(tmp_path, cli, python):
     assert sorted(r.data.tags["seed"] for r in runs) == ["1", "2"] and all(r.info.status == "FINISHED" for r in runs)
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     assert client.get_experiment_by_name("preflight").tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_a_sweep_over_names_leaves_no_parent_run_without_jobs(tmp_path, tiny_model, cli, python):
+    """The callback sees the sweep's base config: with `name` swept, each job's runs go to its
+    own experiment and parent, and no empty `preflight` parent is left beside them."""
+    out = tmp_path / "sweep"
+    proc = cli([python, "-m", "plumbing.preflight", "-m", "name=alpha,beta", f"output_dir={out}", "llm=transformers",
+                f"model.path={tiny_model}", "n_requests=2", "llm.sampling.max_tokens=4"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    names = {e.name for e in client.search_experiments()}
+    assert {"alpha", "beta"} <= names and "preflight" not in names
+    for name in ("alpha", "beta"):
+        exp = client.get_experiment_by_name(name).experiment_id
+        [parent] = client.search_runs([exp], "tags.stage = 'sweep'")
+        [job] = client.search_runs([exp], "tags.stage = 'preflight'")
+        assert job.data.tags["mlflow.parentRunId"] == parent.info.run_id

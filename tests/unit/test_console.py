@@ -37,3 +37,13 @@ def test_eta_uses_the_last_run_of_a_step_else_its_stage_else_all_steps():
     assert time_left(["b", "c", "d"], stages, {"a": 200.0}, {"d": 30.0}) == pytest.approx(200 + 200 + 30)
     assert time_left(["d"], stages, {"a": 200.0, "c": 10.0}, {}) == 10.0  # its own stage's time
     assert time_left([], stages, {}, {}) == 0.0
+
+
+def test_the_closing_lines_point_at_a_tracking_server_run_page_and_mask_its_password():
+    from plumbing.report import where_to_look
+
+    text = where_to_look("genrm_eval", "/o", "abc123", "https://user:hunter2@mlflow.example/", experiment_id="7")
+    assert "[genrm_eval] browse:     https://user:***REDACTED***@mlflow.example/#/experiments/7/runs/abc123" in text, text
+    assert "hunter2" not in text
+    local = where_to_look("genrm_eval", "/o", "abc123", "sqlite:////o/mlflow.db", "/o/checkpoint")
+    assert local.splitlines()[-1] == "[genrm_eval] browse:     mlflow ui --backend-store-uri sqlite:////o/mlflow.db"
