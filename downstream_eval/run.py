@@ -359,22 +359,21 @@ def aggregate(tasks: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
             "tasks_scored": len(scored)}
 
 
-EXTRA_METRICS = ("pass@", "prompt_level_", "inst_level_", "win_rate_length_controlled", "judge_call_fail",
-                 "judge_parse_fail", "judge_verdicts", "call_fail", "truncated", "missing")
-
-
 def flat_metrics(summary: Dict[str, Any]) -> Dict[str, float]:
+    """MLflow metrics of the stage: each task's score as ``downstream/<task>`` (its interval
+    ``/ci_lo``, ``/ci_hi``) and every other number its kind reported under ``downstream/<task>/``
+    (an invalid score and the values made of its verdicts are not reported), the domain means
+    and the average."""
+    from plumbing.tracking import numeric_metrics
+
     out: Dict[str, float] = {}
-    for name, s in summary["tasks"].items():  # an invalid score is left out, its failure counts are not
+    for name, s in summary["tasks"].items():
+        reported = {k: v for k, v in s.items() if k not in ("score", "score_ci", "invalid_score", "invalid_values")}
+        out.update(numeric_metrics(reported, f"downstream/{name}"))
         if s.get("score") is not None:
             out[f"downstream/{name}"] = s["score"]
         if s.get("score_ci"):
             out[f"downstream/{name}/ci_lo"], out[f"downstream/{name}/ci_hi"] = s["score_ci"]
-        if s.get("score") is not None and s.get("n"):  # documents scored: analysis' Wilson interval needs it
-            out[f"downstream/{name}/n"] = s["n"]
-        for k, v in s.items():
-            if k.startswith(EXTRA_METRICS) and isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[f"downstream/{name}/{k.replace('@', '_at_')}"] = v  # MLflow refuses "@" in a name
     for d, v in summary["domains"].items():
         out[f"downstream/domain/{d}"] = v
     if summary["avg"] is not None:

@@ -210,27 +210,11 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-METRIC_KEYS = ("l_acc", "l_acc_answered", "s_corr", "f_score", "swap_consistency", "precision", "recall", "f1", "ap")
-COUNT_KEYS = ("n", "label_correct", "correct", "incorrect", "call_fail", "parse_fail", "valid", "skipped",
-              "metarm_calls", "metarm_calls_saved", "genrm_call_failures", "genrm_no_verdict", "genrm_truncated")
-
-
 def flat_metrics(prefix: str, summary: Dict[str, Any]) -> Dict[str, float]:
-    """MLflow metrics of one summary: values, interval bounds and counts under ``prefix/``."""
-    out: Dict[str, float] = {}
-    for k in METRIC_KEYS + COUNT_KEYS:
-        if summary.get(k) is not None:
-            out[f"{prefix}/{k}"] = summary[k]
-        ci = summary.get(f"{k}_ci")
-        if ci:
-            out[f"{prefix}/{k}_ci_lo"], out[f"{prefix}/{k}_ci_hi"] = ci
-    for group_name, groups in summary.items():
-        if group_name.startswith("by_") and isinstance(groups, dict):
-            for g, sub in groups.items():
-                for k in METRIC_KEYS:
-                    if sub.get(k) is not None:
-                        out[f"{prefix}/{group_name}/{g}/{k}"] = sub[k]
-    return out
+    """MLflow metrics of one benchmark's summary: every number in it, under ``prefix/``."""
+    from plumbing.tracking import numeric_metrics
+
+    return numeric_metrics(summary, prefix)
 
 
 def print_summary(results: Dict[str, Dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +108,30 @@ def ensure_experiment(client: Any, name: str, uri: str) -> str:
         if exp is None:
             raise
         return exp.experiment_id
+
+
+_NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_\-. /]")  # MLflow refuses other characters in a metric name
+
+
+def numeric_metrics(tree: Mapping[str, Any], prefix: str) -> Dict[str, float]:
+    """Every number in a stage's summary as an MLflow metric, whatever component produced it:
+    nested dicts become path segments, a two-number ``<key>_ci`` list ``<key>_ci_lo`` /
+    ``<key>_ci_hi``; strings, booleans, None and other lists are not metrics. A character
+    MLflow refuses in a name becomes ``_`` (``@`` becomes ``_at_``: ``pass@4`` -> ``pass_at_4``)."""
+    out: Dict[str, float] = {}
+    for key, value in tree.items():
+        name = f"{prefix}/{_NOT_IN_A_NAME.sub('_', str(key).replace('@', '_at_'))}"
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, (int, float)):
+            if value == value:  # NaN is no measurement
+                out[name] = float(value)
+        elif isinstance(value, Mapping):
+            out.update(numeric_metrics(value, name))
+        elif (str(key).endswith("_ci") and isinstance(value, (list, tuple)) and len(value) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            out[f"{name}_lo"], out[f"{name}_hi"] = float(value[0]), float(value[1])
+    return out
 
 
 def flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:

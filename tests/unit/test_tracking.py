@@ -224,3 +224,24 @@ def test_a_rerun_continues_the_run_of_its_folder_only_for_the_same_name_and_seed
     run = _client(tmp_path).get_run(first.run_id)
     assert run.data.params["force"] == "false" and run.data.tags["ralign.params_changed"] == "force"
     assert run.info.status == "FINISHED"
+
+
+def test_every_number_a_component_reports_becomes_a_metric():
+    """No allowlist: a task kind or benchmark that reports a new number has it in MLflow."""
+    from downstream_eval.run import flat_metrics
+
+    summary = {"l_acc": 0.5, "l_acc_ci": [0.4, 0.6], "n": 10, "swap_ok": True, "profile": "strict", "empty": None,
+               "nan": float("nan"), "by_subset": {"chat hard": {"l_acc": 1.0}, "a+b": {"n": 2}},
+               "problems": ["x"], "pass@4": 0.25}
+    assert tracking.numeric_metrics(summary, "hs3") == {
+        "hs3/l_acc": 0.5, "hs3/l_acc_ci_lo": 0.4, "hs3/l_acc_ci_hi": 0.6, "hs3/n": 10.0,
+        "hs3/by_subset/chat hard/l_acc": 1.0, "hs3/by_subset/a_b/n": 2.0, "hs3/pass_at_4": 0.25}
+    down = {"tasks": {"t": {"score": 0.5, "score_ci": [0.3, 0.7], "exact_match_rate": 0.75, "domain": "stem",
+                            "verdicts": {"correct": 3}},
+                      "bad": {"score": None, "invalid": "judge failed", "invalid_score": 0.5,
+                              "invalid_values": {"win_rate": 0.5}, "judge_parse_fail": 6}},
+            "domains": {"stem": 0.5}, "avg": 0.5, "tasks_scored": 1}
+    m = flat_metrics(down)
+    assert m["downstream/t"] == 0.5 and m["downstream/t/ci_lo"] == 0.3 and m["downstream/t/exact_match_rate"] == 0.75
+    assert m["downstream/t/verdicts/correct"] == 3 and m["downstream/bad/judge_parse_fail"] == 6
+    assert not [k for k in m if k.startswith("downstream/bad/invalid") or k == "downstream/bad"]
