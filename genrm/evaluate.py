@@ -74,10 +74,6 @@ def breakdowns(data: DataConfig) -> List[str]:
     return ["subset", *getattr(module, "BREAKDOWNS", [])]
 
 
-def _keys(sample: PairwiseSample, names: List[str]) -> Dict[str, Optional[str]]:
-    return {n: (sample.subset if n == "subset" else sample.meta.get(n)) for n in names}
-
-
 def _atomic_wanted(cfg: GenRMEvalConfig, sample: PairwiseSample, label_ok: Optional[bool]) -> bool:
     return bool(sample.gt_checklist) and (cfg.atomic.scope == "all" or bool(label_ok))
 

@@ -35,7 +35,6 @@ from genrm.parsing import MATCH_PROFILES, MatchRules
 
 # ---------------------------------------------------------------------------- label metrics
 WRONG, CORRECT, INCORRECT, CALL_FAIL, PARSE_FAIL, UNJUDGED = range(6)
-CATEGORY_NAMES = ("label_wrong", "correct", "incorrect", "call_fail", "parse_fail", "unjudged")
 VERDICT_CATEGORY = {"Correct": CORRECT, "Incorrect": INCORRECT, "CallFail": CALL_FAIL,
                     "ParseFail": PARSE_FAIL, "SkippedLabelMismatch": WRONG}
 

@@ -34,8 +34,6 @@ from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
 from plumbing.tracking import StageRun
 
-ROLES = ("metarm", "metajudge")
-
 
 @dataclass
 class GenRMTrainConfig(StageConfig):
@@ -102,9 +100,10 @@ def load_samples(cfg: GenRMTrainConfig) -> List[PairwiseSample]:
     samples = [s for s in samples if s.gt_label]  # a reward needs the golden verdict
     if cfg.limit:
         samples = samples[: cfg.limit]
-    if cfg.reward.name == "hybrid" and not any(s.gt_checklist for s in samples):
-        raise SuiteError("reward=hybrid needs golden checklists; these data sets have none "
-                         "(use data=rationalerm_train, or a data set with checklists)")
+    for needed in reward_class(cfg.reward.name).needs_fields:  # what the reward declares it reads
+        if not any(getattr(s, needed) for s in samples):
+            raise SuiteError(f"reward={cfg.reward.name} reads {needed} of its samples; these data sets have none "
+                             f"(data: {', '.join(data_sources(cfg.data))}; rationalerm_train has gt_checklist)")
     if not samples:
         raise SuiteError("no training samples with a golden label")
     return samples

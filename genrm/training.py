@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from genrm.prompts import JUDGE_SYSTEM, judge_messages
 from genrm.records import PairwiseSample, sample_from_json, sample_to_json
-from genrm.rewards.base import GenRMReward, Rollout, mean_diagnostics
+from genrm.rewards.base import DIAGNOSTICS, GenRMReward, Rollout
+from plumbing.engines import batch_means
 
 
 def training_examples(samples: Sequence[PairwiseSample], swap_balance: bool = True, seed: int = 0,
@@ -48,7 +49,7 @@ class TRLReward:
         rollouts = [Rollout(completion_text(c), sample_from_json(s)) for c, s in zip(completions, sample)]
         results = self.reward.score(rollouts)
         if log_metric is not None:
-            for k, v in mean_diagnostics(results).items():
+            for k, v in batch_means(results, DIAGNOSTICS).items():
                 log_metric(f"genrm_reward/{k}", v)
         return [r.reward for r in results]
 

@@ -151,12 +151,4 @@ class PairwiseReward:
                 results[i].reward = self._scaled(self.cfg.neutral)
 
 
-def mean_diagnostics(results: Sequence[PolicyReward]) -> Dict[str, float]:
-    if not results:
-        return {}
-    out = {k: sum(r.diagnostics.get(k, 0.0) for r in results) / len(results) for k in DIAGNOSTICS}
-    out["reward"] = sum(r.reward for r in results) / len(results)
-    return out
-
-
-__all__ = ["PairwiseReward", "PairwiseRewardConfig", "PolicyRollout", "PolicyReward", "mean_diagnostics"]
+__all__ = ["PairwiseReward", "PairwiseRewardConfig", "PolicyRollout", "PolicyReward", "DIAGNOSTICS"]

@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Optional
 
 from genrm.training import completion_text
 from policy_rlhf.prompts import PromptItem
-from policy_rlhf.reward import PairwiseReward, PolicyRollout, mean_diagnostics
+from plumbing.engines import batch_means
+from policy_rlhf.reward import DIAGNOSTICS, PairwiseReward, PolicyRollout
 
 
 def training_rows(items: List[PromptItem]) -> List[Dict[str, Any]]:
@@ -53,6 +54,6 @@ class TRLPairwiseReward:
                     for k, (p, c, ref, g) in enumerate(zip(prompts, completions, reference, group))]
         results = self.reward.score(rollouts)
         if log_metric is not None:
-            for k, v in mean_diagnostics(results).items():
+            for k, v in batch_means(results, DIAGNOSTICS).items():
                 log_metric(f"policy_reward/{k}", v)
         return [r.reward for r in results]

@@ -47,6 +47,7 @@ class GenRMReward(abc.ABC):
 
     name: str = ""
     needs: tuple = ()  # judge roles the reward calls: "metarm", "metajudge"
+    needs_fields: tuple = ()  # fields of the training samples it reads (PairwiseSample), e.g. gt_checklist
 
     def __init__(self, cfg: Any, judges: Optional[Dict[str, Judge]] = None):
         self.cfg = cfg  # plumbing.config.schema.RewardConfig
@@ -79,10 +80,3 @@ class GenRMReward(abc.ABC):
         ...
 
 
-def mean_diagnostics(results: Sequence[RewardResult]) -> Dict[str, float]:
-    """Batch means of the diagnostics (rates), plus the mean reward."""
-    if not results:
-        return {}
-    out = {k: sum(r.diagnostics.get(k, 0.0) for r in results) / len(results) for k in DIAGNOSTICS}
-    out["reward"] = sum(r.reward for r in results) / len(results)
-    return out

@@ -15,6 +15,7 @@ from genrm.rewards.base import GenRMReward, RewardResult, Rollout
 class HybridReward(GenRMReward):
     name = "hybrid"
     needs = ("metajudge",)
+    needs_fields = ("gt_checklist",)  # AP against the golden checklist
 
     def score(self, rollouts: Sequence[Rollout]) -> List[RewardResult]:
         results = self.outcome(rollouts)

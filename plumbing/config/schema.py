@@ -342,20 +342,25 @@ class LLMConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
 
     def check(self) -> Problems:
-        from plumbing.llm.registry import backend_names
+        from plumbing.llm.registry import backend_class
 
         p: Problems = []
-        check_choice(p, "kind", self.kind, tuple(backend_names()))
+        try:  # a registered name, or "package.module:Class" of a backend outside the suite
+            kind = backend_class(self.kind)
+        except (KeyError, ImportError, AttributeError) as e:
+            p.append(("kind", str(e).strip("'\"")))
+            kind = None
         for key in ("concurrency", "timeout_s", "batch_size", "tensor_parallel_size"):
             check_positive(p, key, getattr(self, key))
         check_positive(p, "max_retries", self.max_retries, allow_zero=True)
         check_positive(p, "backoff_initial_s", self.backoff_initial_s, allow_zero=True)
         if self.backoff_max_s < self.backoff_initial_s:
             p.append(("backoff_max_s", "must be >= backoff_initial_s"))
-        if self.serve.launcher != "none" and self.kind != "openai":
+        over_http = bool(getattr(kind, "over_http", False))  # what the kind declares
+        if self.serve.launcher != "none" and not over_http:
             p.append(("kind", f"a server started by the stage (serve.launcher={self.serve.launcher}) is "
-                              "reached over HTTP: kind must be openai"))
-        if self.kind == "openai" and not self.base_url and self.serve.launcher == "none":
+                              "reached over HTTP: kind must be a backend that speaks HTTP (openai)"))
+        if over_http and not self.base_url and self.serve.launcher == "none":
             p.append(("base_url", "the openai backend needs base_url, or serve.launcher to start a server"))
         if self.api_key and self.api_key_env:
             p.append(("api_key", "set api_key or api_key_env, not both"))

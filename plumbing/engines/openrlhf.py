@@ -193,7 +193,9 @@ def judge_problems(role: str, llm: Any) -> List[Tuple[str, str]]:
     if llm is None:
         return []
     p = []
-    if llm.kind != "openai":
+    from plumbing.llm.registry import backend_class
+
+    if not backend_class(llm.kind).over_http:
         p.append((f"{role}.kind", "engine=openrlhf reaches judges over HTTP: use llm@"
                                   f"{role}=vllm_serve (started by the job) or llm@{role}=openai"))
     if llm.serve.launcher == "transformers":

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from plumbing.engines import batch_means
 from plumbing.errors import SuiteError
 
 log = logging.getLogger("ralign.reward")
@@ -123,7 +124,7 @@ def reward_function(scorer: Lazy, to_rollout: Callable[[str, str], Any], diagnos
             rollouts = [to_rollout(response_of(q, p), label) for q, p, label in zip(queries, prompts, labels)]
             results = scorer.get().score(rollouts)
             rewards = [r.reward for r in results]
-            logs = {k: sum(r.diagnostics.get(k, 0.0) for r in results) / len(results) for k in diagnostics}
+            logs = {k: v for k, v in batch_means(results, diagnostics).items() if k != "reward"}
             logs["reward_error"] = 0.0
         except SuiteError as e:  # over the budget, or no judge at all: stop, do not train on failures
             raise stop_training(e) from e

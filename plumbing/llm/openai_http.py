@@ -28,6 +28,8 @@ from plumbing.llm.types import (
 
 
 class OpenAIHTTPBackend(LLMBackend):
+    over_http = True
+
     def __init__(
         self,
         base_url: str,

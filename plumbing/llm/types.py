@@ -138,6 +138,9 @@ class LLMBackend(abc.ABC):
 
     #: identity of the model behind the backend; part of every cache key
     model_id: str = ""
+    #: the kind reaches its model over HTTP (base_url or a server the stage starts): the only
+    #: kind a started server or a cluster job's judge can use
+    over_http: bool = False
 
     def __init__(self) -> None:
         self.stats = BackendStats()

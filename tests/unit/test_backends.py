@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from plumbing.config.schema import LLMConfig, ServeConfig
@@ -91,3 +94,42 @@ def test_a_retrained_model_in_the_same_folder_gets_a_new_cache_identity(tiny_mod
     (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes() + b"\0")
     with open_backend(cfg, tmp_path) as b:
         assert b.model_id != before and b.model_id.startswith(f"openai:{folder}@")
+
+
+ECHO_BACKEND = '''
+from plumbing.llm.types import ChatResult, LLMBackend
+
+class EchoBackend(LLMBackend):
+    """A backend from outside the suite: answers with the last message reversed."""
+    model_id = "echo:v1"
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls()
+
+    def _complete(self, requests, on_result, progress):
+        out = []
+        for i, r in enumerate(requests):
+            res = ChatResult(text=r.messages[-1]["content"][::-1], finish_reason="stop")
+            on_result(i, res)
+            out.append(res)
+        return out
+'''
+
+
+def test_a_backend_from_outside_the_suite_runs_by_its_import_path(tmp_path, cli, python):
+    """An LLM backend is one module outside the package, named `module:Class` as llm.kind: no
+    list to edit; what it can do (over HTTP or not) is what the class declares."""
+    (tmp_path / "echo_backend.py").write_text(ECHO_BACKEND)
+    env = {"PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+    r = cli([python, "-m", "plumbing.preflight", "llm.kind=echo_backend:EchoBackend", "llm.model=echo", "n_requests=3",
+             "llm.serve.launcher=none", f"output_dir={tmp_path / 'o'}", "tracking.enabled=false"], env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["succeeded"] == 3
+    # it does not speak HTTP, so a server the stage would start cannot front it
+    r = cli([python, "-m", "plumbing.preflight", "llm.kind=echo_backend:EchoBackend", "llm.model=echo",
+             "llm.serve.launcher=vllm", f"output_dir={tmp_path / 'o2'}"], env=env)
+    assert r.returncode == 2 and "llm.kind" in r.stderr and "speaks HTTP" in r.stderr, r.stderr[-2000:]
+    r = cli([python, "-m", "plumbing.preflight", "llm.kind=no_such_module:Backend", "llm.model=x",
+             f"output_dir={tmp_path / 'o3'}"], env=env)
+    assert r.returncode == 2 and "llm.kind" in r.stderr and "no_such_module" in r.stderr, r.stderr[-2000:]

@@ -174,3 +174,23 @@ def test_local_training_resumes_from_its_last_saved_step(tmp_path):
     execute("genrm_train", *finalize(*compose("genrm_train", overrides)))
     assert json.loads((trl / "checkpoint-3" / "trainer_state.json").read_text())["global_step"] == 3
     assert (trl / "checkpoint-1" / "trainer_state.json").stat().st_mtime_ns == kept  # steps 1-2 not trained again
+
+
+def test_a_reward_from_outside_the_suite_declares_the_sample_fields_it_reads(tmp_path, monkeypatch):
+    """A reward named by module:Class that reads golden checklists is refused, naming the
+    field, on data without them: the stage reads the reward's declaration, not its name."""
+    from genrm.train import load_samples
+    from plumbing.errors import SuiteError
+
+    (tmp_path / "my_rewards.py").write_text(
+        "from genrm.rewards.outcome import OutcomeReward\n"
+        "class ChecklistOutcome(OutcomeReward):\n"
+        "    name = 'checklist_outcome'\n"
+        "    needs_fields = ('gt_checklist',)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = fx.write(tmp_path / "data.jsonl", fx.ralign_records())
+    obj, _ = compose("genrm_train", ["experiment=genrm_ralign_qwen3_8b", "dry_run=true", f"output_dir={tmp_path / 'o'}",
+                                     f"data.ralign_rl.path={data}", "reward=outcome",
+                                     "reward.name=my_rewards:ChecklistOutcome"])
+    with pytest.raises(SuiteError, match=r"reward=my_rewards:ChecklistOutcome reads gt_checklist of its samples"):
+        load_samples(obj)

@@ -7,7 +7,8 @@ import pytest
 
 from genrm.records import PairwiseSample
 from genrm.rewards import reward_class
-from genrm.rewards.base import Judge, Rollout, mean_diagnostics
+from genrm.rewards.base import DIAGNOSTICS, Judge, Rollout
+from plumbing.engines import batch_means
 from genrm.testing import rule_responder
 from plumbing.config.schema import RewardConfig
 from plumbing.launch.server import free_port
@@ -58,7 +59,7 @@ def test_ralign_reward_gates_on_the_label_and_follows_the_metarm():
     assert metarm_prompts == 2  # only the two label-correct rollouts
     assert res[0].diagnostics["metarm_correct"] == 1 and res[1].diagnostics["metarm_incorrect"] == 1
     assert res[2].diagnostics["metarm_called"] == 0 and res[3].diagnostics["format_fail"] == 1
-    means = mean_diagnostics(res)
+    means = batch_means(res, DIAGNOSTICS)
     assert means["label_correct"] == 0.5 and means["metarm_called"] == 0.5 and means["reward"] == 0.0
 
 

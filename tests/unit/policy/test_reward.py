@@ -8,7 +8,8 @@ from genrm.testing import rule_responder
 from plumbing.llm.openai_http import OpenAIHTTPBackend
 from plumbing.llm.types import SamplingParams
 from plumbing.testing.loopback import LoopbackServer
-from policy_rlhf.reward import PairwiseReward, PairwiseRewardConfig, PolicyRollout, mean_diagnostics
+from plumbing.engines import batch_means
+from policy_rlhf.reward import DIAGNOSTICS, PairwiseReward, PairwiseRewardConfig, PolicyRollout
 
 CTX = [{"role": "user", "content": "Explain X."}]
 
@@ -37,7 +38,7 @@ def test_both_orders_cancel_position_bias_and_average(judge):
     assert [x.reward for x in res] == [1.0, 0.0, 0.5, 0.5]
     assert [x.diagnostics["swap_consistent"] for x in res] == [1.0, 1.0, 0.0, 0.0]
     assert judge.chat_requests == 8
-    assert mean_diagnostics(res)["win_rate"] == 0.5
+    assert batch_means(res, DIAGNOSTICS)["win_rate"] == 0.5
 
 
 def test_failures_and_unparsable_verdicts_get_the_neutral_value_and_are_counted(judge):
