@@ -49,6 +49,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from plumbing.tags import GENRM_RUN, LINKS
+
 GENRM_EVAL, DOWNSTREAM, POLICY, GENRM_TRAIN = "genrm_eval", "downstream_eval", "policy_train", "genrm_train"
 LO, HI, N, HOW = ":lo", ":hi", ":n", ":interval"  # interval columns beside a metric column
 _STAGE_CI = (("_ci_lo", "_ci_hi"), ("/ci_lo", "/ci_hi"))  # how stages log the interval of a metric
@@ -126,9 +128,9 @@ def resolve_variants(runs: Iterable[RunInfo]) -> Dict[str, str]:
             return None
         v = r.tags.get("variant")
         if not v:
-            for link in ("genrm_run_id", "policy_run_id"):
+            for link in LINKS:
                 if r.tags.get(link):
-                    v = variant(r.tags[link], depth + 1) or (f"run:{r.tags[link]}" if link == "genrm_run_id" else None)
+                    v = variant(r.tags[link], depth + 1) or (f"run:{r.tags[link]}" if link == GENRM_RUN else None)
                     if v:
                         break
         if not v and r.stage == GENRM_TRAIN:
@@ -140,9 +142,6 @@ def resolve_variants(runs: Iterable[RunInfo]) -> Dict[str, str]:
         return v
 
     return {rid: v for rid in by_id if (v := variant(rid))}
-
-
-LINKS = ("genrm_run_id", "policy_run_id")  # a run's link to the run whose model it used
 
 
 def lineage_seeds(runs: Iterable[RunInfo]) -> Dict[str, str]:

@@ -42,6 +42,7 @@ from plumbing.failures import enforce
 from plumbing.llm.cache import LLMCache
 from plumbing.llm.types import ChatRequest, SamplingParams
 from plumbing.report import table
+from plumbing.tags import POLICY_RUN
 from plumbing.tracking import StageRun
 
 OUTPUT_FIELDS = ("output", "completion", "solution")
@@ -202,13 +203,13 @@ def resolve_policy(cfg: DownstreamEvalConfig) -> Tuple[Optional[LLMConfig], Opti
         if run_id is None:
             path = resolve_model(cfg.model, cfg.output_dir)
         else:
-            tags["policy_run_id"] = run_id
+            tags[POLICY_RUN] = run_id
         if generator is not None and generator.model == cfg.model.path:
             generator = replace(generator, model=path)
         if judge is not None and judge.model == cfg.model.path:
             judge = replace(judge, model=path)
     if cfg.policy_run_id:
-        tags["policy_run_id"] = cfg.policy_run_id
+        tags[POLICY_RUN] = cfg.policy_run_id
     if cfg.predictions:
         tags["predictions"] = str(Path(cfg.predictions).resolve())
     elif generator is not None:

@@ -38,6 +38,7 @@ from plumbing.failures import enforce
 from plumbing.llm.registry import open_backend
 from plumbing.llm.types import SamplingParams
 from plumbing.report import table
+from plumbing.tags import GENRM_RUN
 from plumbing.tracking import StageRun
 
 
@@ -242,7 +243,7 @@ def resolve_genrm_run(cfg: GenRMEvalConfig, tracker: StageRun) -> GenRMEvalConfi
     path, run_id = resolve_run_ref(cfg.genrm.model, cfg.genrm_tracking_uri or tracking_uri(cfg.tracking.uri, cfg.output_dir))
     if run_id is None:
         return cfg
-    tracker.set_tags({"genrm_run_id": run_id})
+    tracker.set_tags({GENRM_RUN: run_id})
     return replace(cfg, genrm=replace(cfg.genrm, model=path))
 
 

@@ -32,6 +32,7 @@ from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, Launch
 from plumbing.data import data_sources, load_data
 from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
+from plumbing.tags import CHECKPOINT
 from plumbing.tracking import StageRun
 
 
@@ -142,7 +143,7 @@ def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: Sta
         print(f"[genrm_train] local engine: {cfg.algo.estimator} on {len(examples)} prompts, reward={cfg.reward.name}")
         checkpoint = train_local(model_path, examples, TRLReward(reward), cfg.algo, cfg.engine, out, tracker, cfg.seed)
         calls = {role: getattr(j.backend, "inner", j.backend).stats.as_dict() for role, j in judges.items()}
-    tracker.set_tags({"checkpoint_path": str(checkpoint), "reward": cfg.reward.name})
+    tracker.set_tags({CHECKPOINT: str(checkpoint), "reward": cfg.reward.name})
     summary = {"checkpoint": str(checkpoint), "examples": len(examples), "judge_calls": calls}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     tracker.log_artifact(out / "summary.json")

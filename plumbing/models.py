@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from plumbing.config.schema import ModelConfig
+from plumbing.tags import CHECKPOINT
 
 
 def resolve_model(cfg: ModelConfig, output_dir: str) -> str:
@@ -47,7 +48,7 @@ def resolve_run_ref(ref: str, tracking_uri: str) -> tuple:
         run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
     except MlflowException as e:
         raise SuiteError(f"{ref}: no such MLflow run at {tracking_uri} ({str(e).splitlines()[0]})") from None
-    path = run.data.tags.get("checkpoint_path")
+    path = run.data.tags.get(CHECKPOINT)
     if not path:
         raise SuiteError(f"{ref}: run {run_id} ({run.info.status}) has no checkpoint_path tag; "
                          "is it a finished training run?")

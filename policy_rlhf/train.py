@@ -30,6 +30,7 @@ from plumbing.data import data_sources, load_data
 from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
 from plumbing.models import resolve_model, resolve_run_ref
+from plumbing.tags import CHECKPOINT, GENRM_RUN
 from plumbing.tracking import StageRun, tracking_uri
 from policy_rlhf.prompts import PromptItem, mix
 from policy_rlhf.reward import PairwiseReward, PairwiseRewardConfig
@@ -150,7 +151,7 @@ def run_local(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem],
         checkpoint = train_local(policy_path, training_rows(items), TRLPairwiseReward(reward, cfg.algo.max_new_tokens),
                                  cfg.algo, cfg.engine, out, tracker, cfg.seed)
         calls = getattr(backend, "inner", backend).stats.as_dict()
-    tracker.set_tags({"checkpoint_path": str(checkpoint)})
+    tracker.set_tags({CHECKPOINT: str(checkpoint)})
     return {"checkpoint": str(checkpoint), "genrm_calls": calls}
 
 
@@ -195,7 +196,7 @@ def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: Optional[L
 def run(cfg: PolicyTrainConfig, tracker: StageRun) -> Dict[str, Any]:
     out = Path(cfg.output_dir)
     genrm, genrm_run_id = resolve_genrm(cfg)
-    tags = {"genrm_model": genrm.model, **({"genrm_run_id": genrm_run_id} if genrm_run_id else {})}
+    tags = {"genrm_model": genrm.model, **({GENRM_RUN: genrm_run_id} if genrm_run_id else {})}
     tracker.set_tags(tags)
     if cfg.engine.name == "openrlhf" and cfg.dry_run and not all(d.path for d in cfg.data.values()):
         # a dry run reads no hub data (it works offline; the plan says where the data come from)

@@ -14,6 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from plumbing import tags as tags_
+
 ESTIMATOR = {"grpo": "group_norm"}  # the suite's name -> OpenRLHF's
 STATE_PLACEHOLDER = "<resume state>"
 CLEANUP_GRACE_S = 60.0  # a signalled job's time to stop Ray and its judge before it is killed
@@ -350,7 +352,7 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
         return {"dry_run": True, **job}
     if submits(cfg.cluster):
         job_id = submit(script)
-        tracker.set_tags({"slurm_job_id_submitted": job_id, "checkpoint_path_pending": job["checkpoint"], **tags})
+        tracker.set_tags({"slurm_job_id_submitted": job_id, tags_.CHECKPOINT_PENDING: job["checkpoint"], **tags})
         tracker.detach()  # the job ends the run when training is done
         print(f"[{cfg.stage}] submitted job {job_id}: {script}")
         return {"job_id": job_id, **job}
@@ -374,5 +376,5 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
             bridge(tracker.uri, tracker.run_id, tb_dir)
     if rc != 0:
         raise SuiteError(f"OpenRLHF training failed (exit {rc}); see {script.parent / 'logs'}")
-    tracker.set_tags({"checkpoint_path": job["checkpoint"], **tags})
+    tracker.set_tags({tags_.CHECKPOINT: job["checkpoint"], **tags})
     return {"exit_code": rc, **job}

@@ -17,6 +17,8 @@ import argparse
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from plumbing.tags import CHECKPOINT
+
 
 def bridge(tracking_uri: str, run_id: str, logdir: Path) -> Tuple[int, int]:
     """The last pass of the TensorBoard-to-MLflow bridge (plumbing.launch.follow, whose
@@ -42,7 +44,7 @@ def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Opti
         client.set_tag(run_id, "tensorboard_points", str(in_run))
         client.set_tag(run_id, "tensorboard_points_at_finish", str(sent))
     if exit_code == 0 and checkpoint is not None and Path(checkpoint).exists():
-        client.set_tag(run_id, "checkpoint_path", str(Path(checkpoint).resolve()))
+        client.set_tag(run_id, CHECKPOINT, str(Path(checkpoint).resolve()))
     client.set_tag(run_id, "job_exit_code", str(exit_code))
     # a job stopped by a signal (time limit, preemption, scancel: 128 + TERM/INT/KILL) was killed
     status = "FINISHED" if exit_code == 0 else ("KILLED" if exit_code in KILLED_CODES else "FAILED")
