@@ -326,14 +326,19 @@ OWNER_TAG = "ralign.owner"  # the process running the run (host:pid:start), "det
 WORKDIR_TAG = "ralign.output_dir"
 
 
+def abandoned(run: Any) -> bool:
+    """A RUNNING run whose process is gone (killed, crashed, the machine rebooted); not one of
+    a submitted job (owner "detached") or of a process on another host."""
+    return run.info.status == "RUNNING" and processes.gone(run.data.tags.get(OWNER_TAG, ""))
+
+
 def supersede(client: Any, experiment_id: str, run_id: str, workdir: str) -> List[str]:
     """End KILLED the RUNNING runs of the same output folder whose process is gone (killed,
     crashed, the machine rebooted): this run takes over from them. Runs of a process on
     another host, or of a submitted job, are left as they are."""
     stale = []
     for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
-        tags = r.data.tags
-        if r.info.run_id != run_id and tags.get(WORKDIR_TAG) == workdir and processes.gone(tags.get(OWNER_TAG, "")):
+        if r.info.run_id != run_id and r.data.tags.get(WORKDIR_TAG) == workdir and abandoned(r):
             client.set_tag(r.info.run_id, "ralign.superseded_by", run_id)
             client.set_terminated(r.info.run_id, "KILLED")
             stale.append(r.info.run_id)
@@ -352,7 +357,7 @@ def earlier_run(client: Any, experiment_id: str, workdir: str, tags: Mapping[str
         rt = r.data.tags
         if rt.get(WORKDIR_TAG) != workdir or any(rt.get(k) != tags.get(k) for k in SAME_RUN):
             continue
-        if r.info.status != "RUNNING" or processes.gone(rt.get(OWNER_TAG, "")):
+        if r.info.status != "RUNNING" or abandoned(r):
             return r.info.run_id
     return None
 
