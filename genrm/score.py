@@ -139,8 +139,8 @@ def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicR
     read = read_matches(text, rules.match)
     if rules.errors_first and not read.ok:  # RationaleRM's analysis reads the answer before the lists
         return None, "matcher_invalid", domain
-    try:
-        human, items = _checklists(meta, model)
+    try:  # the reference looks at an empty reference list only after the model list's length
+        human, items = _checklists(meta, model, empty_ok=rules.errors_first)
     except FieldError:
         if rules.errors_first:  # a record without its lists: an error there, counted, not a refused file
             return None, "record_incomplete", domain
@@ -150,18 +150,21 @@ def rationalerm_record(rec: Dict[str, Any], model: Optional[str], rules: AtomicR
         return None, reason, domain
     if not read.ok:
         return None, "matcher_invalid", domain
+    if not human:  # no reference item to score: an error, as in the reference
+        return None, "record_incomplete", domain
     parsed = check_matches(read.matches, len(human), len(shown), rules.match)
     if not parsed.ok:
         return None, "matcher_invalid", domain
     return atomic_scores(parsed.matches, len(human), len(shown), rules.match.zero_in_ap), None, domain
 
 
-def _checklists(meta: Optional[Dict[str, Any]], model: Optional[str]) -> Tuple[List[Any], List[Any]]:
+def _checklists(meta: Optional[Dict[str, Any]], model: Optional[str], empty_ok: bool = False
+                ) -> Tuple[List[Any], List[Any]]:
     """(human checklist, model checklist) of a matcher-output record's metadata."""
     if meta is None:
         raise FieldError("metadata", "expected an object")
     human = meta.get("human-checklist")
-    if not isinstance(human, list) or not human:
+    if not isinstance(human, list) or not (human or empty_ok):
         raise FieldError("metadata.human-checklist", "expected a non-empty list")
     if model is None:
         names = [k for k in meta if k.endswith("-checklist") and k != "human-checklist"]
@@ -229,7 +232,8 @@ def _score_records(cfg: GenRMScoreConfig, rows: Iterator[Tuple[int, Any, Optiona
                 tally.add_label(cat, keys)
                 if consistent is not None:
                     tally.add_swap(bool(consistent), keys)
-                if rec.get("metarm_verdict") not in (None, SKIPPED):
+                # an R-Align file's SkippedLabelMismatch is its MetaRM step's answer too (F-Score 0 of n)
+                if rec.get("metarm_verdict") not in (None, SKIPPED) or (fmt == "ralign" and rec.get("metarm_verdict")):
                     tally.metarm_ran = True
             formats[fmt] = formats.get(fmt, 0) + 1
         except FieldError as e:

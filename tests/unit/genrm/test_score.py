@@ -277,3 +277,27 @@ def test_a_line_that_is_not_json_is_passed_over_as_the_reference_does(tmp_path):
     assert (s["valid"], s["error_samples"], s["records"]["skipped"]) == (2, 0, 1)
     with pytest.raises(InputError, match=":2: "):  # the suite's own reading refuses the file, naming the line
         _score(tmp_path, path, "format=rationalerm", "model=qwen", "atomic.profile=strict")
+
+
+def test_an_empty_reference_list_is_passed_over_where_the_model_list_is(tmp_path):
+    """RationaleRM's analysis looks at the model list's length before it uses the reference
+    list: a sample with no reference item is passed over silently where its model list is too
+    long or empty, and counted an error otherwise (checked with metajudge_analysis.py)."""
+    good = _rrm(f"{S}\n- R1@S1: 1\n{E}", ["a"], ["x"])
+    recs = [good, _rrm(f"{S}\n- R1@S1: 1\n{E}", [], list("abcdefghijk")), _rrm(f"{S}\n- R1@S1: 1\n{E}", [], []),
+            _rrm(f"{S}\n- R1@S1: 1\n{E}", [], ["x"])]
+    s = _score(tmp_path, fx.write(tmp_path / "m.jsonl", recs), "format=rationalerm", "model=qwen")
+    assert (s["valid"], s["error_samples"]) == (1, 1)
+    assert s["skipped_by_reason"] == {"model_list_too_long": 1, "empty_model_list": 1, "record_incomplete": 1}
+
+
+def test_an_ralign_file_with_no_label_right_has_f_score_0_as_show_result_prints(tmp_path):
+    """Every label wrong, the MetaRM skipped them all: show_result.py prints F-Score 0.00%
+    (0 Correct of 2) and S-Corr N/A; a file without MetaRM verdicts keeps no F-Score."""
+    rows = [{"gt_label": "A", "model_pred": "B", "metarm_verdict": "SkippedLabelMismatch"},
+            {"gt_label": "B", "model_pred": None, "metarm_verdict": "SkippedLabelMismatch"}]
+    s = _score(tmp_path, fx.write(tmp_path / "r.jsonl", rows), "format=ralign")
+    assert (s["l_acc"], s["s_corr"], s["f_score"]) == (0.0, None, 0.0)
+    bare = _score(tmp_path, fx.write(tmp_path / "r.jsonl", [{k: r[k] for k in ("gt_label", "model_pred")} for r in rows]),
+                  "format=ralign")
+    assert bare["f_score"] is None
