@@ -34,15 +34,25 @@ class MetaRMSettings:
 
 
 @dataclass
-class AtomicSettings:
+class AtomicListSettings:
+    """Which model reason lists are matched, and how many of their items (the reference
+    analysis's rules; defaults are genrm.metrics.AtomicRules's)."""
+
+    max_model_items: int = AtomicRules.max_model_items  # the list is cut to its first k items
+    skip_more_than: int = AtomicRules.skip_more_than  # longer lists: the sample is skipped
+    skip_empty: bool = AtomicRules.skip_empty
+    max_decomposed_items: int = 10  # reasons the MetaJudge may split a rationale into
+
+    def check(self) -> Problems:
+        return [("max_model_items", "must be >= 1")] if self.max_model_items < 1 else []
+
+
+@dataclass
+class AtomicSettings(AtomicListSettings):
     scope: str = "all"  # all | label_correct: which samples get atomic consistency scores
     # decompose: the MetaJudge splits the GenRM's rationale into atomic reasons;
     # parse: the GenRM writes its reasons as a numbered list itself (RationaleRM-style GenRMs)
     model_items: str = "decompose"
-    max_model_items: int = 5
-    skip_more_than: int = 10
-    skip_empty: bool = True
-    max_decomposed_items: int = 10
     parse_retries: int = 2
     # How a matcher's answer is read (genrm.parsing.MatchRules): a profile, ``strict`` (the
     # suite's own matcher prompt) or ``reference`` (RationaleRM's analysis script, the
@@ -74,7 +84,7 @@ class AtomicSettings:
                 "max_model_items": r.max_model_items, "skip_more_than": r.skip_more_than, "skip_empty": r.skip_empty}
 
     def check(self) -> Problems:
-        p: Problems = []
+        p: Problems = super().check()
         check_choice(p, "scope", self.scope, ("all", "label_correct"))
         check_choice(p, "model_items", self.model_items, ("decompose", "parse"))
         check_choice(p, "profile", self.profile, tuple(MATCH_PROFILES))
@@ -83,8 +93,6 @@ class AtomicSettings:
                 check_choice(p, key, getattr(self, key), choices)
         if self.failed_call is not None:
             check_choice(p, "failed_call", self.failed_call, ("stop", "error"))
-        if self.max_model_items < 1:
-            p.append(("max_model_items", "must be >= 1"))
         return p
 
 

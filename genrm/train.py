@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from genrm.records import PairwiseSample
-from genrm.rewards import reward_class
+from genrm.rewards import RewardConfig
 from genrm.rewards.base import Judge
 from genrm.training import TRLReward, training_examples
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
-                                    Problems, RewardConfig, StageConfig, check_engine_algo, check_produces)
+                                    Problems, StageConfig, check_engine_algo, check_produces)
 from plumbing.data import data_sources, load_data
 from plumbing.engines.sft import WarmStartConfig
 from plumbing.errors import SuiteError
@@ -57,13 +57,10 @@ class GenRMTrainConfig(StageConfig):
             p.append(("data", "give the training data, e.g. data=ralign_rl"))
         p += check_produces(self.data, "pairwise")
         p += check_engine_algo(self.engine, self.algo)
-        try:
-            needs = reward_class(self.reward.name).needs
-        except KeyError:
-            needs = ()  # reported by RewardConfig.check
+        needs = self.reward.declared("needs")
         for role in needs:
             if getattr(self, role) is None:
-                p.append((role, f"reward={self.reward.name} needs a {role}: choose one, e.g. llm@{role}=openai"))
+                p.append((role, f"reward={self.reward.label} needs a {role}: choose one, e.g. llm@{role}=openai"))
         if self.engine.name == "openrlhf":
             from plumbing.engines.openrlhf import judge_problems
 
@@ -76,16 +73,13 @@ class GenRMTrainConfig(StageConfig):
         """The OpenRLHF resource plan of this run (engine=openrlhf)."""
         from plumbing.engines.openrlhf_plan import stage_plan
 
-        judges = [getattr(self, r) for r in reward_class(self.reward.name).needs] if self.reward.name else []
+        judges = [getattr(self, r) for r in self.reward.declared("needs")]
         return stage_plan(self.engine, self.algo, self.cluster, judges)
 
     def plan_problems(self) -> Problems:
         from plumbing.engines.openrlhf_plan import problems
 
-        try:
-            return problems(self.plan(), self.engine, self.algo)
-        except KeyError:
-            return []  # an unknown reward is reported by RewardConfig.check
+        return problems(self.plan(), self.engine, self.algo)
 
 
 # Its dry run writes the engine's job script and command lines (a pipeline dry run shows them).
@@ -101,9 +95,9 @@ def load_samples(cfg: GenRMTrainConfig) -> List[PairwiseSample]:
     samples = [s for s in samples if s.gt_label]  # a reward needs the golden verdict
     if cfg.limit:
         samples = samples[: cfg.limit]
-    for needed in reward_class(cfg.reward.name).needs_fields:  # what the reward declares it reads
+    for needed in cfg.reward.declared("needs_fields"):  # what the reward declares it reads
         if not any(getattr(s, needed) for s in samples):
-            raise SuiteError(f"reward={cfg.reward.name} reads {needed} of its samples; these data sets have none "
+            raise SuiteError(f"reward={cfg.reward.label} reads {needed} of its samples; these data sets have none "
                              f"(data: {', '.join(data_sources(cfg.data))}; rationalerm_train has gt_checklist)")
     if not samples:
         raise SuiteError("no training samples with a golden label")
@@ -111,7 +105,7 @@ def load_samples(cfg: GenRMTrainConfig) -> List[PairwiseSample]:
 
 
 def needed_roles(cfg: GenRMTrainConfig) -> List[str]:
-    return [r for r in reward_class(cfg.reward.name).needs if getattr(cfg, r) is not None]
+    return [r for r in cfg.reward.declared("needs") if getattr(cfg, r) is not None]
 
 
 # ---------------------------------------------------------------------------- engine=local
@@ -139,11 +133,11 @@ def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: Sta
             llm = getattr(cfg, role)
             backend = guarded(stack.enter_context(open_backend(llm, out, role)), role, cfg.max_failure_rate)
             judges[role] = Judge(backend, SamplingParams.from_config(llm.sampling))
-        reward = reward_class(cfg.reward.name).from_config(cfg.reward, judges)
-        print(f"[genrm_train] local engine: {cfg.algo.estimator} on {len(examples)} prompts, reward={cfg.reward.name}")
+        reward = cfg.reward.build(judges)
+        print(f"[genrm_train] local engine: {cfg.algo.estimator} on {len(examples)} prompts, reward={cfg.reward.label}")
         checkpoint = train_local(model_path, examples, TRLReward(reward), cfg.algo, cfg.engine, out, tracker, cfg.seed)
         calls = {role: getattr(j.backend, "inner", j.backend).stats.as_dict() for role, j in judges.items()}
-    tracker.set_tags({CHECKPOINT: str(checkpoint), "reward": cfg.reward.name})
+    tracker.set_tags({CHECKPOINT: str(checkpoint), "reward": cfg.reward.label})
     summary = {"checkpoint": str(checkpoint), "examples": len(examples), "judge_calls": calls}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     tracker.log_artifact(out / "summary.json")
@@ -187,8 +181,8 @@ def prepare_openrlhf(cfg: GenRMTrainConfig, samples: Optional[List[PairwiseSampl
                         state_files=[str(data_path), str(reward_module)],
                         state_known=lengths.get("checked", False))
     finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if orl.submits(cfg.cluster) else None
-    script = orl.write_job(name=f"genrm-{cfg.reward.name}", job_dir=job_dir, argv=args, plan=plan,
-                           description=f"GenRM training ({cfg.reward.name} reward) with OpenRLHF",
+    script = orl.write_job(name=f"genrm-{cfg.reward.label}", job_dir=job_dir, argv=args, plan=plan,
+                           description=f"GenRM training ({cfg.reward.label} reward) with OpenRLHF",
                            slurm=cfg.cluster.slurm, launch=cfg.launch, judge=sections[0] if sections else None,
                            finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)
     return {"script": str(script), "reward_module": str(reward_module), "dataset": str(data_path),
@@ -202,11 +196,11 @@ def run(cfg: GenRMTrainConfig, tracker: StageRun) -> Dict[str, Any]:
 
         # A dry run reads no hub data (it works offline; the plan says where the data come from)
         samples = None if cfg.dry_run and not all(d.path for d in cfg.data.values()) else load_samples(cfg)
-        return launch(prepare_openrlhf(cfg, samples, tracker), cfg, tracker, {"reward": cfg.reward.name})
+        return launch(prepare_openrlhf(cfg, samples, tracker), cfg, tracker, {"reward": cfg.reward.label})
     samples = load_samples(cfg)
     if cfg.dry_run:
         print(f"[genrm_train] dry run: {len(samples)} samples, local engine, {cfg.algo.estimator}, "
-              f"reward={cfg.reward.name}, model={cfg.model.path}")
+              f"reward={cfg.reward.label}, model={cfg.model.path}")
         return {"dry_run": True, "examples": len(samples)}
     return run_local(cfg, samples, tracker)
 

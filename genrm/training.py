@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from genrm.prompts import JUDGE_SYSTEM, judge_messages
 from genrm.records import PairwiseSample, sample_from_json, sample_to_json
-from genrm.rewards.base import DIAGNOSTICS, GenRMReward, Rollout
+from genrm.rewards.base import GenRMReward, Rollout
 from plumbing.engines import batch_means
 
 
@@ -42,14 +42,14 @@ class TRLReward:
 
     def __init__(self, reward: GenRMReward):
         self.reward = reward
-        self.__name__ = f"genrm_{reward.name}"
+        self.__name__ = f"genrm_{reward.name or type(reward).__name__}"
 
     def __call__(self, prompts: List[Any], completions: List[Any], sample: List[str], log_metric: Any = None,
                  **_: Any) -> List[float]:
         rollouts = [Rollout(completion_text(c), sample_from_json(s)) for c, s in zip(completions, sample)]
         results = self.reward.score(rollouts)
         if log_metric is not None:
-            for k, v in batch_means(results, DIAGNOSTICS).items():
+            for k, v in batch_means(results, self.reward.produces).items():
                 log_metric(f"genrm_reward/{k}", v)
         return [r.reward for r in results]
 

@@ -1,20 +1,41 @@
-"""GenRM-training rewards, registered by name: ``outcome``, ``ralign``, ``hybrid``.
+"""GenRM-training rewards: components, one module and one YAML each.
 
-A reward is one module here (a class with ``from_config``) plus one YAML in
-``conf/reward/``; a new one registers with :func:`register_reward` or is named as
-``"package.module:Class"`` in its YAML's ``name``.
+``conf/reward/<name>.yaml`` names the reward's class as ``_target_`` and its settings under
+``params:`` (checked against the class's ``Params``); ``reward=<name>`` chooses it. A reward
+from outside the suite is the same two files: a module on the path and a YAML on Hydra's
+search path (``hydra.searchpath=[file:///my/conf]``), or ``reward._target_=my.module.Class``.
 """
 
 from __future__ import annotations
 
-from genrm.rewards.base import GenRMReward, RewardResult, Rollout
-from plumbing.registry import Registry
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
 
-REWARDS = Registry("reward", {
-    "outcome": "genrm.rewards.outcome:OutcomeReward",
-    "ralign": "genrm.rewards.ralign:RAlignReward",
-    "hybrid": "genrm.rewards.hybrid:HybridReward",
-})
-register_reward, reward_names, reward_class = REWARDS.register, REWARDS.names, REWARDS.get
+from genrm.rewards.base import GenRMReward, Judge, RewardParams, RewardResult, Rollout
+from plumbing.components import ComponentConfig
 
-__all__ = ["GenRMReward", "RewardResult", "Rollout", "register_reward", "reward_names", "reward_class"]
+
+@dataclass
+class RewardConfig(ComponentConfig):
+    """The ``reward`` slot of GenRM training: a :class:`GenRMReward` and its params."""
+
+    base = GenRMReward
+
+    def declared(self, attr: str) -> tuple:
+        """What the reward declares (``needs``, ``needs_fields``); empty if it does not import
+        (reported by ``check``)."""
+        try:
+            return tuple(getattr(self.component(), attr, ()))
+        except (ImportError, AttributeError):
+            return ()
+
+    def build(self, judges: Optional[Dict[str, Judge]] = None) -> GenRMReward:
+        return self.component().from_config(self.typed_params(), judges)
+
+    @classmethod
+    def from_dict(cls, raw: Dict[str, Any]) -> "RewardConfig":
+        """Back from ``dataclasses.asdict`` (the settings a cluster job's reward reads)."""
+        return cls(**{k: raw[k] for k in ("_target_", "params", "name") if k in raw})
+
+
+__all__ = ["GenRMReward", "Judge", "RewardConfig", "RewardParams", "RewardResult", "Rollout"]

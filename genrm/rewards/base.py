@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from genrm.parsing import parse_verdict
 from genrm.records import PairwiseSample
+from plumbing.config.schema import ANY
 from plumbing.llm.types import SamplingParams
 
 DIAGNOSTICS = ("format_fail", "label_correct", "metarm_called", "metarm_correct", "metarm_incorrect",
@@ -42,23 +43,35 @@ class RewardResult:
     diagnostics: Dict[str, float] = field(default_factory=dict)
 
 
-class GenRMReward(abc.ABC):
-    """``score(rollouts)`` returns one RewardResult per rollout, in order."""
+@dataclass
+class RewardParams:
+    """What every reward takes (a reward's own ``Params`` extends it)."""
 
+    # the reward of a rollout whose verdict does not parse (counted as format_fail)
+    format_fail_reward: float = field(default=0.0, metadata={"range": ANY})
+
+
+class GenRMReward(abc.ABC):
+    """A GenRM-training reward component (``conf/reward/<name>.yaml`` names the class as
+    ``_target_``, its settings under ``params:`` fit ``Params``). ``score(rollouts)`` returns
+    one RewardResult per rollout, in order."""
+
+    Params = RewardParams
     name: str = ""
     needs: tuple = ()  # judge roles the reward calls: "metarm", "metajudge"
     needs_fields: tuple = ()  # fields of the training samples it reads (PairwiseSample), e.g. gt_checklist
+    produces: tuple = DIAGNOSTICS  # the diagnostics it puts on results, logged per step as rates
 
-    def __init__(self, cfg: Any, judges: Optional[Dict[str, Judge]] = None):
-        self.cfg = cfg  # plumbing.config.schema.RewardConfig
+    def __init__(self, params: Any, judges: Optional[Dict[str, Judge]] = None):
+        self.cfg = params  # an instance of the class's Params
         self.judges = judges or {}
 
     @classmethod
-    def from_config(cls, cfg: Any, judges: Optional[Dict[str, Judge]] = None) -> "GenRMReward":
+    def from_config(cls, params: Any, judges: Optional[Dict[str, Judge]] = None) -> "GenRMReward":
         missing = [r for r in cls.needs if (judges or {}).get(r) is None]
         if missing:
-            raise ValueError(f"reward {cls.name!r} needs a {', '.join(missing)} backend")
-        return cls(cfg, judges)
+            raise ValueError(f"reward {cls.name or cls.__name__!r} needs a {', '.join(missing)} backend")
+        return cls(params, judges)
 
     def outcome(self, rollouts: Sequence[Rollout]) -> List[RewardResult]:
         """The verdict part every reward starts from: parse, compare with the golden label."""

@@ -4,15 +4,30 @@ against the golden checklist. AP counts on wrong verdicts only with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Sequence
 
 from genrm.metajudge import evaluate_atomic
 from genrm.metarm import rationale_of
 from genrm.metrics import AtomicRules
-from genrm.rewards.base import GenRMReward, RewardResult, Rollout
+from genrm.rewards.base import GenRMReward, RewardParams, RewardResult, Rollout
+from genrm.settings import AtomicListSettings, MetaRMSettings
+
+
+@dataclass
+class HybridParams(RewardParams, MetaRMSettings, AtomicListSettings):
+    """The base reward's, the MetaJudge's (what it reads, its re-asks) and the atomic list
+    rules' settings, and:"""
+
+    lambda_ap: float = 1.0  # weight of AP in the reward
+    ap_on_wrong_verdict: bool = False  # add AP to rollouts whose verdict is wrong too
+
+    def check(self) -> list:
+        return MetaRMSettings.check(self) + AtomicListSettings.check(self)
 
 
 class HybridReward(GenRMReward):
+    Params = HybridParams
     name = "hybrid"
     needs = ("metajudge",)
     needs_fields = ("gt_checklist",)  # AP against the golden checklist

@@ -5,16 +5,28 @@ counted, never raised."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import List, Sequence
 
 from genrm.metarm import CALLFAIL, CORRECT, INCORRECT, PARSEFAIL, meta_judge, rationale_of
-from genrm.rewards.base import GenRMReward, RewardResult, Rollout
+from genrm.rewards.base import GenRMReward, RewardParams, RewardResult, Rollout
+from genrm.settings import MetaRMSettings
+from plumbing.config.schema import ANY
 
 _COUNTER = {CORRECT: "metarm_correct", INCORRECT: "metarm_incorrect", CALLFAIL: "metarm_call_fail",
             PARSEFAIL: "metarm_parse_fail"}
 
 
+@dataclass
+class RAlignParams(RewardParams, MetaRMSettings):
+    """The base reward's and the MetaRM's settings (what it reads, its re-asks), and:"""
+
+    # the reward of a label-correct rollout whose MetaRM call fails (CallFail / ParseFail)
+    metarm_failure_reward: float = field(default=0.0, metadata={"range": ANY})
+
+
 class RAlignReward(GenRMReward):
+    Params = RAlignParams
     name = "ralign"
     needs = ("metarm",)
 

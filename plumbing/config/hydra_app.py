@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from plumbing.components import fill_names
 from plumbing.config.validate import ConfigError, validate
 from plumbing.errors import SuiteError, Terminated
 
@@ -90,7 +91,11 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-            cfg = hydra_compose(config_name=stage, overrides=list(overrides))
+            cfg = hydra_compose(config_name=stage, overrides=list(overrides), return_hydra_config=True)
+        with open_dict(cfg):
+            choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+            del cfg["hydra"]
+        fill_names(cfg, choices)
     except HydraException as e:
         raise ConfigError([(_key_of(e), _message(e) + _preset_hint(stage, overrides))], f"conf/{stage}.yaml") from None
     except Exception as e:  # omegaconf errors during merge carry the key
@@ -113,7 +118,12 @@ def with_aliases(mod: Any, overrides: Sequence[str]) -> List[str]:
     for o in overrides:
         key, sep, value = o.partition("=")
         bare = key.lstrip("+")
-        out.append(f"{key[:len(key) - len(bare)]}{aliases[bare]}={value}" if sep and bare in aliases else o)
+        prefix = key[:len(key) - len(bare)]
+        if sep and not prefix and ".params." in f".{bare}":
+            # A component's params are checked against its class's Params (plumbing.components),
+            # not by Hydra: a param its YAML leaves at the default is set like one it lists.
+            prefix = "++"
+        out.append(f"{prefix}{aliases.get(bare, bare)}={value}" if sep else o)
     return out
 
 
@@ -371,6 +381,7 @@ def stage_main(stage: str) -> Callable[[], Any]:
                 with open_dict(cfg):  # before validation: paths made from ${output_dir} (a tiny model's)
                     # follow the job's folder, not a ${now:...} resolved again when a sweep's job starts
                     cfg.output_dir = str(Path(hc.runtime.output_dir).expanduser().resolve())
+                fill_names(cfg, dict(hc.runtime.choices))
                 obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
                 obj, cfg = finalize(obj, cfg, hc.runtime.output_dir)
                 if hc.mode is not None and hc.mode.name == "MULTIRUN":

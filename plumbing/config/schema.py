@@ -367,40 +367,6 @@ class LLMConfig:
         return p
 
 
-# ----------------------------------------------------------------------------- rewards
-@dataclass
-class RewardConfig:
-    """A GenRM-training reward (DESIGN.md "Rewards for GenRM training")."""
-
-    name: str = MISSING  # outcome | ralign | hybrid
-    # Reward for an unparsable verdict (counted as format_fail).
-    format_fail_reward: float = field(default=0.0, metadata={"range": ANY})
-    # ralign: reward when the MetaRM fails (CallFail / ParseFail), counted, never raised.
-    metarm_failure_reward: float = field(default=0.0, metadata={"range": ANY})
-    # hybrid: outcome + lambda_ap * AP(rollout checklist vs golden checklist).
-    lambda_ap: float = 1.0
-    ap_on_wrong_verdict: bool = False
-    # what the MetaRM / MetaJudge read of a rollout: the answer after thinking, or all of it
-    rationale: str = "answer"
-    parse_retries: int = 2  # re-asks of a judge whose answer does not parse
-    # hybrid: the reference rules of atomic matching
-    max_model_items: int = 5
-    skip_more_than: int = 10
-    skip_empty: bool = True
-    max_decomposed_items: int = 10
-
-    def check(self) -> Problems:
-        p: Problems = []
-        from genrm.rewards import reward_names
-
-        if ":" not in self.name:
-            check_choice(p, "name", self.name, tuple(reward_names()))
-        check_positive(p, "lambda_ap", self.lambda_ap, allow_zero=True)
-        check_choice(p, "rationale", self.rationale, ("answer", "full"))
-        check_positive(p, "parse_retries", self.parse_retries, allow_zero=True)
-        return p
-
-
 # ----------------------------------------------------------------------------- data
 @dataclass
 class DataConfig:
@@ -491,7 +457,6 @@ GROUPS = {
     "engine": EngineConfig,
     "model": ModelConfig,
     "llm": LLMConfig,
-    "reward": RewardConfig,
     "data": DataConfig,
     "algo": AlgoConfig,
 }

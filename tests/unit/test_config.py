@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from downstream_eval.tasks import TaskConfig
 from plumbing.config.hydra_app import STAGES, compose, conf_dir
+from genrm.rewards import RewardConfig
 from plumbing.config.schema import GROUPS
 from plumbing.config.validate import ConfigError, check_tree
 
@@ -153,7 +154,7 @@ def test_every_experiment_preset_validates_against_its_stage(preset, stage):
 
 # Groups whose files are one node of a stage's config (a suite is a _global_ list of tasks,
 # covered by composing it above).
-NODE_GROUPS = {**GROUPS, "task": TaskConfig}
+NODE_GROUPS = {**GROUPS, "task": TaskConfig, "reward": RewardConfig}
 
 
 @pytest.mark.parametrize("path", sorted(p for g in NODE_GROUPS for p in (CONF / g).glob("*.yaml")),

@@ -177,7 +177,7 @@ def test_local_training_resumes_from_its_last_saved_step(tmp_path):
 
 
 def test_a_reward_from_outside_the_suite_declares_the_sample_fields_it_reads(tmp_path, monkeypatch):
-    """A reward named by module:Class that reads golden checklists is refused, naming the
+    """A reward named by its class path that reads golden checklists is refused, naming the
     field, on data without them: the stage reads the reward's declaration, not its name."""
     from genrm.train import load_samples
     from plumbing.errors import SuiteError
@@ -191,6 +191,6 @@ def test_a_reward_from_outside_the_suite_declares_the_sample_fields_it_reads(tmp
     data = fx.write(tmp_path / "data.jsonl", fx.ralign_records())
     obj, _ = compose("genrm_train", ["experiment=genrm_ralign_qwen3_8b", "dry_run=true", f"output_dir={tmp_path / 'o'}",
                                      f"data.ralign_rl.path={data}", "reward=outcome",
-                                     "reward.name=my_rewards:ChecklistOutcome"])
-    with pytest.raises(SuiteError, match=r"reward=my_rewards:ChecklistOutcome reads gt_checklist of its samples"):
+                                     "reward._target_=my_rewards.ChecklistOutcome", "reward.name=checklist_outcome"])
+    with pytest.raises(SuiteError, match=r"reward=checklist_outcome reads gt_checklist of its samples"):
         load_samples(obj)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from genrm.records import PairwiseSample
-from genrm.rewards import reward_class
+from omegaconf import OmegaConf
+
+from genrm.rewards import RewardConfig
 from genrm.rewards.base import DIAGNOSTICS, Judge, Rollout
 from plumbing.engines import batch_means
 from genrm.testing import rule_responder
-from plumbing.config.schema import RewardConfig
+from plumbing.config.hydra_app import conf_dir
 from plumbing.launch.server import free_port
 from plumbing.llm.cache import CachedBackend, LLMCache
 from plumbing.llm.openai_http import OpenAIHTTPBackend
@@ -33,7 +35,8 @@ def _reward(name, url=None, tmp_path=None, timeout=5.0, **cfg):
             backend = CachedBackend(backend, LLMCache(tmp_path / "c.sqlite"))
         judges = {"metarm": Judge(backend, SamplingParams(max_tokens=64)),
                   "metajudge": Judge(backend, SamplingParams(max_tokens=64))}
-    return reward_class(name).from_config(RewardConfig(name=name, **cfg), judges)
+    shipped = OmegaConf.to_container(OmegaConf.load(conf_dir() / "reward" / f"{name}.yaml"))
+    return RewardConfig(**{**shipped, "params": cfg}).build(judges)
 
 
 def test_outcome_reward_right_wrong_unparsable():
@@ -103,4 +106,4 @@ def test_hybrid_reward_adds_lambda_times_ap_and_respects_the_wrong_verdict_setti
 
 def test_a_reward_that_needs_a_judge_refuses_to_start_without_one():
     with pytest.raises(ValueError, match="needs a metarm backend"):
-        reward_class("ralign").from_config(RewardConfig(name="ralign"), {})
+        RewardConfig(_target_="genrm.rewards.ralign.RAlignReward").build({})

@@ -1,0 +1,94 @@
+"""The contributor's experiment: a new component (a reward with its own params, a task kind
+with a new metric, a CSV data format, an LLM backend) is a module and a YAML in a folder of
+the contributor's own, outside the suite, run through its stage's CLI on tiny local data,
+its metric visible in MLflow. No file of the suite is edited: the module is found on
+PYTHONPATH, the YAML through Hydra's search path."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.integration
+
+
+def contribution(tmp_path: Path, files: dict) -> tuple:
+    """Write the contributor's files under tmp_path/contrib; return (env, searchpath override)."""
+    root = tmp_path / "contrib"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text))
+    env = {"PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    return env, f"hydra.searchpath=[file://{root / 'conf'}]"
+
+
+def only_run(out: Path):
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1, [r.info.run_name for r in runs]
+    return runs[0]
+
+
+LENGTH_REWARD = {
+    "my_rewards.py": '''
+        """A reward from outside the suite: the outcome reward minus a length penalty."""
+        from dataclasses import dataclass
+
+        from genrm.rewards.base import DIAGNOSTICS, RewardParams
+        from genrm.rewards.outcome import OutcomeReward
+
+
+        @dataclass
+        class LengthParams(RewardParams):
+            per_char: float = 0.001
+            cap: float = 0.5
+
+            def check(self):
+                return [("cap", "must be <= 1")] if self.cap > 1 else []
+
+
+        class LengthPenalizedOutcome(OutcomeReward):
+            Params = LengthParams
+            produces = DIAGNOSTICS + ("length_penalty",)
+
+            def score(self, rollouts):
+                results = super().score(rollouts)
+                for res, ro in zip(results, rollouts):
+                    penalty = min(self.cfg.cap, self.cfg.per_char * len(ro.completion))
+                    res.reward -= penalty
+                    res.diagnostics["length_penalty"] = penalty
+                return results
+    ''',
+    "conf/reward/length_penalized_outcome.yaml": '''
+        # the outcome reward minus params.per_char per character of the GenRM's output, capped
+        _target_: my_rewards.LengthPenalizedOutcome
+        params:
+          per_char: 0.002
+    ''',
+}
+
+
+def test_a_reward_with_its_own_params_from_outside_the_suite(tmp_path, cli, python):
+    env, searchpath = contribution(tmp_path, LENGTH_REWARD)
+    out = tmp_path / "out"
+    base = [python, "-m", "genrm.train", "experiment=smoke_genrm", "reward=length_penalized_outcome", searchpath]
+    # its params are checked like the suite's own, every problem at once, before any work
+    bad = cli(base + [f"output_dir={tmp_path / 'bad'}", "reward.params.per_char=-1", "reward.params.cap=2",
+                      "+reward.params.typo=1"], cwd=tmp_path, env=env)
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    for key in ("reward.params.per_char: must be >= 0", "reward.params.cap: must be <= 1", "reward.params.typo: "
+                "LengthPenalizedOutcome takes no param"):
+        assert key in bad.stderr, bad.stderr[-2000:]
+    assert not (tmp_path / "bad" / "mlflow.db").exists()
+
+    proc = cli(base + [f"output_dir={out}"], cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run(out)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["reward"] == "length_penalized_outcome"  # the option's file name is its name
+    assert run.data.metrics["genrm_reward/length_penalty"] > 0  # the metric it declares reaches MLflow
+    assert run.data.params["reward.params.per_char"] == "0.002"
