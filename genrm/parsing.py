@@ -75,7 +75,7 @@ _METARM = re.compile(
 )
 _METARM_BOXED = re.compile(r"(?:\\?boxed\s*\{|\[\[)\s*(correct|incorrect)\s*(?:\}|\]\])", re.IGNORECASE)
 # R-Align's own MetaRM prompt asks for XML: <final_verdict>Correct</final_verdict>
-_METARM_XML = re.compile(r"<final_verdict>\s*[*_`]*\s*(correct|incorrect)\s*[*_`]*\s*</final_verdict>", re.IGNORECASE)
+_METARM_XML = re.compile(r"<final_verdict>\s*[*_`]*\s*(correct|incorrect)\s*[*_`]*\s*[.!]?\s*</final_verdict>", re.IGNORECASE)
 
 
 def parse_metarm(text: Optional[str]) -> Optional[str]:

@@ -57,6 +57,7 @@ def test_strip_thinking():
          "</genrm_analysis>\n<final_verdict>\nCorrect\n</final_verdict>", "Correct"),
         ("<genrm_analysis>x</genrm_analysis><final_verdict>incorrect</final_verdict>", "Incorrect"),
         ("<final_verdict>**Incorrect**</final_verdict>", "Incorrect"),
+        ("<final_verdict>Correct.</final_verdict>", "Correct"),  # a closing full stop is still the verdict
         ("<final_verdict>\nCorrect OR Incorrect\n</final_verdict>", None),  # the template echoed, no verdict
     ],
 )
