@@ -60,7 +60,7 @@ def warm_start_rows(samples: Sequence[PairwiseSample], targets: str = "golden", 
     ``golden``: the record's golden judgment; ``toy_mixed`` (the toy world): a judgment from
     the true reason or, for a share ``cue_share`` of samples, one that follows the surface cue
     (so RL starts from a GenRM that is sometimes right for the wrong reason)."""
-    from plumbing.toy_world import judge_rationale
+    from toy_world import judge_rationale
 
     rng = random.Random(seed)
     rows = []

@@ -16,17 +16,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from plumbing.errors import SuiteError
 
-_ASSETS = Path(__file__).resolve().parent / "assets"
-
-
-def asset_path(name: str) -> str:
-    """Absolute path of a data file shipped with the suite (``plumbing/assets``)."""
-    path = _ASSETS / name
-    if not path.exists():
-        raise FileNotFoundError(f"no shipped asset {name!r} in {_ASSETS}")
-    return str(path)
-
-
 class Many(list):
     """What ``convert`` returns when one raw record becomes several items."""
 

@@ -23,7 +23,7 @@ def warm_start_rows(items: List[PromptItem], targets: str = "golden", dodge_shar
     """SFT rows for the policy's warm start: the reference answers (``golden``) or, in the toy
     world (``toy_mixed``), templated answers that are right or dodge, polite or not."""
     if targets == "toy_mixed":
-        from plumbing.toy_world import policy_answer
+        from toy_world import policy_answer
 
         rng = random.Random(seed)
         return [{"prompt": it.context, "completion": policy_answer(it.context[-1]["content"], rng, dodge_share,

@@ -21,7 +21,7 @@ class WarmStartConfig:
     warmup_steps: int = 20  # a tiny model from random init diverges at full rate from step 1
     batch_size: int = 8
     # What the templated completions are. golden: the record's golden judgment (GenRM) or the
-    # prompt's reference answer (policy). toy_mixed, for the toy world (plumbing/toy_world.py):
+    # prompt's reference answer (policy). toy_mixed, for the toy world (toy_world/):
     # a GenRM judgment from the true reason or, for a share `cue_share`, from the surface cue;
     # a policy answer that is right or, for a share `dodge_share`, a dodge, opened with the
     # cue for a share `cue_share`. So RL starts from a model that can go either way.

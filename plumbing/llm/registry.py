@@ -21,7 +21,6 @@ BACKENDS = Registry("LLM backend kind", {
     "openai": "plumbing.llm.openai_http:OpenAIHTTPBackend",
     "transformers": "plumbing.llm.transformers_local:TransformersBackend",
     "vllm": "plumbing.llm.vllm_local:VLLMBackend",
-    "toy_oracle": "plumbing.llm.toy_oracle:ToyOracleBackend",
 })
 register_backend, backend_names, backend_class = BACKENDS.register, BACKENDS.names, BACKENDS.get
 

@@ -109,12 +109,12 @@ def _inside(path: str, folder: Path) -> bool:
 
 def test_the_wheel_holds_the_code_configs_assets_template_and_type_marker(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    # every file of the packages (code, plumbing/assets, py.typed), the configs, the template
+    # every file of the packages (code, their assets/, py.typed), the configs, the template
     expected = {str(p.relative_to(REPO)) for top in SUITE for p in (REPO / top).rglob("*")
                 if p.is_file() and "__pycache__" not in p.parts}
     expected |= {f"plumbing/_conf/{p.relative_to(REPO / 'conf')}" for p in (REPO / "conf").rglob("*.yaml")}
     expected |= {"plumbing/_slurm/job.sbatch.j2", *(f"{top}/py.typed" for top in SUITE)}
-    assert "plumbing/assets/toy/toy_test.jsonl" in expected
+    assert "toy_world/assets/toy_test.jsonl" in expected
     assert sorted(expected - names) == []
     # no generic top-level `conf` or `slurm` for site-packages: only the suite's own packages
     assert {n.split("/")[0] for n in names} == {*SUITE, f"ralign_suite-{VERSION}.dist-info"}
@@ -122,13 +122,13 @@ def test_the_wheel_holds_the_code_configs_assets_template_and_type_marker(wheel)
 
 def test_the_fresh_environment_runs_the_wheel_not_the_checkout(venv, run_outside, tmp_path):
     probe = (
-        "import json, sys, plumbing, genrm, policy_rlhf, downstream_eval, analysis\n"
+        "import json, sys, plumbing, genrm, policy_rlhf, downstream_eval, analysis, toy_world\n"
         "from plumbing.config.hydra_app import conf_dir\n"
-        "from plumbing.data import asset_path\n"
+        "from plumbing.shipped import asset_path\n"
         "from plumbing.launch.slurm import JobSpec, TEMPLATE_DIR, render\n"
         f"script = render(JobSpec(name='probe', command='true', job_dir={str(tmp_path / 'job')!r}))\n"
-        "print(json.dumps({'modules': [m.__file__ for m in (plumbing, genrm, policy_rlhf, downstream_eval, analysis)],"
-        " 'conf': str(conf_dir()), 'template': str(TEMPLATE_DIR), 'asset': asset_path('toy/toy_test.jsonl'),"
+        "print(json.dumps({'modules': [m.__file__ for m in (plumbing, genrm, policy_rlhf, downstream_eval, analysis, toy_world)],"
+        " 'conf': str(conf_dir()), 'template': str(TEMPLATE_DIR), 'asset': asset_path('toy_world/assets/toy_test.jsonl'),"
         " 'script': script, 'path': sys.path}))\n"
     )
     r = run_outside(["python", "-c", probe])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +17,9 @@ from genrm.parsing import parse_metarm, parse_verdict
 from genrm.prompts import decompose_messages, match_messages, metarm_messages
 from genrm.records import PairwiseSample
 from genrm.training import warm_start_rows
-from plumbing.llm.toy_oracle import oracle_answer
-from plumbing.toy_world import (CUE, FACTS, answers, claims, classify, items, judge_rationale, policy_answer, question,
-                                right_answer, write_world)
+from toy_world import (CUE, FACTS, answers, claims, classify, items, judge_rationale, policy_answer, question,
+                       right_answer, write_world)
+from toy_world.oracle import oracle_answer
 
 
 def _sample(it, swapped=False):
@@ -136,11 +137,11 @@ def test_write_world_files(tmp_path):
 
 
 def test_shipped_world_is_the_generator_s_output(tmp_path):
-    from plumbing.config.hydra_app import conf_dir
+    from plumbing.shipped import asset_path
 
-    shipped = conf_dir().parent / "plumbing" / "assets" / "toy"
     for name, path in write_world(tmp_path).items():
-        assert (shipped / path.name).read_text() == path.read_text(), f"regenerate {name}: python -m plumbing.toy_world"
+        shipped = asset_path(f"toy_world/assets/{path.name}")
+        assert Path(shipped).read_text() == path.read_text(), f"regenerate {name}: python -m toy_world --out toy_world/assets"
 
 
 def test_policy_warm_start_rows_template_toy_answers_or_take_the_references():

@@ -15,7 +15,7 @@ import pytest
 from genrm.metrics import mean_ci
 from genrm.testing import rule_responder
 from plumbing.config.hydra_app import compose, execute, finalize
-from plumbing.data import asset_path
+from plumbing.shipped import asset_path
 from plumbing.testing.loopback import LoopbackServer
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def _run(overrides):
 
 
 def _records(name):
-    return [json.loads(line) for line in Path(asset_path(f"downstream/{name}.jsonl")).read_text().splitlines()]
+    return [json.loads(line) for line in Path(asset_path(f"downstream_eval/assets/{name}.jsonl")).read_text().splitlines()]
 
 
 def correct_predictions():
@@ -203,7 +203,7 @@ def test_policy_linked_by_runs_uri(tmp_path, tiny_model):
         mlflow.set_tag("checkpoint_path", str(tiny_model))
     mlflow.set_tracking_uri("")
     summary = _run(["~suite", "task=[smoke_math]", "tasks.smoke_math.limit=1", f"model.path=runs:/{policy_run.info.run_id}",
-                    f"policy_tracking_uri={uri}", "generator.device=cpu", "generator.sampling.max_tokens=8",
+                    f"policy_tracking_uri={uri}", "generator.params.device=cpu", "generator.sampling.max_tokens=8",
                     f"output_dir={tmp_path / 'out'}"])
     assert summary["policy_run_id"] == policy_run.info.run_id and summary["policy_model"] == str(tiny_model)
     assert summary["tasks"]["smoke_math"]["samples"] == 1

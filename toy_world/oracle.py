@@ -1,7 +1,7 @@
 """The toy world's oracle MetaRM and MetaJudge: exact, no model (``llm@metarm=toy_oracle``).
 
 It reads the suite's own MetaRM, decomposition and matching prompts and decides from the
-text with :mod:`plumbing.toy_world`:
+text with :mod:`toy_world`:
 - MetaRM: ``Correct`` when the judge's evaluation argues from the true reason (whether each
   answer gives the number) and every claim it makes about an answer is true of the answers
   in the prompt; ``Incorrect`` when it rests on the polite opening, gives no reason, or
@@ -19,7 +19,7 @@ from typing import Any, List, Sequence
 
 from genrm.prompts import exact_match_reply, section
 from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
-from plumbing.toy_world import answers, claims, classify
+from toy_world import answers, claims, classify
 
 
 def metarm_verdict(prompt: str) -> str:
@@ -50,7 +50,7 @@ class ToyOracleBackend(LLMBackend):
         self.model_id = "toy_oracle:v2"
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "ToyOracleBackend":
+    def from_config(cls, cfg: Any, params: Any = None) -> "ToyOracleBackend":
         return cls()
 
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:

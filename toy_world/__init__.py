@@ -15,15 +15,16 @@ copying a number from the question is not, which is why the world asks for memor
 not sums or counts (see benchmarks/RESULTS.md, "toy world").
 
 ``classify(text)`` says which reason a rationale gives: ``true`` (whether an answer gives the
-number), ``cue`` (the politeness) or ``none``; the oracle judge (``plumbing/llm/toy_oracle.py``)
+number), ``cue`` (the politeness) or ``none``; the oracle judge (:mod:`toy_world.oracle`)
 is built on it. ``judge_rationale`` and ``policy_answer`` write the templated judgments and
 answers of the supervised warm starts.
 
-    python -m plumbing.toy_world --out DIR [--seed 0] [--train 512] [--test 128]
+    python -m toy_world --out DIR [--seed 0] [--train 512] [--test 128]
 
 writes the R-Align-format pairs (``toy_train.jsonl``, ``toy_test.jsonl``), the test pairs
 with checklists in the RationaleRM format (``toy_test_checklist.jsonl``), policy prompts with
-references (``toy_prompts.jsonl``) and the downstream task (``toy_math.jsonl``).
+references (``toy_prompts.jsonl``) and the downstream task (``toy_math.jsonl``); the suite ships
+seed 0's files in ``toy_world/assets`` (``${ralign.asset:toy_world/assets/NAME}`` in conf/).
 """
 
 from __future__ import annotations
@@ -195,6 +196,3 @@ def main(argv: List[str] | None = None) -> int:
         print(f"{name}: {path}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
