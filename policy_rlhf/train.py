@@ -190,7 +190,8 @@ def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: Optional[L
                            job_dir=job_dir, argv=args, plan=plan, slurm=cfg.cluster.slurm, launch=cfg.launch,
                            judge=section, finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)
     return {"script": str(script), "module": str(module), "dataset": str(data_path), "openrlhf_args": args,
-            "checkpoint": str(ckpt_dir), "plan": plan, "prompt_lengths": lengths}
+            "checkpoint": str(ckpt_dir), "plan": plan, "prompt_lengths": lengths,
+            **({"data": data_sources(cfg.data)} if items is None else {})}  # a dry run: where the job reads them
 
 
 def run(cfg: PolicyTrainConfig, tracker: StageRun) -> Dict[str, Any]:

@@ -155,3 +155,15 @@ def test_a_job_laid_out_for_the_cluster_runs_only_in_an_allocation_of_its_size()
     with pytest.raises(SuiteError, match="--nodes=3"):
         in_allocation(layout, {"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "2"})
     in_allocation(layout, {"SLURM_JOB_ID": "7", "SLURM_JOB_NUM_NODES": "3"})
+
+
+def test_the_paper_pipeline_dry_run_works_offline_and_says_what_each_job_reads(tmp_path, capsys):
+    """`ralign run experiment=ralign_paper_8b dry_run=true` with no data given and no hub
+    (HF_HUB_OFFLINE=1): every training step's own dry run reads nothing, prints its resource
+    plan and says where its job will read its data from."""
+    execute("pipeline", *finalize(*compose("pipeline", ["experiment=ralign_paper_8b", "dry_run=true",
+                                                        f"output_dir={tmp_path / 'out'}"])))
+    printed = capsys.readouterr().out
+    assert printed.count("OpenRLHF resource plan:") == 5  # two GenRM trainings, three policy trainings
+    reads = [ln for ln in printed.splitlines() if "data, read when the job is prepared" in ln]
+    assert len(reads) == 5 and all("hub lyn22333/R-Align-RL-Data" in ln for ln in reads), reads
