@@ -98,3 +98,28 @@ def test_the_judge_server_the_job_started_is_stopped_however_the_job_ends(tmp_pa
     assert endpoint.read_text().startswith("http://") and "judge healthy" in out
     pid = int(pid_file.read_text())
     assert not _alive(pid), f"the judge (pid {pid}) outlived the job:\n{out}"
+
+
+def test_a_judge_sharing_the_one_node_leaves_ray_the_rest_and_the_job_runs(tmp_path):
+    """cluster=local with a judge the job serves: the judge takes GPUs 0,1 of the only node and
+    Ray starts there too on GPUs 2,3 (not an empty node list: `RAY_NODES[0]: unbound variable`)."""
+    from plumbing.launch.slurm import JudgeSection
+
+    env = {**os.environ, "RALIGN_RAY_POLL_S": "1"}
+    for var in ("RAY_ADDRESS", "CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_JOB_NODELIST"):
+        env.pop(var, None)
+    port, pid_file, endpoint = _free_port(), tmp_path / "judge.pid", tmp_path / "genrm_endpoint"
+    judge = f"import os; open({str(tmp_path / 'judge.gpus')!r}, 'w').write(os.environ['CUDA_VISIBLE_DEVICES'])\n"
+    spec = JobSpec(name="shared", command="ray_job " + shell_join([sys.executable, "-c", "print('trained')"]),
+                   job_dir=str(tmp_path),
+                   judge=JudgeSection(command=shell_join([sys.executable, "-c", judge + JUDGE, str(port), str(pid_file)]),
+                                      port=port, endpoint_file=str(endpoint), startup_timeout_s=60, devices="0,1"),
+                   ray=RaySection(num_cpus=2, num_gpus=2, port=_free_port(), dashboard_port=_free_port(),
+                                  startup_timeout_s=180, devices="2,3"))
+    proc = subprocess.run(["bash", str(write(spec, tmp_path / "job.sbatch"))], capture_output=True, text=True,
+                          env=env, timeout=400)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Ray cluster up: 1 node(s)" in out and "succeeded" in out and "trained" in out
+    assert (tmp_path / "judge.gpus").read_text() == "0,1"
+    assert not _alive(int(pid_file.read_text()))
