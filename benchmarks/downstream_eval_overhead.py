@@ -54,7 +54,7 @@ def sandbox_throughput(tmp: Path, workers: int, isolated: bool) -> Dict[str, Any
     sandbox = Sandbox(tmp / "sandbox")
     if not isolated:
         sandbox.isolated = False
-    task = HumanEvalTask(TaskConfig(name="humaneval", kind="humaneval", domain="code"),
+    task = HumanEvalTask(TaskConfig(name="humaneval", domain="code"),
                          {"sandbox": sandbox, "workers": workers})
     items = _humaneval_items(task)
     t0 = time.perf_counter()
@@ -80,7 +80,7 @@ def baseline_throughput(tmp: Path, workers: int, rev: str) -> Dict[str, Any]:
     old_sandbox = _module_at(rev, "downstream_eval/sandbox.py", f"baseline_sandbox_{rev}")
     old_program = _module_at(rev, "downstream_eval/tasks/humaneval.py", f"baseline_humaneval_{rev}").program
     sandbox = old_sandbox.Sandbox(tmp / "baseline")
-    task = HumanEvalTask(TaskConfig(name="humaneval", kind="humaneval", domain="code"), {})
+    task = HumanEvalTask(TaskConfig(name="humaneval", domain="code"), {})
     items = _humaneval_items(task)
 
     def run(item: tuple) -> bool:

@@ -5,10 +5,32 @@ from __future__ import annotations
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, TypeVar
+
+from plumbing.config.schema import Problems, check_positive
 
 T = TypeVar("T")
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+@dataclass
+class SandboxParams:
+    """A code kind's limits of one sandboxed run (each kind sets its own defaults)."""
+
+    timeout_s: float = 10.0
+    memory_mb: int = 1024
+
+    def limits(self, timeout_s: Optional[float] = None) -> Any:
+        from downstream_eval.sandbox import Limits
+
+        return Limits(timeout_s=float(timeout_s or self.timeout_s), memory_mb=int(self.memory_mb))
+
+    def check(self) -> Problems:
+        p: Problems = []
+        check_positive(p, "timeout_s", self.timeout_s)
+        check_positive(p, "memory_mb", self.memory_mb)
+        return p
 
 
 def extract_code(text: str, entry_point: Optional[str] = None) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from downstream_eval.sandbox import Sandbox
-from downstream_eval.tasks import DOMAINS, Doc, Grade, Task, TaskConfig, task_class
+from downstream_eval.tasks import DOMAINS, Doc, Grade, Task, TaskConfig
 from genrm.evaluate import write_json, write_jsonl
 from genrm.parsing import strip_thinking
 from genrm.settings import BootstrapSettings
@@ -84,13 +84,7 @@ class DownstreamEvalConfig(StageConfig):
         p = super().check()
         if not self.tasks:
             p.append(("tasks", "no task: choose a suite (suite=smoke) or tasks ('~suite' task=[aime24,gpqa_diamond])"))
-        judged = []
-        for name, t in self.tasks.items():
-            try:
-                if task_class(t.kind).needs_judge:
-                    judged.append(name)
-            except (KeyError, ImportError, AttributeError):
-                pass  # TaskConfig.check names the bad kind
+        judged = [name for name, t in self.tasks.items() if t.declares("needs_judge")]  # as its kind declares
         if judged and self.judge is None:
             p.append(("judge", f"tasks {judged} are graded by a judge model: give llm@judge=<backend> "
                                "judge.model=... (e.g. llm@judge=openai judge.base_url=http://host:8000/v1)"))
@@ -118,7 +112,7 @@ def build_tasks(cfg: DownstreamEvalConfig) -> Dict[str, Task]:
     for name, tc in cfg.tasks.items():
         limits = [x for x in (tc.limit, cfg.limit) if x]
         tc = replace(tc, name=name, limit=min(limits) if limits else None)
-        tasks[name] = task_class(tc.kind)(tc, {"bootstrap": cfg.bootstrap, "workers": cfg.sandbox.workers})
+        tasks[name] = tc.build({"bootstrap": cfg.bootstrap, "workers": cfg.sandbox.workers})
     return tasks
 
 

@@ -1,35 +1,30 @@
-"""Downstream tasks: one module and one YAML (``conf/task/<name>.yaml``) each.
+"""Downstream tasks: components, one module and one YAML each.
 
-A task ``kind`` is a class with ``load()`` (documents), ``messages(doc)`` (the prompt) and
-``grade(items)`` (scores of the outputs); kinds are registered by name here or named in
-the YAML as ``"package.module:Class"``. A suite (``conf/suite/<name>.yaml``) is a list of
-task configs; each task has a domain (stem, code, if, general) for the per-domain means.
+A task kind is a :class:`Task` subclass with ``doc(record)`` (the prompt and what grading
+needs), ``grade(items)`` (scores of the outputs) and ``summarize(grades)`` (the task's
+numbers: every number it returns reaches summary.json and MLflow). A task is a YAML
+``conf/task/<name>.yaml`` (``# @package tasks.<name>``) that names its kind's class as
+``_target_``, its settings under ``params:`` (checked against the class's ``Params``) and
+what every task has (domain, data, samples, sampling). A kind declares what grading needs
+(``needs_sandbox``, ``needs_judge``), read by the stage. A suite (``conf/suite/<name>.yaml``)
+is a list of tasks; each task has a domain (stem, code, if, general) for the per-domain means.
+A kind from outside the suite is the same two files: a module on the path and a YAML on
+Hydra's search path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import MISSING
 
+from plumbing.components import ComponentConfig, NoParams, build_params
 from plumbing.config.schema import Problems, SamplingConfig, check_choice, check_positive
-from plumbing.registry import Registry
 
 DOMAINS = ("stem", "code", "if", "general")
-
-KINDS = Registry("task kind", {
-    "math": "downstream_eval.tasks.math_answer:MathTask",
-    "multiple_choice": "downstream_eval.tasks.multiple_choice:MultipleChoiceTask",
-    "humaneval": "downstream_eval.tasks.humaneval:HumanEvalTask",
-    "evalplus": "downstream_eval.tasks.evalplus_task:EvalPlusTask",
-    "stdio_code": "downstream_eval.tasks.stdio_code:StdioCodeTask",
-    "ifeval": "downstream_eval.tasks.ifeval:IFEvalTask",
-    "pairwise": "downstream_eval.tasks.pairwise:PairwiseTask",
-    "rubric": "downstream_eval.tasks.rubric:RubricTask",
-})
-register_kind, kind_names, task_class = KINDS.register, KINDS.names, KINDS.get
 
 
 @dataclass
@@ -58,9 +53,10 @@ class TaskSampling:
 
 
 @dataclass
-class TaskConfig:
-    name: str = ""  # the key under ``tasks``, filled in by the stage
-    kind: str = MISSING
+class TaskConfig(ComponentConfig):
+    """A task: its kind (``_target_``, a :class:`Task` subclass), the kind's ``params`` and
+    what every task has. Its ``name`` is its key under ``tasks`` (set by the stage)."""
+
     domain: str = MISSING
     path: Optional[str] = None  # a local JSONL/JSON/parquet file
     hub_id: Optional[str] = None  # or a hub data set
@@ -72,13 +68,21 @@ class TaskConfig:
     pass_k: int = 1  # code: report pass@k (k <= n_samples); the score is pass@1
     sampling: TaskSampling = field(default_factory=lambda: TaskSampling())
     system_prompt: Optional[str] = None
-    options: Dict[str, Any] = field(default_factory=dict)
+
+    def declares(self, attr: str) -> bool:
+        """What the kind declares (``needs_sandbox``, ``needs_judge``); false if it does not
+        import (reported by ``check``)."""
+        try:
+            return bool(getattr(self.component(), attr, False))
+        except (ImportError, AttributeError):
+            return False
+
+    def build(self, ctx: Optional[Dict[str, Any]] = None) -> "Task":
+        return self.component()(self, ctx)
 
     def check(self) -> Problems:
-        p: Problems = []
+        p = super().check()
         check_choice(p, "domain", self.domain, DOMAINS)
-        if ":" not in self.kind:
-            check_choice(p, "kind", self.kind, tuple(kind_names()))
         check_positive(p, "n_samples", self.n_samples)
         if not 1 <= self.pass_k <= self.n_samples:
             p.append(("pass_k", f"must be in [1, n_samples={self.n_samples}]"))
@@ -106,9 +110,11 @@ class Grade:
 
 
 class Task:
-    """Base of the task kinds. ``ctx`` gives what grading may need (sandbox, judge, dirs)."""
+    """Base of the task kinds: a component of the ``tasks.<name>`` slot. ``cfg`` is the
+    task's :class:`TaskConfig`, ``params`` its typed ``Params``; ``ctx`` gives what grading
+    may need (sandbox, judge, dirs)."""
 
-    kind = ""
+    Params: type = NoParams  # a kind's settings (``params:`` of its YAML)
     needs_sandbox = False  # grading runs model-written code
     needs_judge = False  # grading asks the stage's judge model
     grade_chunk = 32  # outputs graded (and their grades cached) per step; 0 = all at once
@@ -116,6 +122,17 @@ class Task:
     def __init__(self, cfg: TaskConfig, ctx: Optional[Dict[str, Any]] = None):
         self.cfg = cfg
         self.ctx = ctx or {}
+        params, problems = build_params(type(self), cfg.params)
+        if problems:
+            from plumbing.config.validate import ConfigError
+
+            raise ConfigError([(f"tasks.{cfg.name}.{k}", m) for k, m in problems], f"task {cfg.name}")
+        self.params: Any = params
+
+    @property
+    def kind(self) -> str:
+        """The kind's class path (summary.json's ``kind``, part of the grading cache key)."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
 
     # -- data
     def raw_records(self) -> List[Tuple[int, Dict[str, Any]]]:
@@ -185,11 +202,12 @@ class Task:
 
     def grading_identity(self) -> Dict[str, Any]:
         """Everything besides the document and the answer that a grade depends on (the
-        grading cache key): the kind, its grader version and options, and for judged kinds
-        the judge's identity (model, weights fingerprint) and sampling, so changing any of
-        them grades again instead of reporting the old verdicts."""
+        grading cache key): the kind, its grader version and params (defaults included, so a
+        changed default grades again too), and for judged kinds the judge's identity (model,
+        weights fingerprint) and sampling, so changing any of them grades again instead of
+        reporting the old verdicts."""
         out: Dict[str, Any] = {"task": self.cfg.name, "kind": self.kind, "version": self.grader_version(),
-                               "options": self.cfg.options}
+                               "params": dataclasses.asdict(self.params)}
         if self.needs_judge:
             out["judge"] = self.ctx.get("judge_identity")
         return out
@@ -202,7 +220,9 @@ class Task:
     # -- scores
     def summarize(self, grades: Sequence[Sequence[Grade]]) -> Dict[str, Any]:
         """The task score: mean over documents of the mean over their samples (avg@n; for
-        0/1 scores this is pass@1), with pass@k when asked, a bootstrap interval and counts."""
+        0/1 scores this is pass@1), with pass@k when asked, a bootstrap interval and counts.
+        A kind adds its own numbers: each one reaches summary.json and MLflow
+        (``downstream/<task>/<key>``), no list of known metrics."""
         from genrm.metrics import mean_ci
 
         per_doc = [sum(g.score for g in gs) / len(gs) for gs in grades if gs]
@@ -220,6 +240,9 @@ class Task:
             out[f"pass@{self.cfg.pass_k}"] = sum(pass_at_k(len(gs), sum(g.score >= 1 for g in gs), self.cfg.pass_k)
                                                  for gs in grades) / len(grades)
         return out
+
+
+TaskConfig.base = Task  # what a task's _target_ must be (Task is defined after its config)
 
 
 def flatten(items: Sequence[tuple]) -> List[Tuple[Doc, str]]:

@@ -11,9 +11,9 @@ MBPP's set-equal and not-None tasks and per-task oracles, from evalplus's own mo
 time limit per input: max(``min_time_limit_s``, ``time_limit_factor`` x the canonical
 solution's time). MBPP+ inputs are deserialized by evalplus's own function.
 
-Options: ``dataset`` (humaneval | mbpp), ``base_only`` (score on the base tests only),
-``timeout_s`` (for one sample's inputs), ``memory_mb``, ``min_time_limit_s`` (1.0),
-``time_limit_factor`` (4.0). Records are evalplus's own: ``task_id``, ``prompt``,
+Params (:class:`EvalPlusParams`): ``dataset`` (humaneval | mbpp), ``base_only`` (score on
+the base tests only), ``timeout_s`` (for one sample's inputs), ``memory_mb``,
+``min_time_limit_s``, ``time_limit_factor``. Records are evalplus's own: ``task_id``, ``prompt``,
 ``entry_point``, ``canonical_solution``, ``base_input``, ``plus_input``, ``atol``.
 A sample is correct when it passes the base and (unless base_only) the extra inputs.
 """
@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence, Tuple
 
-from downstream_eval.code import extract_code, parallel_map
-from downstream_eval.sandbox import Limits, Stopped
+from downstream_eval.code import SandboxParams, extract_code, parallel_map
+from downstream_eval.sandbox import Stopped
 from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
+from plumbing.config.schema import Problems, check_choice, check_positive
 from plumbing.data import FieldError
 from plumbing.errors import SuiteError
 
@@ -72,8 +74,25 @@ def outputs_match(dataset: str, entry_point: str, inp: Sequence[Any], out: Any, 
         return False
 
 
+@dataclass
+class EvalPlusParams(SandboxParams):
+    dataset: str = "humaneval"  # humaneval | mbpp: evalplus's rules and input format for that set
+    base_only: bool = False  # score on the base inputs only
+    timeout_s: float = 60.0  # for one sample's inputs
+    memory_mb: int = 4096
+    min_time_limit_s: float = 1.0  # per input: max(this, time_limit_factor x the canonical solution's time)
+    time_limit_factor: float = 4.0
+
+    def check(self) -> Problems:
+        p = super().check()
+        check_choice(p, "dataset", self.dataset, ("humaneval", "mbpp"))
+        check_positive(p, "min_time_limit_s", self.min_time_limit_s)
+        check_positive(p, "time_limit_factor", self.time_limit_factor)
+        return p
+
+
 class EvalPlusTask(Task):
-    kind = "evalplus"
+    Params = EvalPlusParams
     needs_sandbox = True
     grade_chunk = 64
 
@@ -94,7 +113,7 @@ class EvalPlusTask(Task):
             if not isinstance(rec[name], list) or not all(isinstance(x, list) for x in rec[name]):
                 raise FieldError(name, "expected a list of argument lists")
         rec = dict(rec)
-        if self.cfg.options.get("dataset", "humaneval") == "mbpp":
+        if self.params.dataset == "mbpp":
             from evalplus.data.mbpp import mbpp_deserialize_inputs
 
             rec["base_input"] = mbpp_deserialize_inputs(rec["task_id"], rec["base_input"])
@@ -103,10 +122,6 @@ class EvalPlusTask(Task):
                    {"record": rec, "entry_point": rec["entry_point"], "prompt": rec["prompt"]})
 
     # -- grading
-    def _limits(self, timeout_s: Optional[float] = None) -> Limits:
-        o = self.cfg.options
-        return Limits(timeout_s=float(timeout_s or o.get("timeout_s", 60.0)), memory_mb=int(o.get("memory_mb", 4096)))
-
     def expected(self, doc: Doc, which: str) -> Tuple[List[Any], List[float]]:
         """The canonical solution's values and seconds per input (served from a sandbox too:
         the same data path as the candidate's), computed once per task."""
@@ -115,10 +130,10 @@ class EvalPlusTask(Task):
             if key in self._expected:
                 return self._expected[key]
         rec = doc.meta["record"]
-        out_none = self.cfg.options.get("dataset", "humaneval") == "mbpp" and self._not_none(doc)
+        out_none = self.params.dataset == "mbpp" and self._not_none(doc)
         values, seconds = [], []
         try:
-            with self.ctx["sandbox"].serve(rec["prompt"] + rec["canonical_solution"], self._limits(600)) as served:
+            with self.ctx["sandbox"].serve(rec["prompt"] + rec["canonical_solution"], self.params.limits(600)) as served:
                 for inp in rec[which]:
                     start = time.monotonic()
                     value = served.call(rec["entry_point"], inp)
@@ -139,13 +154,12 @@ class EvalPlusTask(Task):
 
     def check(self, doc: Doc, code: str, which: str) -> str:
         """pass | fail | timeout for one input set, in a sandbox of its own."""
-        o = self.cfg.options
+        o = self.params
         rec = doc.meta["record"]
         expected, seconds = self.expected(doc, which)
-        dataset = o.get("dataset", "humaneval")
-        floor, factor = float(o.get("min_time_limit_s", 1.0)), float(o.get("time_limit_factor", 4.0))
+        dataset, floor, factor = o.dataset, o.min_time_limit_s, o.time_limit_factor
         try:
-            with self.ctx["sandbox"].serve(code, self._limits()) as served:
+            with self.ctx["sandbox"].serve(code, o.limits()) as served:
                 for inp, exp, t in zip(rec[which], expected, seconds):
                     out = served.call(rec["entry_point"], inp, timeout_s=max(floor, factor * t))
                     if not outputs_match(dataset, rec["entry_point"], inp, out, exp, float(rec["atol"] or 0)):
@@ -157,7 +171,7 @@ class EvalPlusTask(Task):
             return "fail"
 
     def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
-        base_only = bool(self.cfg.options.get("base_only", False))
+        base_only = self.params.base_only
 
         def run(job: tuple) -> Grade:
             doc, out = job

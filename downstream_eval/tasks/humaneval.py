@@ -3,15 +3,15 @@ offline) or a local file in the same format (``task_id``, ``prompt``, ``entry_po
 ``test``). The answer's code (its fenced block, or the whole text) completes the prompt, or
 replaces it when it defines the function itself. The program runs in the sandbox, loaded as
 a module; the problem's ``check`` runs in the grader and calls the function there
-(``downstream_eval.code.run_check``), so nothing the program does can touch the checks."""
+(``downstream_eval.code.run_check``), so nothing the program does can touch the checks.
+Params: ``timeout_s`` (per sample, 10), ``memory_mb`` (1024)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, Dict, List, Sequence
 
-from downstream_eval.code import extract_code, parallel_map, run_check
-from downstream_eval.sandbox import Limits
+from downstream_eval.code import SandboxParams, extract_code, parallel_map, run_check
 from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
 from plumbing.data import FieldError
 
@@ -30,7 +30,7 @@ def program(doc: Doc, code: str) -> str:
 
 
 class HumanEvalTask(Task):
-    kind = "humaneval"
+    Params = SandboxParams  # timeout_s 10, memory_mb 1024
     needs_sandbox = True
     grade_chunk = 64
 
@@ -48,8 +48,7 @@ class HumanEvalTask(Task):
 
     def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
         sandbox = self.ctx["sandbox"]
-        limits = Limits(timeout_s=float(self.cfg.options.get("timeout_s", 10.0)),
-                        memory_mb=int(self.cfg.options.get("memory_mb", 1024)))
+        limits = self.params.limits()
         jobs = flatten(items)
 
         def run(job: tuple) -> Grade:

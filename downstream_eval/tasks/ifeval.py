@@ -47,7 +47,7 @@ def check(doc: Doc, response: str) -> Dict[str, List[Any]]:
 
 
 class IFEvalTask(Task):
-    kind = "ifeval"
+    """No params: the records carry each prompt's instructions and their arguments."""
 
     def doc(self, rec: Dict[str, Any], index: int) -> Doc:
         if not isinstance(rec.get("prompt"), str) or not rec["prompt"].strip():

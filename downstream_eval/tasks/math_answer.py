@@ -1,7 +1,7 @@
 """Short-answer math (AIME-style integers, MATH-style expressions), graded with math-verify.
 
-Records: ``problem`` and ``answer`` (options ``question_field``, ``answer_field``,
-``id_field`` rename them). The model is asked for its final answer in ``\\boxed{}`` (option
+Records: ``problem`` and ``answer`` (params ``question_field``, ``answer_field``,
+``id_field`` rename them). The model is asked for its final answer in ``\\boxed{}`` (param
 ``instruction`` replaces that request; ``""`` asks nothing, for models tuned to a fixed answer
 form); the last boxed answer (after thinking) is read, or failing that the last
 "answer: ..." / "the answer is ..." line.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from downstream_eval.tasks import Doc, Grade, Task
@@ -43,19 +44,26 @@ def equivalent(gold: str, answer: str) -> bool:
     return bool(verify(gold_p, ans_p, timeout_seconds=limit))
 
 
+@dataclass
+class MathParams:
+    question_field: str = "problem"
+    answer_field: str = "answer"
+    id_field: str = "id"  # missing in a record: <task>-<line>
+    instruction: str = INSTRUCTION  # appended to the question; "" asks nothing
+
+
 class MathTask(Task):
-    kind = "math"
+    Params = MathParams
 
     def doc(self, rec: Dict[str, Any], index: int) -> Doc:
-        o = self.cfg.options
-        q_field, a_field = o.get("question_field", "problem"), o.get("answer_field", "answer")
+        o = self.params
+        q_field, a_field = o.question_field, o.answer_field
         if not isinstance(rec.get(q_field), str) or not rec[q_field].strip():
             raise FieldError(q_field, "missing or empty")
         if rec.get(a_field) is None or str(rec[a_field]).strip() == "":
             raise FieldError(a_field, "missing")
-        rid = rec.get(o.get("id_field", "id"), f"{self.cfg.name}-{index}")
-        instruction = o.get("instruction", INSTRUCTION)
-        return Doc(str(rid), self.prompt(rec[q_field].strip() + instruction), str(rec[a_field]).strip())
+        rid = rec.get(o.id_field, f"{self.cfg.name}-{index}")
+        return Doc(str(rid), self.prompt(rec[q_field].strip() + o.instruction), str(rec[a_field]).strip())
 
     def grade_one(self, doc: Doc, output: str) -> Grade:
         answer = extract_answer(output)

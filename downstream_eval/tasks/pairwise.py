@@ -5,8 +5,8 @@ bootstrap interval, and optionally a length-controlled win rate. (MultiChallenge
 questions about the answer instead: ``tasks/rubric.py``.)
 
 Records: ``question`` (or a ``conversation`` [{role, content}] ending with the user's turn),
-``baseline`` (the baseline model's answer), ``id``. Options rename them
-(``question_field``, ``baseline_field``, ``id_field``; a dotted name reaches into a nested
+``baseline`` (the baseline model's answer), ``id``. Params (:class:`PairwiseParams`) rename
+them (``question_field``, ``baseline_field``, ``id_field``; a dotted name reaches into a nested
 field, e.g. WildBench's ``references.gpt-4``); ``neutral``; ``length_control``. Baseline
 answers kept in a file of their own (Arena-Hard's ``model_answer/<model>.jsonl``) are joined
 by id: ``baseline_path``, ``baseline_id_field`` (default: ``id_field``), and
@@ -18,7 +18,8 @@ a judge call that fails or gives no verdict counts ``neutral`` and is reported
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -65,19 +66,30 @@ def field_at(rec: Any, name: str) -> Any:
 BASELINE_RECORD = "__baseline_record__"
 
 
+@dataclass
+class PairwiseParams:
+    question_field: Optional[str] = None  # null: ``conversation``, else ``question``
+    baseline_field: str = "baseline"  # in the record, or in the baseline_path file's records
+    id_field: str = "id"  # missing in a record: <task>-<line>
+    baseline_path: Optional[str] = None  # baseline answers in a file of their own, joined by id
+    baseline_id_field: Optional[str] = None  # the id in that file; null: id_field
+    neutral: float = field(default=0.5, metadata={"range": (0.0, 1.0)})  # a split or failed order
+    length_control: bool = False  # also report the length-controlled win rate
+
+
 class PairwiseTask(Task):
-    kind = "pairwise"
+    Params = PairwiseParams
     needs_judge = True
 
     def raw_records(self) -> List[Tuple[int, Dict[str, Any]]]:
         rows = super().raw_records()
-        o = self.cfg.options
-        if not o.get("baseline_path"):
+        o = self.params
+        if not o.baseline_path:
             return rows
         from plumbing.data import InputError, iter_raw
 
-        path, id_field = o["baseline_path"], o.get("id_field", "id")
-        join = o.get("baseline_id_field", id_field)
+        path, id_field = o.baseline_path, o.id_field
+        join = o.baseline_id_field or id_field
         answers: Dict[str, Any] = {}
         for line, rec, err in iter_raw(path):
             if err is not None:
@@ -89,13 +101,13 @@ class PairwiseTask(Task):
         return [(line, {**rec, BASELINE_RECORD: answers.get(str(field_at(rec, id_field)))}) for line, rec in rows]
 
     def doc(self, rec: Dict[str, Any], index: int) -> Doc:
-        o = self.cfg.options
-        q_field = o.get("question_field") or ("conversation" if "conversation" in rec else "question")
-        b_field = o.get("baseline_field", "baseline")
+        o = self.params
+        q_field = o.question_field or ("conversation" if "conversation" in rec else "question")
+        b_field = o.baseline_field
         question = field_at(rec, q_field)
         if BASELINE_RECORD in rec:
             if rec[BASELINE_RECORD] is None:
-                raise FieldError(o.get("id_field", "id"), f"no baseline answer with this id in {o['baseline_path']}")
+                raise FieldError(o.id_field, f"no baseline answer with this id in {o.baseline_path}")
             baseline = field_at(rec[BASELINE_RECORD], b_field)
         else:
             baseline = field_at(rec, b_field)
@@ -104,7 +116,7 @@ class PairwiseTask(Task):
         context = conversation(question, q_field)
         if not isinstance(baseline, str) or not baseline.strip():
             raise FieldError(b_field, "missing or empty (the baseline answer)")
-        rid = str(field_at(rec, o.get("id_field", "id")) or f"{self.cfg.name}-{index}")
+        rid = str(field_at(rec, o.id_field) or f"{self.cfg.name}-{index}")
         system = [{"role": "system", "content": self.cfg.system_prompt}] if self.cfg.system_prompt else []
         return Doc(rid, system + context, baseline, {"context": context})
 
@@ -115,7 +127,7 @@ class PairwiseTask(Task):
         from plumbing.llm.types import SamplingParams
 
         backend = self.ctx["judge"]
-        neutral = float(self.cfg.options.get("neutral", 0.5))
+        neutral = self.params.neutral
         jobs = flatten(items)
         samples = [PairwiseSample(f"{doc.id}:{k}", doc.meta["context"], out, strip_thinking(doc.target))
                    for k, (doc, out) in enumerate(jobs)]
@@ -142,7 +154,7 @@ class PairwiseTask(Task):
         status = [st for gs in grades for g in gs for st in g.detail.get("judge_status", [])]
         out["judge_call_fail"], out["judge_parse_fail"] = status.count("call_fail"), status.count("parse_fail")
         out["judge_verdicts"] = len(status)
-        if self.cfg.options.get("length_control"):
+        if self.params.length_control:
             flat = [g for gs in grades for g in gs]
             out["win_rate_length_controlled"] = length_controlled([g.score for g in flat],
                                                                   [g.detail["length_diff"] for g in flat])

@@ -4,7 +4,7 @@ when the judge's answer is the expected one.
 
 Records (MultiChallenge's field names by default): ``CONVERSATION`` (turns ending with the
 user's), ``TARGET_QUESTION`` (the yes/no question), ``PASS_CRITERIA`` (YES or NO),
-``QUESTION_ID``, ``AXIS`` (reported per value). Options rename them (``conversation_field``,
+``QUESTION_ID``, ``AXIS`` (reported per value). Params rename them (``conversation_field``,
 ``question_field``, ``expected_field``, ``id_field``, ``category_field``) and set
 ``parse_retries``. A judge that fails or never answers yes/no fails the sample and is
 counted (``judge_call_fail``, ``judge_parse_fail``).
@@ -13,6 +13,7 @@ counted (``judge_call_fail``, ``judge_parse_fail``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
@@ -44,14 +45,23 @@ def render(context: List[Dict[str, str]], answer: str, question: str) -> str:
             f"Question about the final answer: {question}")
 
 
+@dataclass
+class RubricParams:
+    conversation_field: str = "CONVERSATION"  # turns ending with the user's
+    question_field: str = "TARGET_QUESTION"  # the yes/no question about the answer
+    expected_field: str = "PASS_CRITERIA"  # YES or NO
+    id_field: str = "QUESTION_ID"  # missing in a record: <task>-<line>
+    category_field: str = "AXIS"  # scores reported per value (by_category)
+    parse_retries: int = 2  # re-asks of a judge whose answer has no YES/NO
+
+
 class RubricTask(Task):
-    kind = "rubric"
+    Params = RubricParams
     needs_judge = True
 
     def doc(self, rec: Dict[str, Any], index: int) -> Doc:
-        o = self.cfg.options
-        c_field = o.get("conversation_field", "CONVERSATION")
-        q_field, e_field = o.get("question_field", "TARGET_QUESTION"), o.get("expected_field", "PASS_CRITERIA")
+        o = self.params
+        c_field, q_field, e_field = o.conversation_field, o.question_field, o.expected_field
         if c_field not in rec:
             raise FieldError(c_field, "missing")
         context = conversation(rec[c_field], c_field)
@@ -60,8 +70,8 @@ class RubricTask(Task):
         expected = str(rec.get(e_field, "")).strip().upper()
         if expected not in ("YES", "NO"):
             raise FieldError(e_field, f"expected YES or NO, got {rec.get(e_field)!r}")
-        rid = str(rec.get(o.get("id_field", "QUESTION_ID"), f"{self.cfg.name}-{index}"))
-        category = rec.get(o.get("category_field", "AXIS"))
+        rid = str(rec.get(o.id_field, f"{self.cfg.name}-{index}"))
+        category = rec.get(o.category_field)
         system = [{"role": "system", "content": self.cfg.system_prompt}] if self.cfg.system_prompt else []
         return Doc(rid, system + context, expected,
                    {"context": context, "question": rec[q_field].strip(), "category": category})
@@ -76,7 +86,7 @@ class RubricTask(Task):
         requests = [ChatRequest.of([{"role": "system", "content": RUBRIC_SYSTEM},
                                     {"role": "user", "content": render(doc.meta["context"], out, doc.meta["question"])}],
                                    sampling) for doc, out in jobs]
-        answers = complete_parsed(backend, requests, parse_yes_no, int(self.cfg.options.get("parse_retries", 2)))
+        answers = complete_parsed(backend, requests, parse_yes_no, self.params.parse_retries)
         grades = []
         for (doc, _), a in zip(jobs, answers):
             detail = {"judge_raw": a.raw, "judge_status": a.status, "category": doc.meta["category"]}

@@ -11,19 +11,19 @@ Two kinds of test, as LiveCodeBench has them (``testtype``):
 Records: ``question`` (or ``question_content``), ``starter_code`` (optional, shown in the
 prompt), tests as a list of {input, output[, testtype]} (or a JSON string of one, as
 LiveCodeBench's ``public_test_cases``). LiveCodeBench's hidden tests (``private_test_cases``:
-base64 of zlib of a pickle) are read with option ``pickled_tests_field`` and unpickled
-inside the sandbox, never in this process. Options: ``question_field``, ``tests_field``,
-``id_field``, ``timeout_s`` (per case), ``memory_mb``.
+base64 of zlib of a pickle) are read with param ``pickled_tests_field`` and unpickled
+inside the sandbox, never in this process. Params (:class:`StdioCodeParams`): the field
+names, ``timeout_s`` (per case), ``memory_mb``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence
 
-from downstream_eval.code import extract_code, parallel_map
+from downstream_eval.code import SandboxParams, extract_code, parallel_map
 from downstream_eval.sandbox import Limits, Sandbox
 from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
 from plumbing.data import FieldError
@@ -89,19 +89,28 @@ def parse_tests(value: Any, name: str) -> List[Dict[str, str]]:
     return cases
 
 
+@dataclass
+class StdioCodeParams(SandboxParams):
+    question_field: Optional[str] = None  # null: ``question``, else ``question_content``
+    tests_field: Optional[str] = None  # null: ``tests``, else ``public_test_cases``
+    pickled_tests_field: Optional[str] = None  # hidden tests, pickled (LiveCodeBench's private_test_cases)
+    id_field: str = "id"  # missing in a record: its ``question_id``, else <task>-<line>
+    timeout_s: float = 6.0  # per test case
+
+
 class StdioCodeTask(Task):
-    kind = "stdio_code"
+    Params = StdioCodeParams
     needs_sandbox = True
     grade_chunk = 64
 
     def doc(self, rec: Dict[str, Any], index: int) -> Doc:
-        o = self.cfg.options
-        q_field = o.get("question_field") or ("question" if "question" in rec else "question_content")
+        o = self.params
+        q_field = o.question_field or ("question" if "question" in rec else "question_content")
         if not isinstance(rec.get(q_field), str) or not rec[q_field].strip():
             raise FieldError(q_field, "missing or empty")
-        t_field = o.get("tests_field") or ("tests" if "tests" in rec else "public_test_cases")
+        t_field = o.tests_field or ("tests" if "tests" in rec else "public_test_cases")
         cases = parse_tests(rec.get(t_field, []), t_field)
-        pickled = rec.get(o["pickled_tests_field"]) if o.get("pickled_tests_field") else None
+        pickled = rec.get(o.pickled_tests_field) if o.pickled_tests_field else None
         if not cases and not pickled:
             raise FieldError(t_field, "no test cases")
         meta = rec.get("metadata") or {}
@@ -118,7 +127,7 @@ class StdioCodeTask(Task):
             text = INSTRUCTION_STDIN.format(q=rec[q_field].strip())
         if any(c["testtype"] == "functional" for c in cases) and not func:
             raise FieldError("metadata", "functional tests need metadata.func_name (the method to call)")
-        rid = str(rec.get(o.get("id_field", "id"), rec.get("question_id", f"{self.cfg.name}-{index}")))
+        rid = str(rec.get(o.id_field, rec.get("question_id", f"{self.cfg.name}-{index}")))
         return Doc(rid, self.prompt(text), cases, {"func_name": func, "pickled": pickled})
 
     def load(self) -> List[Doc]:
@@ -136,7 +145,7 @@ class StdioCodeTask(Task):
                 if text is None:
                     raise SuiteError(f"task {self.cfg.name}: the hidden tests of {doc.id} could not be decoded")
                 try:
-                    doc.target = doc.target + parse_tests(text, self.cfg.options["pickled_tests_field"])
+                    doc.target = doc.target + parse_tests(text, self.params.pickled_tests_field)
                 except FieldError as e:
                     raise SuiteError(f"task {self.cfg.name}: hidden tests of {doc.id}: {e}") from None
                 doc.meta["pickled"] = None
@@ -144,8 +153,7 @@ class StdioCodeTask(Task):
 
     def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
         sandbox = self.ctx["sandbox"]
-        limits = Limits(timeout_s=float(self.cfg.options.get("timeout_s", 6.0)),
-                        memory_mb=int(self.cfg.options.get("memory_mb", 1024)))
+        limits = self.params.limits()
         jobs = flatten(items)
 
         def run(job: tuple) -> Grade:

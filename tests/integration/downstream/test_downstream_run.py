@@ -128,7 +128,7 @@ def test_wrong_and_missing_predictions(tmp_path):
         {"task_id": "SmokeEval/1", "output": "```python\ndef evens(xs):\n    while True:\n        pass\n```"},
     ])
     summary = _run(["~suite", "task=[smoke_math,smoke_humaneval,smoke_ifeval]", f"predictions={preds}",
-                    f"output_dir={tmp_path / 'out'}", "+tasks.smoke_humaneval.options.timeout_s=2",
+                    f"output_dir={tmp_path / 'out'}", "tasks.smoke_humaneval.params.timeout_s=2",
                     "allow_missing=true"])
     math, code, ifeval = (summary["tasks"][t] for t in ("smoke_math", "smoke_humaneval", "smoke_ifeval"))
     # a missing item is a failed one: the score is over the task's items, not over those given
@@ -334,7 +334,7 @@ def test_a_changed_judge_or_option_grades_again(tmp_path):
         assert run("judge.cache.namespace=fresh")[1] == 6  # the documented way to force fresh calls
         assert run("judge.cache.namespace=fresh")[1] == 0
         assert run("judge.cache.namespace=fresh", "judge.cache.enabled=false")[1] == 6  # no cache at all
-        neutral, sent = run("+tasks.smoke_general.options.neutral=0.0")
+        neutral, sent = run("tasks.smoke_general.params.neutral=0.0")
         assert sent == 0  # the judge's own answers are still cached (same requests); the grade is not
         assert neutral["score"] == pytest.approx((1 + 0 + 0) / 3)
 

