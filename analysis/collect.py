@@ -416,6 +416,30 @@ def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOW
     return table
 
 
+def results_table(tracking_uri: str, experiment: str, run_ids: Sequence[str], metrics: Sequence[str],
+                  csv_path: Path) -> Optional[Tuple[List[str], List[List[str]]]]:
+    """A pipeline's joined results (``results_table`` in conf/pipeline.yaml): the runs
+    ``run_ids`` of ``experiment``, one row per GenRM variant. The whole table (every metric,
+    interval and count) goes to ``csv_path``; returned, the header and rows of ``metrics`` as
+    ``value [lo, hi]`` to print. None when none of the runs is in the store."""
+    wanted = set(run_ids)
+    frame = runs_table([r for r in search(tracking_uri, [experiment]) if r.run_id in wanted])
+    if frame.empty:
+        return None
+    frame.to_csv(csv_path, index=False)
+
+    def cell(i: Any, c: str) -> str:
+        v = frame.loc[i, c]
+        if not isinstance(v, (int, float)) or v != v:
+            return "-"
+        lo, hi = frame.loc[i, c + LO] if c + LO in frame else None, frame.loc[i, c + HI] if c + HI in frame else None
+        bounds = f" [{lo:.3f}, {hi:.3f}]" if isinstance(lo, float) and isinstance(hi, float) and lo == lo else ""
+        return f"{v:.4f}{bounds}"
+
+    cols = [c for c in metrics if c in frame.columns]
+    return ["variant", *cols], [[v, *[cell(i, c) for c in cols]] for i, v in frame["variant"].items()]
+
+
 def load_table(source: str, input_path: Optional[str], mlflow: MlflowSource, default_uri: str,
                by: Sequence[str] = ()) -> pd.DataFrame:
     """The table an analysis stage works on: collected from MLflow (``source=mlflow``; the

@@ -80,6 +80,10 @@ class PipelineConfig(StageConfig):
     # Metrics to print per GenRM variant when the steps are done (genrm_eval / downstream_eval
     # columns, e.g. toy_test/s_corr, downstream/avg), read back from the tracking store.
     summary: List[str] = field(default_factory=list)
+    # The function that joins the steps' runs into that table (package.module.function, called
+    # as in results_table below): the analysis stage's, named in conf/pipeline.yaml, so the
+    # shared pipeline imports no stage package.
+    results_table: Optional[str] = None
 
     def own_overrides(self, name: str) -> List[str]:
         """A step's overrides as the experiment gives them (references not yet resolved)."""
@@ -112,6 +116,17 @@ class PipelineConfig(StageConfig):
             for key in step.slurm:
                 if key not in slurm_keys:
                     p.append((f"steps.{name}.slurm.{key}", f"not a cluster.slurm setting ({sorted(slurm_keys)})"))
+        if self.summary and not self.results_table:
+            p.append(("results_table", "summary needs the function that joins the steps' runs "
+                                       "(package.module.function, e.g. analysis.collect.results_table)"))
+        elif self.results_table:
+            from plumbing.components import locate
+
+            try:
+                if not callable(locate(self.results_table)):
+                    p.append(("results_table", f"{self.results_table!r} is not a function"))
+            except (ImportError, AttributeError) as e:
+                p.append(("results_table", str(e)))
         if not p:
             try:
                 order(self.steps)
@@ -468,30 +483,21 @@ def run_slurm(cfg: PipelineConfig, plan: Plan, tracker: StageRun) -> Dict[str, D
 def results_table(cfg: PipelineConfig, tracker: StageRun, run_ids: List[str]) -> str:
     """The ``summary`` metrics of the steps' runs (those of this run, and those it skipped
     as done before), one row per GenRM variant, each with its interval; printed, returned as
-    markdown, and the whole joined table (every metric, interval and count) written to
-    ``results.csv`` and logged to the pipeline's run."""
-    from analysis.collect import HI, LO, runs_table, search
+    markdown, and the whole joined table (every metric, interval and count) in ``results.csv``,
+    logged to the pipeline's run. ``cfg.results_table`` joins them:
+    ``(tracking_uri, experiment, run_ids, metrics, csv_path) -> (header, rows)`` or None when
+    no run has a metric, writing the whole table to ``csv_path``."""
+    from plumbing.components import locate
 
-    wanted = set(run_ids)
-    frame = runs_table([r for r in search(tracker.uri, [cfg.tracking.experiment]) if r.run_id in wanted])
-    if frame.empty:
+    out = Path(cfg.output_dir)
+    joined = locate(cfg.results_table)(tracker.uri, cfg.tracking.experiment, run_ids, cfg.summary,
+                                       out / "results.csv")
+    if joined is None:
         return ""
-    frame.to_csv(Path(cfg.output_dir) / "results.csv", index=False)
-    tracker.log_artifact(Path(cfg.output_dir) / "results.csv")
-
-    def cell(i: Any, c: str) -> str:
-        v = frame.loc[i, c]
-        if not isinstance(v, (int, float)) or v != v:
-            return "-"
-        lo, hi = frame.loc[i, c + LO] if c + LO in frame else None, frame.loc[i, c + HI] if c + HI in frame else None
-        bounds = f" [{lo:.3f}, {hi:.3f}]" if isinstance(lo, float) and isinstance(hi, float) and lo == lo else ""
-        return f"{v:.4f}{bounds}"
-
-    cols = [c for c in cfg.summary if c in frame.columns]
-    rows = [[v, *[cell(i, c) for c in cols]] for i, v in frame["variant"].items()]
-    say(Path(cfg.output_dir), f"\nResults per GenRM variant, 95% intervals (also in {Path(cfg.output_dir) / 'results.md'})\n"
-        + table(["variant", *cols], rows))
-    return markdown(["variant", *cols], rows)
+    header, rows = joined
+    tracker.log_artifact(out / "results.csv")
+    say(out, f"\nResults per GenRM variant, 95% intervals (also in {out / 'results.md'})\n" + table(header, rows))
+    return markdown(header, rows)
 
 
 def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:

@@ -4,6 +4,7 @@ the older run of its (variant, seed) instead of being averaged with it as if it 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -151,3 +152,39 @@ def test_averages_over_different_task_sets_are_flagged():
     with pytest.warns(MixedConfigWarning, match="cover different numbers of tasks"):
         table = runs_table(runs)
     assert any("different numbers of tasks" in w for w in table.attrs["warnings"])
+
+
+def test_the_pipeline_s_results_table_joins_its_own_runs_with_intervals(uri, tmp_path):
+    """plumbing.pipeline prints and writes the table through the function conf/pipeline.yaml
+    names (the shared pipeline imports no analysis code): its runs only, Wilson intervals."""
+    from plumbing.config.hydra_app import compose
+    from scipy.stats import binomtest
+
+    from plumbing.pipeline import results_table
+
+    ids = [_eval(uri, "ralign", 0, "aaaa", _counts(61, 122)), _eval(uri, "outcome", 0, "bbbb", _counts(100, 122))]
+    _eval(uri, "elsewhere", 0, "cccc", _counts(1, 122))  # a run of another pipeline in the same store
+    cfg, _ = compose("pipeline", ["experiment=smoke", f"output_dir={tmp_path}", "tracking.experiment=exp",
+                                  "summary=[bench/l_acc,downstream/avg]"])
+    assert cfg.results_table == "analysis.collect.results_table"
+
+    logged = []
+    md = results_table(cfg, SimpleNamespace(uri=uri, log_artifact=logged.append), ids)
+    lo, hi = binomtest(61, 122).proportion_ci(method="wilson")
+    assert md.splitlines()[:2] == ["| variant | bench/l_acc |", "|---|---|"]
+    assert f"| ralign | 0.5000 [{lo:.3f}, {hi:.3f}] |" in md and "| outcome | 0.8197 [" in md
+    assert "elsewhere" not in md and logged == [tmp_path / "results.csv"]
+    header = (tmp_path / "results.csv").read_text().splitlines()[0]
+    assert "bench/l_acc:lo" in header and "bench/n" in header  # the whole table: intervals and counts
+    assert "Results per GenRM variant" in (tmp_path / "pipeline.log").read_text()
+
+
+@pytest.mark.parametrize("override, message", [("results_table=null", "summary needs the function"),
+                                               ("results_table=analysis.collect.no_such", "has no 'no_such'")])
+def test_a_pipeline_summary_without_a_joining_function_stops_at_start(tmp_path, override, message):
+    from plumbing.config.hydra_app import compose
+    from plumbing.config.validate import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        compose("pipeline", ["experiment=smoke", f"output_dir={tmp_path}", override])
+    assert [k for k, m in err.value.problems if message in m] == ["results_table"]
