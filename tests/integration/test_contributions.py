@@ -6,6 +6,7 @@ PYTHONPATH, the YAML through Hydra's search path."""
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -92,3 +93,87 @@ def test_a_reward_with_its_own_params_from_outside_the_suite(tmp_path, cli, pyth
     assert run.data.tags["reward"] == "length_penalized_outcome"  # the option's file name is its name
     assert run.data.metrics["genrm_reward/length_penalty"] > 0  # the metric it declares reaches MLflow
     assert run.data.params["reward.params.per_char"] == "0.002"
+
+
+EXACT_MATCH_TASK = {
+    "my_tasks.py": '''
+        """A task kind from outside the suite: short answers matched exactly, with a metric of its own."""
+        from dataclasses import dataclass
+
+        from downstream_eval.tasks import Doc, Grade, Task
+        from plumbing.data import FieldError
+
+
+        @dataclass
+        class ExactMatchParams:
+            answer_field: str = "answer"
+            case_sensitive: bool = False
+            max_answer_chars: int = 200  # longer outputs are cut before matching
+
+            def check(self):
+                return [("max_answer_chars", "must be >= 1")] if self.max_answer_chars < 1 else []
+
+
+        class ExactMatchTask(Task):
+            Params = ExactMatchParams
+
+            def doc(self, rec, index):
+                if self.params.answer_field not in rec:
+                    raise FieldError(self.params.answer_field, "missing")
+                return Doc(str(rec["id"]), self.prompt(rec["question"]), str(rec[self.params.answer_field]))
+
+            def grade_one(self, doc, output):
+                answer = output.strip()[:self.params.max_answer_chars]
+                same = answer == doc.target if self.params.case_sensitive else answer.lower() == doc.target.lower()
+                return Grade(float(same), answer, "exact" if same else "different", {"chars": len(answer)})
+
+            def summarize(self, grades):
+                out = super().summarize(grades)
+                flat = [g for gs in grades for g in gs]
+                out["answer_length"] = sum(g.detail.get("chars", 0) for g in flat) / len(flat) if flat else None
+                return out
+    ''',
+    "capitals.jsonl": '''
+        {"id": "fr", "question": "Capital of France?", "gold": "Paris"}
+        {"id": "jp", "question": "Capital of Japan?", "gold": "Tokyo"}
+    ''',
+    "conf/task/capitals.yaml": '''
+        # @package tasks.capitals
+        # Capitals, answered in one word, matched exactly (case aside).
+        _target_: my_tasks.ExactMatchTask
+        domain: general
+        path: {data}
+        params:
+          answer_field: gold
+    ''',
+}
+
+
+def test_a_task_kind_with_a_new_metric_from_outside_the_suite(tmp_path, cli, python):
+    files = dict(EXACT_MATCH_TASK)
+    files["conf/task/capitals.yaml"] = files["conf/task/capitals.yaml"].replace(
+        "{data}", str(tmp_path / "contrib" / "capitals.jsonl"))
+    env, searchpath = contribution(tmp_path, files)
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text('{"task_id": "fr", "output": "paris"}\n{"task_id": "jp", "output": "Kyoto, I think"}\n')
+    out = tmp_path / "out"
+    base = [python, "-m", "downstream_eval.run", "~suite", "task=[capitals]", f"predictions={preds}", searchpath]
+    # its params are checked like the suite's own kinds', every problem at once, before any work
+    bad = cli(base + [f"output_dir={tmp_path / 'bad'}", "tasks.capitals.params.max_answer_chars=0",
+                      "tasks.capitals.params.case_sensitive=maybe", "tasks.capitals.params.typo=1"],
+              cwd=tmp_path, env=env)
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    for key in ("tasks.capitals.params.max_answer_chars: must be >= 1", "tasks.capitals.params.case_sensitive: ",
+                "tasks.capitals.params.typo: ExactMatchTask takes no param 'typo'"):
+        assert key in bad.stderr, bad.stderr[-2000:]
+    assert not (tmp_path / "bad" / "mlflow.db").exists()
+
+    proc = cli(base + [f"output_dir={out}"], cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    task = json.loads((out / "summary.json").read_text())["tasks"]["capitals"]
+    assert task["kind"] == "my_tasks.ExactMatchTask" and task["score"] == 0.5  # its YAML's answer_field was read
+    assert task["answer_length"] == (len("paris") + len("Kyoto, I think")) / 2
+    run = only_run(out)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["downstream/capitals"] == 0.5
+    assert run.data.metrics["downstream/capitals/answer_length"] == task["answer_length"]  # the new metric
