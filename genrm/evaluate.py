@@ -261,7 +261,7 @@ def run(cfg: GenRMEvalConfig, tracker: StageRun) -> Dict[str, Any]:
         loads[name] = report.as_dict()
     if cfg.dry_run:
         plan = {n: len(s) for n, s in datasets.items()}
-        print(f"[genrm_eval] dry run: would judge {plan} with {cfg.genrm.kind}:{cfg.genrm.model}")
+        print(f"[genrm_eval] dry run: would judge {plan} with {cfg.genrm.label}:{cfg.genrm.model}")
         return {"dry_run": True, "samples": plan}
 
     cfg = resolve_genrm_run(cfg, tracker)

@@ -62,7 +62,7 @@ def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> List[Dict[str, str]
 def plan(cfg: PreflightConfig) -> Dict[str, Any]:
     """What the stage will do, without doing it (``dry_run=true``)."""
     step: Dict[str, Any] = {"model": cfg.model.path, "build_tiny_model": cfg.model.tiny is not None,
-                            "backend": cfg.llm.kind, "requests": cfg.n_requests,
+                            "backend": cfg.llm.label, "requests": cfg.n_requests,
                             "data": {n: d.path or d.hub_id for n, d in cfg.data.items()}}
     if cfg.llm.serve.launcher != "none":
         from plumbing.launch.server import LocalServer
@@ -96,7 +96,7 @@ def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
         ChatRequest.of(prompts[i % len(prompts)], sampling, sample_index=i // len(prompts))
         for i in range(cfg.n_requests)
     ]
-    print(f"[preflight] {cfg.n_requests} requests to {llm.kind} backend for {cfg.model.name}")
+    print(f"[preflight] {cfg.n_requests} requests to the {llm.label} backend for {cfg.model.name}")
     with open_backend(llm, out, name="preflight") as backend:
         results = backend.complete(requests, progress=True)
         stats = backend.stats.as_dict()
@@ -113,7 +113,7 @@ def run(cfg: PreflightConfig, tracker: StageRun) -> Dict[str, Any]:
     ok = sum(r.ok for r in results)
     summary: Dict[str, Any] = {
         "model": cfg.model.name,
-        "backend": llm.kind,
+        "backend": llm.label,
         "requests": len(results),
         "succeeded": ok,
         "success_rate": ok / len(results),

@@ -8,11 +8,16 @@ the wrong type fails at composition and names the key. Rules that types cannot e
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
+
+from plumbing.components import ComponentConfig
+from plumbing.llm.types import LLMBackend
 
 # field(metadata={"range": (low, high)}): the numbers a field takes (default: finite and >= 0,
 # checked for every config by plumbing.config.validate.range_problems); ANY: any finite number.
@@ -318,12 +323,18 @@ class CacheConfig:
 
 
 @dataclass
-class LLMConfig:
-    """One LLM backend: "complete a batch of chat requests" (GenRM, MetaRM, judge, policy)."""
+class LLMConfig(ComponentConfig):
+    """One LLM backend: "complete a batch of chat requests" (GenRM, MetaRM, judge, policy).
 
-    kind: str = "openai"  # a registered backend: openai | transformers | vllm | ...
-    model: str = MISSING  # served model name, or a local path / hub id for in-process kinds
-    base_url: Optional[str] = None  # openai kind; filled in by `serve` when it launches one
+    A component: ``_target_`` names the backend class (an :class:`~plumbing.llm.types.LLMBackend`;
+    ``conf/llm/<name>.yaml``, chosen as ``llm@<role>=<name>``), ``params`` its own settings
+    (checked against its ``Params``). The fields here are what every backend, the server a
+    stage starts, the cluster job and the caches read."""
+
+    base = LLMBackend
+
+    model: str = MISSING  # served model name, or a local path / hub id for in-process backends
+    base_url: Optional[str] = None  # backends over HTTP; filled in by `serve` when it launches one
     api_key: Optional[str] = None  # secret: redacted in every log, param and artifact
     api_key_env: Optional[str] = None  # or: the name of the env var that holds the key
     concurrency: int = 64
@@ -331,37 +342,52 @@ class LLMConfig:
     max_retries: int = 4
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 20.0
-    batch_size: int = 8  # in-process kinds
-    device: str = "auto"
     dtype: str = "auto"
-    tensor_parallel_size: int = 1  # vllm
-    gpu_memory_utilization: float = field(default=0.85, metadata={"range": (0, 1)})  # vllm
+    # an in-process vllm backend and a `vllm serve` the stage (or a cluster job) starts
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = field(default=0.85, metadata={"range": (0, 1)})
     chat_template_kwargs: Dict[str, Any] = field(default_factory=dict)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
 
-    def check(self) -> Problems:
-        from plumbing.llm.registry import backend_class
+    @property
+    def over_http(self) -> bool:
+        """Whether the backend class declares it speaks HTTP (False if it does not import:
+        ``check`` says why)."""
+        try:
+            return bool(getattr(self.component(), "over_http", False))
+        except (ImportError, AttributeError):
+            return False
 
-        p: Problems = []
-        try:  # a registered name, or "package.module:Class" of a backend outside the suite
-            kind = backend_class(self.kind)
-        except (KeyError, ImportError, AttributeError) as e:
-            p.append(("kind", str(e).strip("'\"")))
-            kind = None
-        for key in ("concurrency", "timeout_s", "batch_size", "tensor_parallel_size"):
+    def build(self) -> LLMBackend:
+        """The backend (no server, no cache: see ``plumbing.llm.registry.open_backend``). One
+        that names no model identity gets its class, model and params, so the call cache
+        never mixes two backends' answers."""
+        cls = self.component()
+        params = self.typed_params()
+        backend = cls.from_config(self, params)
+        if not backend.model_id:
+            own = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
+            backend.model_id = f"{cls.__module__}.{cls.__qualname__}:{self.model}:{own}"
+        return backend
+
+    def check(self) -> Problems:
+        p: Problems = super().check()  # the class and its params
+        known = not any(key == "_target_" for key, _ in p)  # else what it declares is unknown
+        for key in ("concurrency", "timeout_s", "tensor_parallel_size"):
             check_positive(p, key, getattr(self, key))
         check_positive(p, "max_retries", self.max_retries, allow_zero=True)
         check_positive(p, "backoff_initial_s", self.backoff_initial_s, allow_zero=True)
         if self.backoff_max_s < self.backoff_initial_s:
             p.append(("backoff_max_s", "must be >= backoff_initial_s"))
-        over_http = bool(getattr(kind, "over_http", False))  # what the kind declares
-        if self.serve.launcher != "none" and not over_http:
-            p.append(("kind", f"a server started by the stage (serve.launcher={self.serve.launcher}) is "
-                              "reached over HTTP: kind must be a backend that speaks HTTP (openai)"))
-        if over_http and not self.base_url and self.serve.launcher == "none":
-            p.append(("base_url", "the openai backend needs base_url, or serve.launcher to start a server"))
+        if known and self.serve.launcher != "none" and not self.over_http:
+            p.append(("_target_", f"a server started by the stage (serve.launcher={self.serve.launcher}) is "
+                                  f"reached over HTTP: {self._target_} does not speak HTTP (use "
+                                  "plumbing.llm.openai_http.OpenAIHTTPBackend, as llm@<role>=transformers_serve)"))
+        if known and self.over_http and not self.base_url and self.serve.launcher == "none":
+            p.append(("base_url", f"{self.label} reaches its model over HTTP: give base_url, or serve.launcher "
+                                  "to start a server"))
         if self.api_key and self.api_key_env:
             p.append(("api_key", "set api_key or api_key_env, not both"))
         return p

@@ -195,11 +195,9 @@ def judge_problems(role: str, llm: Any) -> List[Tuple[str, str]]:
     if llm is None:
         return []
     p = []
-    from plumbing.llm.registry import backend_class
-
-    if not backend_class(llm.kind).over_http:
-        p.append((f"{role}.kind", "engine=openrlhf reaches judges over HTTP: use llm@"
-                                  f"{role}=vllm_serve (started by the job) or llm@{role}=openai"))
+    if not llm.over_http:  # what its backend class declares
+        p.append((f"{role}._target_", f"engine=openrlhf reaches judges over HTTP, {llm.label} does not: use llm@"
+                                      f"{role}=vllm_serve (started by the job) or llm@{role}=openai"))
     if llm.serve.launcher == "transformers":
         p.append((f"{role}.serve.launcher", "on the cluster the job starts judges with vllm serve"))
     if llm.api_key:  # the settings are a module on shared disk, read by every engine actor

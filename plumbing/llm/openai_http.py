@@ -66,7 +66,7 @@ class OpenAIHTTPBackend(LLMBackend):
         self._start_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "OpenAIHTTPBackend":
+    def from_config(cls, cfg: Any, params: Any) -> "OpenAIHTTPBackend":
         from plumbing.llm.registry import resolve_api_key
 
         return cls(cfg.base_url, cfg.model, api_key=resolve_api_key(cfg), concurrency=cfg.concurrency,

@@ -1,8 +1,9 @@
-"""LLM backends by name, and the one way stages open a configured backend.
+"""The one way stages open a configured LLM backend: a server started on demand when the
+config asks for one, the call cache around it.
 
-A backend kind is a class with ``from_config(cfg: LLMConfig) -> LLMBackend``. Built-in kinds
-are listed here by import path (so optional dependencies load only when used); new kinds
-register with :func:`register_backend` or are named directly as ``"package.module:Class"``.
+A backend is a component (``LLMConfig._target_``, see :mod:`plumbing.components`): there is no
+list of backends; :meth:`~plumbing.config.schema.LLMConfig.build` constructs the class the
+config names.
 """
 
 from __future__ import annotations
@@ -15,14 +16,6 @@ from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence
 
 from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
-from plumbing.registry import Registry
-
-BACKENDS = Registry("LLM backend kind", {
-    "openai": "plumbing.llm.openai_http:OpenAIHTTPBackend",
-    "transformers": "plumbing.llm.transformers_local:TransformersBackend",
-    "vllm": "plumbing.llm.vllm_local:VLLMBackend",
-})
-register_backend, backend_names, backend_class = BACKENDS.register, BACKENDS.names, BACKENDS.get
 
 
 def resolve_api_key(cfg: Any) -> Optional[str]:
@@ -39,14 +32,10 @@ def resolve_api_key(cfg: Any) -> Optional[str]:
     return None
 
 
-def make_backend(cfg: Any) -> LLMBackend:
-    """Construct the backend for an :class:`~plumbing.config.schema.LLMConfig` (no server, no cache)."""
-    return backend_class(cfg.kind).from_config(cfg)
-
-
 class ServedBackend(LLMBackend):
-    """An OpenAI-HTTP backend on a local server that starts on the first request that needs
-    it (a fully cached rerun never starts one) and stops on close."""
+    """The config's HTTP backend (its class declares ``over_http``, which ``LLMConfig.check``
+    requires of a served config) on a local server that starts on the first request that
+    needs it (a fully cached rerun never starts one) and stops on close."""
 
     def __init__(self, cfg: Any, log_path: Path):
         from plumbing.launch.server import LocalServer
@@ -70,8 +59,8 @@ class ServedBackend(LLMBackend):
         with self._lock:
             if self._http is None:
                 self.server.start()
-                self._http = make_backend(replace(self.cfg, kind="openai", base_url=self.server.base_url,
-                                                  model=self.server.served_model))
+                self._http = replace(self.cfg, base_url=self.server.base_url,
+                                     model=self.server.served_model).build()
             return self._http
 
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
@@ -98,7 +87,7 @@ def build_backend(cfg: Any, output_dir: str | os.PathLike, name: str = "llm") ->
     if cfg.serve.launcher != "none":
         backend: LLMBackend = ServedBackend(cfg, out / "logs" / f"{name}_server.log")
     else:
-        backend = make_backend(cfg)
+        backend = cfg.build()
     if cfg.cache.enabled:
         path = Path(cfg.cache.path) if cfg.cache.path else out / "llm_cache.sqlite"
         backend = CachedBackend(backend, LLMCache(path), cfg.cache.namespace)

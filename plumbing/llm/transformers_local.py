@@ -11,6 +11,7 @@ import contextlib
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from plumbing.llm.cache import model_fingerprint
@@ -33,7 +34,18 @@ def pick_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@dataclass
+class TransformersParams:
+    device: str = "auto"  # auto: cuda when there is one
+    batch_size: int = 8  # prompts per generate() call
+
+    def check(self) -> List[tuple]:
+        return [("batch_size", f"must be >= 1, got {self.batch_size}")] if self.batch_size < 1 else []
+
+
 class TransformersBackend(LLMBackend):
+    Params = TransformersParams
+
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  chat_template_kwargs: Optional[Dict[str, Any]] = None, trust_remote_code: bool = False):
         super().__init__()
@@ -51,8 +63,8 @@ class TransformersBackend(LLMBackend):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "TransformersBackend":
-        return cls(cfg.model, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
+    def from_config(cls, cfg: Any, params: TransformersParams) -> "TransformersBackend":
+        return cls(cfg.model, device=params.device, dtype=cfg.dtype, batch_size=params.batch_size,
                    chat_template_kwargs=cfg.chat_template_kwargs)
 
     def _load(self) -> None:

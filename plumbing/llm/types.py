@@ -134,16 +134,27 @@ class LLMBackend(abc.ABC):
     ``on_result(i, result)`` is called as soon as item ``i`` finishes (the cache uses it to
     persist each answer immediately, so a crash loses at most the calls in flight).
     Implementations must be safe to call from several threads at once.
+
+    A backend is a component (:mod:`plumbing.components`): ``conf/llm/<name>.yaml`` names
+    its class as ``_target_``; settings only it reads are its ``Params`` dataclass, given
+    under ``params:`` and checked like any config; the settings every backend shares are
+    :class:`~plumbing.config.schema.LLMConfig`'s fields.
     """
 
-    #: identity of the model behind the backend; part of every cache key
+    #: identity of the model behind the backend; part of every cache key (one left empty is
+    #: filled with the class, model and params by ``LLMConfig.build``)
     model_id: str = ""
-    #: the kind reaches its model over HTTP (base_url or a server the stage starts): the only
-    #: kind a started server or a cluster job's judge can use
+    #: the backend reaches its model over OpenAI-compatible HTTP (base_url, or a server the
+    #: stage starts): the only kind a started server or a cluster job's judge can use
     over_http: bool = False
 
     def __init__(self) -> None:
         self.stats = BackendStats()
+
+    @classmethod
+    def from_config(cls, cfg: Any, params: Any) -> "LLMBackend":
+        """The backend for an ``LLMConfig`` (shared settings) and its typed ``Params``."""
+        return cls()
 
     @abc.abstractmethod
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:

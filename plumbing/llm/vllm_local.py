@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from plumbing.llm.cache import model_fingerprint
@@ -16,7 +17,20 @@ from plumbing.errors import ModelLoadError
 from plumbing.llm.types import ChatRequest, ChatResult, FailureKind, LLMBackend, OnResult
 
 
+@dataclass
+class VLLMParams:
+    batch_size: int = 1024  # items per LLM.chat call: answers reach the cache after each chunk
+
+    def check(self) -> List[tuple]:
+        return [("batch_size", f"must be >= 1, got {self.batch_size}")] if self.batch_size < 1 else []
+
+
 class VLLMBackend(LLMBackend):
+    """In-process vLLM; ``tensor_parallel_size`` and ``gpu_memory_utilization`` are shared
+    settings (``LLMConfig``): a ``vllm serve`` the stage starts reads them too."""
+
+    Params = VLLMParams
+
     def __init__(self, model: str, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
                  dtype: str = "auto", seed: int = 0, batch_size: int = 1024,
                  chat_template_kwargs: Optional[Dict[str, Any]] = None, trust_remote_code: bool = False):
@@ -27,7 +41,6 @@ class VLLMBackend(LLMBackend):
         self._kwargs = dict(model=model, tensor_parallel_size=tensor_parallel_size,
                             gpu_memory_utilization=gpu_memory_utilization, dtype=dtype, seed=seed,
                             trust_remote_code=trust_remote_code)
-        # Items per LLM.chat call: answers are persisted (cache) after each chunk.
         self.batch_size = batch_size
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self._llm: Any = None
@@ -35,10 +48,11 @@ class VLLMBackend(LLMBackend):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "VLLMBackend":
+    def from_config(cls, cfg: Any, params: VLLMParams) -> "VLLMBackend":
         return cls(cfg.model, tensor_parallel_size=cfg.tensor_parallel_size,
                    gpu_memory_utilization=cfg.gpu_memory_utilization, dtype=cfg.dtype,
-                   seed=cfg.sampling.seed or 0, chat_template_kwargs=cfg.chat_template_kwargs)
+                   seed=cfg.sampling.seed or 0, batch_size=params.batch_size,
+                   chat_template_kwargs=cfg.chat_template_kwargs)
 
     def _load(self) -> Any:
         if self._llm is None:
@@ -46,7 +60,7 @@ class VLLMBackend(LLMBackend):
                 from vllm import LLM
             except ImportError as e:
                 raise RuntimeError(
-                    "llm.kind=vllm needs vLLM (pip install 'ralign-suite[cluster]') and a CUDA GPU"
+                    "llm@<role>=vllm needs vLLM (pip install 'ralign-suite[cluster]') and a CUDA GPU"
                 ) from e
             self._llm = LLM(**self._kwargs)
         return self._llm

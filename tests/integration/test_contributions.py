@@ -95,6 +95,90 @@ def test_a_reward_with_its_own_params_from_outside_the_suite(tmp_path, cli, pyth
     assert run.data.params["reward.params.per_char"] == "0.002"
 
 
+FIXED_VERDICT_BACKEND = {
+    "my_backends.py": '''
+        """An LLM backend from outside the suite: a GenRM that always prefers the same answer."""
+        from dataclasses import dataclass
+
+        from plumbing.llm.types import ChatResult, LLMBackend
+
+
+        @dataclass
+        class FixedParams:
+            verdict: str = "A"
+
+            def check(self):
+                return [] if self.verdict in ("A", "B") else [("verdict", "must be A or B")]
+
+
+        class FixedVerdict(LLMBackend):
+            """No model_id of its own: the suite keys its cache on the class, model and params."""
+
+            Params = FixedParams
+
+            def __init__(self, verdict):
+                super().__init__()
+                self.verdict = verdict
+
+            @classmethod
+            def from_config(cls, cfg, params):
+                return cls(params.verdict)
+
+            def _complete(self, requests, on_result, progress):
+                out = []
+                for i, _ in enumerate(requests):
+                    res = ChatResult(text=f"Always this one. \\\\boxed{{{self.verdict}}}", finish_reason="stop")
+                    on_result(i, res)
+                    out.append(res)
+                return out
+    ''',
+    "conf/llm/fixed_verdict.yaml": '''
+        # a GenRM that always prefers answer params.verdict, no model
+        _target_: my_backends.FixedVerdict
+        model: fixed
+        params:
+          verdict: B
+    ''',
+}
+
+
+def _pairs(path: Path, labels: str) -> Path:
+    """A tiny R-Align-format benchmark, one pair per golden label."""
+    import json
+
+    rows = [{"id": f"p{i}", "conversations": [{"role": "user", "content": f"What is {i} + 1?"}],
+             "response_A": f"{i + 1}.", "response_B": f"{i + 2}.", "gt_label": label,
+             "gt_judgment": f"Answer {label} is better.", "source": {"subset": "sums"}}
+            for i, label in enumerate(labels)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_an_llm_backend_with_its_own_params_from_outside_the_suite(tmp_path, cli, python):
+    env, searchpath = contribution(tmp_path, FIXED_VERDICT_BACKEND)
+    data = _pairs(tmp_path / "pairs.jsonl", "BBAB")
+    cache = tmp_path / "calls.sqlite"  # one call cache for both runs: it must tell the backends apart
+    base = [python, "-m", "genrm.evaluate", "data=[smoke_pairs]", f"data.smoke_pairs.path={data}",
+            "llm@genrm=fixed_verdict", f"genrm.cache.path={cache}", searchpath]
+    # its params are checked like the suite's own, every problem at once, before any work
+    bad = cli(base + [f"output_dir={tmp_path / 'bad'}", "genrm.params.verdict=C", "+genrm.params.typo=1"],
+              cwd=tmp_path, env=env)
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    for problem in ("genrm.params.verdict: must be A or B", "genrm.params.typo: FixedVerdict takes no param"):
+        assert problem in bad.stderr, bad.stderr[-2000:]
+    assert not (tmp_path / "bad" / "mlflow.db").exists()
+
+    for verdict, l_acc in (("B", 0.75), ("A", 0.25)):
+        out = tmp_path / f"out_{verdict}"
+        proc = cli(base + [f"output_dir={out}", f"genrm.params.verdict={verdict}"], cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        run = only_run(out)
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["smoke_pairs/l_acc"] == l_acc  # its answers, not the other run's cached ones
+        assert run.data.params["genrm.name"] == "fixed_verdict"  # the option's file name is its name
+        assert run.data.params["genrm.params.verdict"] == verdict
+
+
 EXACT_MATCH_TASK = {
     "my_tasks.py": '''
         """A task kind from outside the suite: short answers matched exactly, with a metric of its own."""

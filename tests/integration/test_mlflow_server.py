@@ -26,7 +26,8 @@ def test_stage_run_lands_on_a_real_mlflow_server(tmp_path, tiny_model, cli, pyth
         run = runs[0]
         assert run.info.status == "FINISHED"
         assert run.data.tags["stage"] == "preflight" and run.data.tags["owner"] == "ci"
-        assert run.data.params["llm.kind"] == "transformers"
+        assert run.data.params["llm.name"] == "transformers"  # the option's file name
+        assert run.data.params["llm._target_"] == "plumbing.llm.transformers_local.TransformersBackend"
         assert run.data.metrics["preflight/succeeded"] == 4
         summary = json.loads(client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path)) and
                              (tmp_path / "summary.json").read_text())

@@ -1,4 +1,5 @@
-"""In-process transformers backend, the backend registry and lazily started servers."""
+"""In-process transformers backend, backends as components (named by class, their own params
+checked) and lazily started servers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import os
 import pytest
 
 from plumbing.config.schema import LLMConfig, ServeConfig
-from plumbing.llm.registry import backend_class, backend_names, open_backend, register_backend
+from plumbing.llm.openai_http import OpenAIHTTPBackend
+from plumbing.llm.registry import open_backend
 from plumbing.llm.transformers_local import TransformersBackend
 from plumbing.llm.types import ChatRequest, LLMBackend, SamplingParams
 
@@ -44,39 +46,66 @@ def test_a_model_that_does_not_load_stops_the_caller_naming_it(tmp_path):
     assert again.value is first.value
 
 
-def test_registry_knows_builtin_kinds_and_accepts_new_ones():
-    assert {"openai", "transformers", "vllm"} <= set(backend_names())
+HTTP = "plumbing.llm.openai_http.OpenAIHTTPBackend"
 
-    @register_backend("constant")
-    class Constant(LLMBackend):
-        model_id = "constant"
 
-        @classmethod
-        def from_config(cls, cfg):
-            return cls()
+class Constant(LLMBackend):
+    """A backend that names no model identity."""
 
-        def _complete(self, requests, on_result, progress):
-            from plumbing.llm.types import ChatResult
+    def _complete(self, requests, on_result, progress):
+        from plumbing.llm.types import ChatResult
 
-            out = [ChatResult(text="\\boxed{A}") for _ in requests]
-            for i, r in enumerate(out):
-                on_result(i, r)
-            return out
+        out = [ChatResult(text="\\boxed{A}") for _ in requests]
+        for i, r in enumerate(out):
+            on_result(i, r)
+        return out
 
-    assert backend_class("constant") is Constant
-    assert backend_class("plumbing.llm.transformers_local:TransformersBackend") is TransformersBackend
-    with pytest.raises(KeyError):
-        backend_class("nope")
+
+def test_a_backend_is_the_class_its_config_names_with_its_own_params():
+    cfg = LLMConfig(_target_="plumbing.llm.transformers_local.TransformersBackend", model="/m",
+                    params={"device": "cpu", "batch_size": 3})
+    assert cfg.check() == []
+    b = cfg.build()
+    assert isinstance(b, TransformersBackend) and (b.device, b.batch_size) == ("cpu", 3)
+    assert b.model_id == "transformers:/m"  # the backend's own identity (the cache key's)
+    bad = LLMConfig(_target_="plumbing.llm.transformers_local.TransformersBackend", model="/m",
+                    params={"batch_size": 0, "tensor_parallel_size": 2})
+    assert dict(bad.check()) == {
+        "params.batch_size": "must be >= 1, got 0",
+        "params.tensor_parallel_size": "TransformersBackend takes no param 'tensor_parallel_size'; "
+                                       "it takes ['device', 'batch_size']"}
+    assert dict(LLMConfig(_target_="plumbing.llm.types.ChatResult", model="m").check())["_target_"] == \
+        "plumbing.llm.types.ChatResult is not a plumbing.llm.types.LLMBackend"
+
+
+def test_a_backend_without_a_model_identity_gets_its_class_model_and_params():
+    """So the call cache never hands one backend's answers to another."""
+    target = f"{__name__}.Constant"
+    one = LLMConfig(_target_=target, model="m").build()
+    assert one.model_id == f"{target}:m:{{}}"
+    assert LLMConfig(_target_=target, model="other").build().model_id != one.model_id
+
+
+class ServedHTTP(OpenAIHTTPBackend):
+    """An HTTP backend of one's own (it inherits ``over_http``)."""
+
+
+def test_only_a_backend_over_http_can_front_a_server():
+    assert LLMConfig(_target_=HTTP, model="m", serve=ServeConfig(launcher="transformers")).check() == []
+    served = LLMConfig(_target_="plumbing.llm.transformers_local.TransformersBackend", model="m",
+                       serve=ServeConfig(launcher="vllm"))
+    assert "does not speak HTTP" in dict(served.check())["_target_"]
 
 
 def test_open_backend_caches_and_a_fully_cached_rerun_starts_no_server(tiny_model, tmp_path):
-    cfg = LLMConfig(kind="openai", model=str(tiny_model), serve=ServeConfig(launcher="transformers"),
-                    concurrency=4)
+    cfg = LLMConfig(_target_=f"{__name__}.ServedHTTP", model=str(tiny_model),
+                    serve=ServeConfig(launcher="transformers"), concurrency=4)
     reqs = _reqs(3, sampling=SamplingParams(max_tokens=4))
     with open_backend(cfg, tmp_path) as b:
         first = b.complete(reqs)
         server = b.inner.server
         assert server.proc is not None  # started on demand
+        assert type(b.inner._http).__name__ == "ServedHTTP"  # reached with the class the config names
     assert server.proc is None  # and stopped on exit
     with open_backend(cfg, tmp_path) as b:
         again = b.complete(reqs)
@@ -88,7 +117,7 @@ def test_a_retrained_model_in_the_same_folder_gets_a_new_cache_identity(tiny_mod
     import shutil
 
     folder = shutil.copytree(tiny_model, tmp_path / "ckpt")
-    cfg = LLMConfig(kind="openai", model=str(folder), serve=ServeConfig(launcher="transformers"))
+    cfg = LLMConfig(_target_=HTTP, model=str(folder), serve=ServeConfig(launcher="transformers"))
     with open_backend(cfg, tmp_path) as b:
         before = b.model_id
     (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes() + b"\0")
@@ -103,10 +132,6 @@ class EchoBackend(LLMBackend):
     """A backend from outside the suite: answers with the last message reversed."""
     model_id = "echo:v1"
 
-    @classmethod
-    def from_config(cls, cfg):
-        return cls()
-
     def _complete(self, requests, on_result, progress):
         out = []
         for i, r in enumerate(requests):
@@ -118,18 +143,19 @@ class EchoBackend(LLMBackend):
 
 
 def test_a_backend_from_outside_the_suite_runs_by_its_import_path(tmp_path, cli, python):
-    """An LLM backend is one module outside the package, named `module:Class` as llm.kind: no
-    list to edit; what it can do (over HTTP or not) is what the class declares."""
+    """An LLM backend is one module outside the package, named as llm._target_: no list to
+    edit; what it can do (over HTTP or not) is what the class declares."""
     (tmp_path / "echo_backend.py").write_text(ECHO_BACKEND)
     env = {"PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
-    r = cli([python, "-m", "plumbing.preflight", "llm.kind=echo_backend:EchoBackend", "llm.model=echo", "n_requests=3",
-             "llm.serve.launcher=none", f"output_dir={tmp_path / 'o'}", "tracking.enabled=false"], env=env)
+    r = cli([python, "-m", "plumbing.preflight", "llm._target_=echo_backend.EchoBackend", "llm.model=echo",
+             "n_requests=3", "llm.serve.launcher=none", f"output_dir={tmp_path / 'o'}", "tracking.enabled=false"],
+            env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["succeeded"] == 3
     # it does not speak HTTP, so a server the stage would start cannot front it
-    r = cli([python, "-m", "plumbing.preflight", "llm.kind=echo_backend:EchoBackend", "llm.model=echo",
+    r = cli([python, "-m", "plumbing.preflight", "llm._target_=echo_backend:EchoBackend", "llm.model=echo",
              "llm.serve.launcher=vllm", f"output_dir={tmp_path / 'o2'}"], env=env)
-    assert r.returncode == 2 and "llm.kind" in r.stderr and "speaks HTTP" in r.stderr, r.stderr[-2000:]
-    r = cli([python, "-m", "plumbing.preflight", "llm.kind=no_such_module:Backend", "llm.model=x",
+    assert r.returncode == 2 and "llm._target_" in r.stderr and "does not speak HTTP" in r.stderr, r.stderr[-2000:]
+    r = cli([python, "-m", "plumbing.preflight", "llm._target_=no_such_module.Backend", "llm.model=x",
              f"output_dir={tmp_path / 'o3'}"], env=env)
-    assert r.returncode == 2 and "llm.kind" in r.stderr and "no_such_module" in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 2 and "llm._target_" in r.stderr and "no_such_module" in r.stderr, r.stderr[-2000:]

@@ -203,7 +203,8 @@ def test_unknown_key_or_wrong_type_names_the_key(override, key):
     "overrides,key",
     [
         (["llm.concurrency=0"], "llm.concurrency"),
-        (["llm.kind=nope"], "llm.kind"),
+        (["llm._target_=nope.Backend"], "llm._target_"),
+        (["llm=transformers", "llm.params.batch_size=0"], "llm.params.batch_size"),  # the backend's own param
         (["llm.sampling.top_p=1.5"], "llm.sampling.top_p"),
         (["cluster.slurm.time=soon"], "cluster.slurm.time"),
         (["llm=openai"], "llm.base_url"),  # required, no value given

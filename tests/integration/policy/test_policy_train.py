@@ -51,7 +51,7 @@ def test_references_are_generated_once_by_a_reference_model_and_stored(tmp_path,
     data.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"say {i}", "domain": "general"}) + "\n"
                             for i in range(3)))
     base = [f"output_dir={tmp_path / 'out'}", "data=smoke_prompts", f"data.smoke_prompts.path={data}",
-            "dry_run=false", "llm@reference=transformers", f"reference.model={tiny_model}", "reference.device=cpu",
+            "dry_run=false", "llm@reference=transformers", f"reference.model={tiny_model}", "reference.params.device=cpu",
             "reference.sampling.max_tokens=6", "reference.sampling.temperature=1.0", "reference.sampling.seed=0",
             f"genrm.model={tiny_model}", "llm@genrm=transformers"]
     from policy_rlhf.train import prepare_prompts
