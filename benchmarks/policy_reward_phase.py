@@ -49,8 +49,8 @@ def main() -> int:
         labels = [json.loads(line)["label"] for line in Path(prepared["dataset"]).open()]
         proc, url = start_server(args.latency, args.concurrency, "genrm.testing:rule_responder")
         try:
-            Path(prepared["module"]).with_name("genrm_endpoint").write_text(url)
-            spec = importlib.util.spec_from_file_location("reward_func", prepared["module"])
+            Path(prepared["reward_module"]).with_name("genrm_endpoint").write_text(url)
+            spec = importlib.util.spec_from_file_location("reward_func", prepared["reward_module"])
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             prompt = "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"

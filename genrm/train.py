@@ -17,10 +17,9 @@ submits it (``cluster=slurm``) or runs it here (``cluster=local``, on a GPU node
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from genrm.records import PairwiseSample
 from genrm.rewards import RewardConfig
@@ -28,11 +27,11 @@ from genrm.rewards.base import Judge
 from genrm.training import TRLReward, training_examples
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
-                                    Problems, StageConfig, check_engine_algo, check_produces)
+                                    Problems, StageConfig, check_produces)
 from plumbing.data import data_sources, load_data
 from plumbing.engines.sft import WarmStartConfig
+from plumbing.engines.training import TrainingJob, engine_problems, train
 from plumbing.errors import SuiteError
-from plumbing.tags import CHECKPOINT
 from plumbing.tracking import StageRun
 
 
@@ -56,18 +55,11 @@ class GenRMTrainConfig(StageConfig):
         if not self.data:
             p.append(("data", "give the training data, e.g. data=ralign_rl"))
         p += check_produces(self.data, "pairwise")
-        p += check_engine_algo(self.engine, self.algo)
         needs = self.reward.declared("needs")
         for role in needs:
             if getattr(self, role) is None:
                 p.append((role, f"reward={self.reward.label} needs a {role}: choose one, e.g. llm@{role}=openai"))
-        if self.engine.name == "openrlhf":
-            from plumbing.engines.openrlhf import judge_problems
-
-            for role in needs:
-                p += judge_problems(role, getattr(self, role))
-            p += self.plan_problems()
-        return p
+        return p + engine_problems(self, {r: getattr(self, r) for r in needs})
 
     def plan(self):
         """The OpenRLHF resource plan of this run (engine=openrlhf)."""
@@ -75,11 +67,6 @@ class GenRMTrainConfig(StageConfig):
 
         judges = [getattr(self, r) for r in self.reward.declared("needs")]
         return stage_plan(self.engine, self.algo, self.cluster, judges)
-
-    def plan_problems(self) -> Problems:
-        from plumbing.engines.openrlhf_plan import problems
-
-        return problems(self.plan(), self.engine, self.algo)
 
 
 # Its dry run writes the engine's job script and command lines (a pipeline dry run shows them).
@@ -104,105 +91,58 @@ def load_samples(cfg: GenRMTrainConfig) -> List[PairwiseSample]:
     return samples
 
 
-def needed_roles(cfg: GenRMTrainConfig) -> List[str]:
-    return [r for r in cfg.reward.declared("needs") if getattr(cfg, r) is not None]
+class GenRMJob(TrainingJob):
+    """GenRM training as an engine runs it: judging prompts of pairwise samples, the chosen
+    reward with the judges it declares."""
 
+    def __init__(self, cfg: GenRMTrainConfig):
+        super().__init__(cfg)
+        self.name = f"genrm-{cfg.reward.label}"
+        self.description = f"GenRM training ({cfg.reward.label} reward)"
 
-# ---------------------------------------------------------------------------- engine=local
-def run_local(cfg: GenRMTrainConfig, samples: List[PairwiseSample], tracker: StageRun) -> Dict[str, Any]:
-    from plumbing.engines.local import train_local
-    from plumbing.failures import guarded
-    from plumbing.llm.registry import open_backend
-    from plumbing.llm.types import SamplingParams
-    from plumbing.models import resolve_model
+    @property
+    def model(self) -> Any:
+        return self.cfg.model
 
-    out = Path(cfg.output_dir)
-    model_path = resolve_model(cfg.model, cfg.output_dir)
-    if cfg.warm_start.steps:
+    @property
+    def judges(self) -> Dict[str, Any]:
+        return {r: getattr(self.cfg, r) for r in self.cfg.reward.declared("needs") if getattr(self.cfg, r) is not None}
+
+    @property
+    def tags(self) -> Dict[str, str]:
+        return {"reward": self.cfg.reward.label}
+
+    def load(self) -> List[PairwiseSample]:
+        return load_samples(self.cfg)
+
+    def warm_start_rows(self, items: List[PairwiseSample]) -> List[Dict[str, Any]]:
         from genrm.training import warm_start_rows
-        from plumbing.engines.sft import warm_start
 
-        rows = warm_start_rows(samples, cfg.warm_start.targets, cfg.warm_start.cue_share, cfg.seed)
-        model_path = warm_start(model_path, rows, cfg.warm_start, out, cfg.seed, tracker)
-    examples = training_examples(samples, cfg.swap_balance, cfg.seed)
-    import contextlib
+        w = self.cfg.warm_start
+        return warm_start_rows(items, w.targets, w.cue_share, self.cfg.seed)
 
-    with contextlib.ExitStack() as stack:
-        judges = {}
-        for role in needed_roles(cfg):
-            llm = getattr(cfg, role)
-            backend = guarded(stack.enter_context(open_backend(llm, out, role)), role, cfg.max_failure_rate)
-            judges[role] = Judge(backend, SamplingParams.from_config(llm.sampling))
-        reward = cfg.reward.build(judges)
-        print(f"[genrm_train] local engine: {cfg.algo.estimator} on {len(examples)} prompts, reward={cfg.reward.label}")
-        checkpoint = train_local(model_path, examples, TRLReward(reward), cfg.algo, cfg.engine, out, tracker, cfg.seed)
-        calls = {role: getattr(j.backend, "inner", j.backend).stats.as_dict() for role, j in judges.items()}
-    tracker.set_tags({CHECKPOINT: str(checkpoint), "reward": cfg.reward.label})
-    summary = {"checkpoint": str(checkpoint), "examples": len(examples), "judge_calls": calls}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    tracker.log_artifact(out / "summary.json")
-    return summary
+    def local_examples(self, items: List[PairwiseSample]) -> List[Dict[str, Any]]:
+        return training_examples(items, self.cfg.swap_balance, self.cfg.seed)
 
+    def local_reward(self, judges: Dict[str, Any]) -> Any:
+        return TRLReward(self.cfg.reward.build({role: Judge(b, s) for role, (b, s) in judges.items()}))
 
-# ---------------------------------------------------------------------------- engine=openrlhf
-def prepare_openrlhf(cfg: GenRMTrainConfig, samples: Optional[List[PairwiseSample]],
-                     tracker: StageRun) -> Dict[str, Any]:
-    """Write the data set, the reward module and the job script; return what was written.
-    A submitted job ends the MLflow run itself (its finishing step); a job run here does not.
-    ``samples=None`` (a dry run): no data is read, the plan says where it would come from."""
-    from dataclasses import asdict
+    def remote_rows(self, items: List[PairwiseSample]) -> List[Dict[str, Any]]:
+        return [{"prompt": ex["prompt"], "label": ex["sample"]} for ex in self.local_examples(items)]
 
-    from plumbing.engines import openrlhf as orl
+    def remote_reward(self, job_dir: Path, judges: Dict[str, Any]) -> Tuple[Path, Dict[str, Any]]:
+        from dataclasses import asdict
 
-    out = Path(cfg.output_dir)
-    job_dir = out / "openrlhf"
-    data_path = job_dir / "train.jsonl"
-    rows = None if samples is None else [{"prompt": ex["prompt"], "label": ex["sample"]}
-                                         for ex in training_examples(samples, cfg.swap_balance, cfg.seed)]
-    lengths = orl.write_prompt_file(data_path, rows, cfg.model.path, cfg.algo.max_prompt_len, cfg.dry_run)
-    if not cfg.dry_run:
-        tracker.log_params({f"data.{k}": v for k, v in lengths.items()})
-    judges: Dict[str, Any] = {}
-    sections = []
-    plan = cfg.plan()
-    for role in needed_roles(cfg):
-        judges[role], section = orl.judge_settings(role, getattr(cfg, role), job_dir, cfg.launch, plan.judge_gpus,
-                                                     plan.judge_dp)
-        sections += [section] if section else []
-    if len(sections) > 1:
-        raise SuiteError("one judge server per job: give the other judge an endpoint (llm@...=openai)")
-    reward_module = orl.write_reward_module(job_dir / "reward_func.py", "genrm.remote_reward:build", {
-        "reward": asdict(cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache"),
-        "max_failure_rate": cfg.max_failure_rate})
-    ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
-    args = orl.ppo_args(model=cfg.model.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
-                        ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
-                        reward_module=str(reward_module),
-                        state_files=[str(data_path), str(reward_module)],
-                        state_known=lengths.get("checked", False))
-    finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if orl.submits(cfg.cluster) else None
-    script = orl.write_job(name=f"genrm-{cfg.reward.label}", job_dir=job_dir, argv=args, plan=plan,
-                           description=f"GenRM training ({cfg.reward.label} reward) with OpenRLHF",
-                           slurm=cfg.cluster.slurm, launch=cfg.launch, judge=sections[0] if sections else None,
-                           finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)
-    return {"script": str(script), "reward_module": str(reward_module), "dataset": str(data_path),
-            "openrlhf_args": args, "checkpoint": str(ckpt_dir), "plan": plan, "prompt_lengths": lengths,
-            **({"examples": len(samples)} if samples is not None else {"data": data_sources(cfg.data)})}
+        from plumbing.engines.openrlhf import write_reward_module
+
+        path = write_reward_module(job_dir / "reward_func.py", "genrm.remote_reward:build", {
+            "reward": asdict(self.cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache"),
+            "max_failure_rate": self.cfg.max_failure_rate})
+        return path, {"reward_module": str(path)}
 
 
 def run(cfg: GenRMTrainConfig, tracker: StageRun) -> Dict[str, Any]:
-    if cfg.engine.name == "openrlhf":
-        from plumbing.engines.openrlhf import launch
-
-        # A dry run reads no hub data (it works offline; the plan says where the data come from)
-        samples = None if cfg.dry_run and not all(d.path for d in cfg.data.values()) else load_samples(cfg)
-        return launch(prepare_openrlhf(cfg, samples, tracker), cfg, tracker, {"reward": cfg.reward.label})
-    samples = load_samples(cfg)
-    if cfg.dry_run:
-        print(f"[genrm_train] dry run: {len(samples)} samples, local engine, {cfg.algo.estimator}, "
-              f"reward={cfg.reward.label}, model={cfg.model.path}")
-        return {"dry_run": True, "examples": len(samples)}
-    return run_local(cfg, samples, tracker)
+    return train(GenRMJob(cfg), tracker)
 
 
 main = stage_main("genrm_train")

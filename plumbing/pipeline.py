@@ -389,7 +389,7 @@ def allocation_problems(cfg: PipelineConfig, plan: "Plan") -> Problems:
         if not getattr(stage_module(stage), "RENDERS_JOBS", False):
             continue
         obj, _ = compose(stage, job_overrides(plan, name), validate_config=False)
-        if obj.engine.name != "openrlhf" or obj.cluster.kind != "slurm":
+        if not obj.engine.adapter().lays_out_cluster or obj.cluster.kind != "slurm":
             continue
         layout, have = obj.plan(), job_resources(cfg, name)
         if have.nodes < layout.job_nodes:

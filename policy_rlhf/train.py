@@ -21,16 +21,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import (AlgoConfig, DataConfig, EngineConfig, LaunchConfig, LLMConfig, ModelConfig,
-                                    Problems, StageConfig, check_engine_algo, check_produces)
+                                    Problems, StageConfig, check_produces)
 from plumbing.data import data_sources, load_data
 from plumbing.engines.sft import WarmStartConfig
+from plumbing.engines.training import TrainingJob, engine_problems, train
 from plumbing.errors import SuiteError
-from plumbing.models import resolve_model, resolve_run_ref
-from plumbing.tags import CHECKPOINT, GENRM_RUN
+from plumbing.models import resolve_run_ref
+from plumbing.tags import GENRM_RUN
 from plumbing.tracking import StageRun, tracking_uri
 from policy_rlhf.prompts import PromptItem, mix
 from policy_rlhf.reward import PairwiseReward, PairwiseRewardConfig
@@ -59,16 +60,9 @@ class PolicyTrainConfig(StageConfig):
         if not self.data:
             p.append(("data", "give prompt data, e.g. data=smoke_prompts"))
         p += check_produces(self.data, "policy_prompts")
-        p += check_engine_algo(self.engine, self.algo)
         if self.pairwise.mode == "group" and self.algo.n_samples_per_prompt < 2:
             p.append(("algo.n_samples_per_prompt", "pairwise.mode=group compares a prompt's samples: needs >= 2"))
-        if self.engine.name == "openrlhf":
-            from plumbing.engines.openrlhf import judge_problems
-            from plumbing.engines.openrlhf_plan import problems
-
-            p += judge_problems("genrm", self.genrm)
-
-            p += problems(self.plan(), self.engine, self.algo)
+        p += engine_problems(self, {"genrm": self.genrm})
         if self.num_prompts is not None and self.num_prompts < 1:
             p.append(("num_prompts", "must be >= 1"))
         return p
@@ -126,100 +120,81 @@ def resolve_genrm(cfg: PolicyTrainConfig) -> tuple:
     return replace(cfg.genrm, model=model), run_id
 
 
-# ---------------------------------------------------------------------------- engine=local
-def run_local(cfg: PolicyTrainConfig, genrm: LLMConfig, items: List[PromptItem], tracker: StageRun) -> Dict[str, Any]:
-    from plumbing.engines.local import train_local
-    from plumbing.failures import guarded
-    from plumbing.llm.registry import open_backend
-    from plumbing.llm.types import SamplingParams
-    from policy_rlhf.training import TRLPairwiseReward, training_rows
+class PolicyJob(TrainingJob):
+    """Policy training as an engine runs it: prompts with their references, the pairwise
+    GenRM reward (an agent executor on OpenRLHF, which sees each sample's truncation)."""
 
-    out = Path(cfg.output_dir)
-    policy_path = resolve_model(cfg.policy, cfg.output_dir)
-    if cfg.warm_start.steps:  # a tiny policy first learns to answer in the references' form
-        from plumbing.engines.sft import warm_start
-        from policy_rlhf.training import warm_start_rows
+    def __init__(self, cfg: PolicyTrainConfig, tracker: StageRun):
+        super().__init__(cfg)
+        self.tracker = tracker
+        self.genrm, genrm_run_id = resolve_genrm(cfg)
+        self._tags = {"genrm_model": self.genrm.model, **({GENRM_RUN: genrm_run_id} if genrm_run_id else {})}
+        self.report: Dict[str, Any] = {"data": data_sources(cfg.data)}
+        e = cfg.algo.estimator
+        self.name = "policy-ppo" if e == "gae" else f"policy-{e}"
+        self.description = f"policy training ({e}) with a pairwise GenRM reward ({cfg.pairwise.mode} mode)"
 
-        w = cfg.warm_start
-        rows = warm_start_rows(items, w.targets, w.dodge_share, w.cue_share, cfg.seed)
-        policy_path = warm_start(policy_path, rows, cfg.warm_start, out, cfg.seed, tracker)
-    with open_backend(genrm, out, "genrm") as opened:
-        backend = guarded(opened, "genrm", cfg.max_failure_rate)  # stop, not train on failure rewards
-        reward = PairwiseReward(cfg.pairwise, backend, SamplingParams.from_config(genrm.sampling))
-        print(f"[policy_train] local engine: {cfg.algo.estimator} on {len(items)} prompts, "
-              f"pairwise {cfg.pairwise.mode} reward, GenRM {genrm.model}")
-        checkpoint = train_local(policy_path, training_rows(items), TRLPairwiseReward(reward, cfg.algo.max_new_tokens),
-                                 cfg.algo, cfg.engine, out, tracker, cfg.seed)
-        calls = getattr(backend, "inner", backend).stats.as_dict()
-    tracker.set_tags({CHECKPOINT: str(checkpoint)})
-    return {"checkpoint": str(checkpoint), "genrm_calls": calls}
+    @property
+    def model(self) -> Any:
+        return self.cfg.policy
 
+    @property
+    def judges(self) -> Dict[str, Any]:
+        return {"genrm": self.genrm}
 
-# ---------------------------------------------------------------------------- engine=openrlhf
-def prepare_openrlhf(cfg: PolicyTrainConfig, genrm: LLMConfig, items: Optional[List[PromptItem]],
-                     tracker: StageRun) -> Dict[str, Any]:
-    from plumbing.engines import openrlhf as orl
-    from policy_rlhf.training import label_of
+    @property
+    def tags(self) -> Dict[str, str]:
+        return self._tags
 
-    out = Path(cfg.output_dir)
-    job_dir = out / "openrlhf"
-    data_path = job_dir / "prompts.jsonl"
-    rows = None if items is None else [{"prompt": it.context, "label": label_of(it)} for it in items]
-    lengths = orl.write_prompt_file(data_path, rows, cfg.policy.path, cfg.algo.max_prompt_len, cfg.dry_run)
-    if not cfg.dry_run:
-        tracker.log_params({f"data.{k}": v for k, v in lengths.items()})
-    plan = cfg.plan()
-    spec, section = orl.judge_settings("genrm", genrm, job_dir, cfg.launch, plan.judge_gpus, plan.judge_dp)
-    settings = {"pairwise": asdict(cfg.pairwise), "judges": {"genrm": spec}, "cache_dir": str(job_dir / "judge_cache"),
-                "max_failure_rate": cfg.max_failure_rate}
-    # An agent executor in both modes: it sees each sample's truncation, a reward_func does not.
-    module = orl.write_reward_module(job_dir / "agent_func.py", "policy_rlhf.openrlhf_agent:make_executor",
-                                     {**settings, "n_samples_per_prompt": cfg.algo.n_samples_per_prompt,
-                                      "group_wait_s": cfg.group_wait_s},
-                                     exported="AgentExecutor",
-                                     purpose=f"AgentExecutor for --train.agent_func_path ({cfg.pairwise.mode} mode)")
-    module_kw: Dict[str, Any] = {"agent_module": str(module)}
-    ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
-    args = orl.ppo_args(model=cfg.policy.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
-                        ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
-                        state_files=[str(data_path), str(module)],
-                        state_known=lengths.get("checked", False), **module_kw)
-    finish = orl.finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if orl.submits(cfg.cluster) else None
-    script = orl.write_job(name="policy-ppo" if cfg.algo.estimator == "gae" else f"policy-{cfg.algo.estimator}",
-                           description=f"policy training ({cfg.algo.estimator}) with a pairwise GenRM reward",
-                           job_dir=job_dir, argv=args, plan=plan, slurm=cfg.cluster.slurm, launch=cfg.launch,
-                           judge=section, finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)
-    return {"script": str(script), "module": str(module), "dataset": str(data_path), "openrlhf_args": args,
-            "checkpoint": str(ckpt_dir), "plan": plan, "prompt_lengths": lengths,
-            **({"data": data_sources(cfg.data)} if items is None else {})}  # a dry run: where the job reads them
+    def load(self) -> List[PromptItem]:
+        prepared = prepare_prompts(self.cfg, Path(self.cfg.output_dir))
+        self.report = prepared["report"]
+        self.tracker.log_params({f"prompts.{k}": v for k, v in self.report.items() if k != "path"})
+        return prepared["items"]
+
+    def warm_start_rows(self, items: List[PromptItem]) -> List[Dict[str, Any]]:
+        from policy_rlhf.training import warm_start_rows  # a tiny policy first learns the references' form
+
+        w = self.cfg.warm_start
+        return warm_start_rows(items, w.targets, w.dodge_share, w.cue_share, self.cfg.seed)
+
+    def local_examples(self, items: List[PromptItem]) -> List[Dict[str, Any]]:
+        from policy_rlhf.training import training_rows
+
+        return training_rows(items)
+
+    def local_reward(self, judges: Dict[str, Any]) -> Any:
+        from policy_rlhf.training import TRLPairwiseReward
+
+        backend, sampling = judges["genrm"]
+        return TRLPairwiseReward(PairwiseReward(self.cfg.pairwise, backend, sampling), self.cfg.algo.max_new_tokens)
+
+    def remote_rows(self, items: List[PromptItem]) -> List[Dict[str, Any]]:
+        from policy_rlhf.training import label_of
+
+        return [{"prompt": it.context, "label": label_of(it)} for it in items]
+
+    def remote_reward(self, job_dir: Path, judges: Dict[str, Any]) -> Tuple[Path, Dict[str, Any]]:
+        from plumbing.engines.openrlhf import write_reward_module
+
+        cfg = self.cfg
+        settings = {"pairwise": asdict(cfg.pairwise), "judges": judges, "cache_dir": str(job_dir / "judge_cache"),
+                    "max_failure_rate": cfg.max_failure_rate,
+                    "n_samples_per_prompt": cfg.algo.n_samples_per_prompt, "group_wait_s": cfg.group_wait_s}
+        # An agent executor in both modes: it sees each sample's truncation, a reward_func does not.
+        path = write_reward_module(job_dir / "agent_func.py", "policy_rlhf.openrlhf_agent:make_executor", settings,
+                                   exported="AgentExecutor",
+                                   purpose=f"AgentExecutor for --train.agent_func_path ({cfg.pairwise.mode} mode)")
+        return path, {"agent_module": str(path)}
+
+    def summary(self, items: Optional[List[PromptItem]]) -> Dict[str, Any]:
+        return {"prompts": self.report, **self._tags}
 
 
 def run(cfg: PolicyTrainConfig, tracker: StageRun) -> Dict[str, Any]:
-    out = Path(cfg.output_dir)
-    genrm, genrm_run_id = resolve_genrm(cfg)
-    tags = {"genrm_model": genrm.model, **({GENRM_RUN: genrm_run_id} if genrm_run_id else {})}
-    tracker.set_tags(tags)
-    if cfg.engine.name == "openrlhf" and cfg.dry_run and not all(d.path for d in cfg.data.values()):
-        # a dry run reads no hub data (it works offline; the plan says where the data come from)
-        items, report = None, {"data": data_sources(cfg.data)}
-    else:
-        prepared = prepare_prompts(cfg, out)
-        items, report = prepared["items"], prepared["report"]
-        tracker.log_params({f"prompts.{k}": v for k, v in report.items() if k != "path"})
-    if cfg.engine.name == "openrlhf":
-        from plumbing.engines.openrlhf import launch
-
-        summary = launch(prepare_openrlhf(cfg, genrm, items, tracker), cfg, tracker, tags)
-    elif cfg.dry_run:
-        print(f"[policy_train] dry run: {report}")
-        summary = {"dry_run": True}
-    else:
-        summary = run_local(cfg, genrm, items, tracker)
-    summary.update(prompts=report, **tags)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    if not cfg.dry_run:
-        tracker.log_artifact(out / "summary.json")
-    return summary
+    job = PolicyJob(cfg, tracker)
+    tracker.set_tags(job.tags)
+    return train(job, tracker)
 
 
 main = stage_main("policy_train")

@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from plumbing.engines.training import Engine, TrainingJob
+
 log = logging.getLogger(__name__)
 
 
@@ -99,3 +101,46 @@ def train_local(model_path: str, examples: List[Dict[str, Any]], reward_fn: Call
     trainer.save_model(str(checkpoint))
     tokenizer.save_pretrained(str(checkpoint))
     return checkpoint
+
+
+class LocalEngine(Engine):
+    """TRL in this process: the job's reward called per batch, its judges opened here
+    (cached, guarded: a judge failing too often stops training, it never trains on failure
+    rewards), an optional supervised warm start first."""
+
+    name = "local"
+    estimators = ("grpo", "dr_grpo", "rloo")
+
+    def run(self, job: TrainingJob, tracker: Any) -> Dict[str, Any]:
+        import contextlib
+
+        from plumbing.failures import guarded
+        from plumbing.llm.registry import open_backend
+        from plumbing.llm.types import SamplingParams
+        from plumbing.models import resolve_model
+        from plumbing.tags import CHECKPOINT
+
+        cfg = job.cfg
+        items = job.load()
+        if cfg.dry_run:
+            print(f"[{cfg.stage}] dry run: {len(items)} items, local engine, {cfg.algo.estimator}, "
+                  f"{job.description}, model={job.model.path}")
+            return {"dry_run": True, "examples": len(items), **job.summary(items)}
+        out = Path(cfg.output_dir)
+        model_path = resolve_model(job.model, cfg.output_dir)
+        if cfg.warm_start.steps:
+            from plumbing.engines.sft import warm_start
+
+            model_path = warm_start(model_path, job.warm_start_rows(items), cfg.warm_start, out, cfg.seed, tracker)
+        examples = job.local_examples(items)
+        with contextlib.ExitStack() as stack:
+            judges = {}
+            for role, llm in job.judges.items():
+                backend = guarded(stack.enter_context(open_backend(llm, out, role)), role, cfg.max_failure_rate)
+                judges[role] = (backend, SamplingParams.from_config(llm.sampling))
+            reward_fn = job.local_reward(judges)
+            print(f"[{cfg.stage}] local engine: {cfg.algo.estimator} on {len(examples)} prompts, {job.description}")
+            checkpoint = train_local(model_path, examples, reward_fn, cfg.algo, cfg.engine, out, tracker, cfg.seed)
+            calls = {role: getattr(b, "inner", b).stats.as_dict() for role, (b, _) in judges.items()}
+        tracker.set_tags({CHECKPOINT: str(checkpoint), **job.tags})
+        return {"checkpoint": str(checkpoint), "examples": len(examples), "judge_calls": calls, **job.summary(items)}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from plumbing import tags as tags_
+from plumbing.engines.training import Engine, TrainingJob
 
 ESTIMATOR = {"grpo": "group_norm"}  # the suite's name -> OpenRLHF's
 STATE_PLACEHOLDER = "<resume state>"
@@ -376,3 +377,59 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
         raise SuiteError(f"OpenRLHF training failed (exit {rc}); see {script.parent / 'logs'}")
     tracker.set_tags({tags_.CHECKPOINT: job["checkpoint"], **tags})
     return {"exit_code": rc, **job}
+
+
+class OpenRLHFEngine(Engine):
+    """OpenRLHF on Ray: the job's prompt file, reward module and judge servers written with
+    one job script laid out by the resource plan; printed (dry run), submitted (sbatch) or
+    run in this allocation."""
+
+    name = "openrlhf"
+    estimators = ("gae", "grpo", "dr_grpo", "rloo", "reinforce", "reinforce_baseline", "group_norm")
+    lays_out_cluster = True
+
+    def problems(self, cfg: Any, judges: Dict[str, Any]) -> List[Tuple[str, str]]:
+        from plumbing.engines.openrlhf_plan import problems
+
+        p: List[Tuple[str, str]] = []
+        for role, llm in judges.items():
+            p += judge_problems(role, llm)
+        return p + problems(cfg.plan(), cfg.engine, cfg.algo)
+
+    def run(self, job: TrainingJob, tracker: Any) -> Dict[str, Any]:
+        from plumbing.data import data_sources
+        from plumbing.errors import SuiteError
+
+        cfg = job.cfg
+        # A dry run reads no hub data (it works offline; the plan says where the data come from)
+        offline = cfg.dry_run and not all(d.path for d in cfg.data.values())
+        items = None if offline else job.load()
+        out = Path(cfg.output_dir)
+        job_dir = out / "openrlhf"
+        data_path = job_dir / "prompts.jsonl"
+        rows = None if items is None else job.remote_rows(items)
+        lengths = write_prompt_file(data_path, rows, job.model.path, cfg.algo.max_prompt_len, cfg.dry_run)
+        if not cfg.dry_run:
+            tracker.log_params({f"data.{k}": v for k, v in lengths.items()})
+        plan = cfg.plan()
+        specs: Dict[str, Any] = {}
+        sections = []
+        for role, llm in job.judges.items():
+            specs[role], section = judge_settings(role, llm, job_dir, cfg.launch, plan.judge_gpus, plan.judge_dp)
+            sections += [section] if section else []
+        if len(sections) > 1:
+            raise SuiteError("one judge server per job: give the other judge an endpoint (llm@...=openai)")
+        module, module_kw = job.remote_reward(job_dir, specs)
+        ckpt_dir, tb_dir = out / "checkpoint", job_dir / "tensorboard"
+        args = ppo_args(model=job.model.path, algo=cfg.algo, engine=cfg.engine, plan=plan, dataset=str(data_path),
+                        ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
+                        state_files=[str(data_path), str(module)], state_known=lengths.get("checked", False),
+                        **module_kw)
+        finish = finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if submits(cfg.cluster) else None
+        script = write_job(name=job.name, description=job.description, job_dir=job_dir, argv=args, plan=plan,
+                           slurm=cfg.cluster.slurm, launch=cfg.launch, judge=sections[0] if sections else None,
+                           finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)
+        prepared = {"script": str(script), "reward_module": str(module), "dataset": str(data_path),
+                    "openrlhf_args": args, "checkpoint": str(ckpt_dir), "plan": plan, "prompt_lengths": lengths,
+                    **({"examples": len(items)} if items is not None else {"data": data_sources(cfg.data)})}
+        return {**launch(prepared, cfg, tracker, job.tags), **job.summary(items)}

@@ -237,7 +237,7 @@ def cluster_presets() -> List[Tuple[str, str]]:
         stage = (yaml.safe_load(path.read_text()) or {}).get("stage")
         if stage in ("genrm_train", "policy_train") and not path.stem.startswith("_"):
             obj, _ = compose(stage, [f"experiment={path.stem}", *PLACEHOLDERS.get(stage, [])], validate_config=False)
-            if obj.engine.name == "openrlhf":
+            if obj.engine.adapter().lays_out_cluster:
                 out.append((path.stem, stage))
     return out
 

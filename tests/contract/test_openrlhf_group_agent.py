@@ -27,10 +27,10 @@ def _executor_class(tmp_path, wait_s, mode="group"):
     prepared = execute("policy_train", obj, cfg)
     from openrlhf.utils.agent import AgentExecutorBase
 
-    executor = load_executor(prepared["module"])
+    executor = load_executor(prepared["reward_module"])
     assert issubclass(executor, AgentExecutorBase)
     label = json.loads(Path(prepared["dataset"]).read_text().splitlines()[0])["label"]
-    return executor, Path(prepared["module"]).with_name("genrm_endpoint"), label
+    return executor, Path(prepared["reward_module"]).with_name("genrm_endpoint"), label
 
 
 def _run(executor_cls, tokenizer, label, texts):

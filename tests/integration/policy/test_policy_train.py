@@ -39,7 +39,7 @@ def test_smoke_policy_trains_against_a_trained_genrm_and_links_the_runs(tmp_path
     assert run.data.tags["genrm_model"] == genrm_run.data.tags["checkpoint_path"]
     assert len(client.get_metric_history(run.info.run_id, "policy_reward/win_rate")) == 3
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["genrm_calls"]["requests"] > 0 and summary["prompts"]["by_domain"] == \
+    assert summary["judge_calls"]["genrm"]["requests"] > 0 and summary["prompts"]["by_domain"] == \
         {"stem": 12, "code": 4, "if": 4, "general": 4}
     from transformers import AutoModelForCausalLM
 
@@ -81,12 +81,12 @@ def test_openrlhf_reference_reward_compares_with_the_reference_16_at_once(tmp_pa
     rows = [json.loads(line) for line in Path(prepared["dataset"]).open()]
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     with LoopbackServer(responder=rule_responder) as srv:
-        Path(prepared["module"]).with_name("genrm_endpoint").write_text(srv.base_url)
+        Path(prepared["reward_module"]).with_name("genrm_endpoint").write_text(srv.base_url)
         # symmetric scale: a win is 1, a loss -1, a split 0; an empty response gets the floor (0 -> -1).
         # The shipped references carry no <<good>>: the rule judge prefers a <<good>> response, else
         # position A, so two plain responses split. The marker inside a thinking block is not seen.
         cases = ["a great answer <<good>>", "<think><<good>></think>meh", "ok", ""] * 4
-        results = run_executor(load_executor(prepared["module"]), tokenizer,
+        results = run_executor(load_executor(prepared["reward_module"]), tokenizer,
                                [rows[k % len(rows)]["label"] for k in range(len(cases))], cases)
     assert [r["reward"] for r in results] == [1.0, 0.0, 0.0, -1.0] * 4
     assert all(set(r["extra_logs"]) >= {"win_rate", "judge_failures", "swap_consistent", "reward_error"}
@@ -105,5 +105,5 @@ def test_cluster_launch_files_ppo_and_group_mode(tmp_path):
                              "algo.n_samples_per_prompt=8", genrm=None)  # the base preset's own GenRM
     gargs = group["openrlhf_args"]
     assert "--train.agent_func_path" in gargs and "--reward.remote_url" not in gargs
-    assert "AgentExecutor = make_executor(SETTINGS)" in Path(group["module"]).read_text()
+    assert "AgentExecutor = make_executor(SETTINGS)" in Path(group["reward_module"]).read_text()
     assert "vllm serve Qwen/Qwen3-8B" in Path(group["script"]).read_text()
