@@ -9,14 +9,16 @@ runner, for the pipeline and for tests.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
 import signal
 import sys
+from collections import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -36,28 +38,45 @@ def conf_dir() -> Path:
     return path
 
 
-# ---------------------------------------------------------------------------- stage registry
+# ---------------------------------------------------------------------------- stage table
 @dataclass(frozen=True)
 class StageSpec:
     name: str  # also the root config's name: conf/<name>.yaml
     module: str  # `python -m <module>`; defines SCHEMA and run(cfg)
 
 
-STAGES: Dict[str, StageSpec] = {
-    s.name: s
-    for s in (
-        StageSpec("pipeline", "plumbing.pipeline"),
-        StageSpec("preflight", "plumbing.preflight"),
-        StageSpec("genrm_eval", "genrm.evaluate"),
-        StageSpec("genrm_score", "genrm.score"),
-        StageSpec("genrm_train", "genrm.train"),
-        StageSpec("policy_train", "policy_rlhf.train"),
-        StageSpec("downstream_eval", "downstream_eval.run"),
-        StageSpec("correlate", "analysis.correlate"),
-        StageSpec("compare", "analysis.compare"),
-        StageSpec("seeds", "analysis.seeds"),
-    )
-}
+@functools.lru_cache(maxsize=8)
+def _read_stages(path: str, mtime_ns: int) -> Dict[str, StageSpec]:
+    import yaml
+
+    table = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise RuntimeError(f"{path}: expected a mapping of stage name to module, got {table!r}")
+    return {str(name): StageSpec(str(name), module) for name, module in table.items()}
+
+
+class StageTable(abc.Mapping[str, StageSpec]):
+    """The stages by name as ``conf/stages.yaml`` lists them (``name: module``), read from
+    the config directory in use: which package runs a stage is configuration, so the shared
+    package names none (tests/unit/test_layering.py)."""
+
+    def _table(self) -> Dict[str, StageSpec]:
+        path = conf_dir() / "stages.yaml"
+        if not path.is_file():
+            raise RuntimeError(f"{path} not found: the config directory lists its stages there")
+        return _read_stages(str(path), path.stat().st_mtime_ns)
+
+    def __getitem__(self, name: str) -> StageSpec:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+STAGES: Mapping[str, StageSpec] = StageTable()
 
 
 def stage_module(stage: str) -> Any:
