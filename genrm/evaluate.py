@@ -24,10 +24,9 @@ from typing import Any, Dict, List, Optional
 from genrm import metarm as mr
 from genrm.judging import judge
 from genrm.metajudge import evaluate_atomic
-from genrm.metrics import category
 from genrm.parsing import parse_checklist
 from genrm.prompts import JUDGE_SYSTEM
-from genrm.records import PairwiseSample
+from genrm.records import JudgedRow, MetaRMRecord, PairwiseSample, SwappedJudgment
 from genrm.settings import AtomicSettings, BootstrapSettings, JudgingSettings, MetaRMSettings
 from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
@@ -102,31 +101,23 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
                           cfg.judging.swap, system, progress=True, on_judgment=on_judgment)
     finally:
         verdicts = stream.results() if stream is not None else {}
-    rows: List[Dict[str, Any]] = []
+    rows: List[JudgedRow] = []
     label_ok: List[Optional[bool]] = []
     for s, j in zip(samples, judgments):
         ok = j.label_correct(s.gt_label, cfg.judging.swap_policy)
         label_ok.append(ok)
-        row: Dict[str, Any] = {
-            "id": s.id, "benchmark": name, "subset": s.subset, "gt_label": s.gt_label,
-            "model_judgment": j.raw, "model_pred": j.pred, "label_correct": ok, "genrm_error": j.error,
-            "genrm_truncated": j.truncated,
-        }
-        if j.swapped:
-            row.update(model_judgment_swapped=j.raw_swapped, model_pred_swapped=j.pred_swapped,
-                       swap_consistent=j.consistent, genrm_error_swapped=j.error_swapped)
-        if s.meta:
-            row["meta"] = {k: v for k, v in s.meta.items() if k != "model_checklists"}
-        rows.append(row)
+        swapped = SwappedJudgment(j.raw_swapped, j.pred_swapped, j.consistent, j.error_swapped) if j.swapped else None
+        rows.append(JudgedRow(s.id, name, s.subset, s.gt_label, j.raw, j.pred, ok, j.error, j.truncated, swapped,
+                              {k: v for k, v in s.meta.items() if k != "model_checklists"} if s.meta else None))
 
     # MetaRM: only label-correct samples that have a golden judgment were sent.
     metarm_calls = len(verdicts)
     if backends.get("metarm") is not None:
         for i, v in verdicts.items():
-            rows[i].update(metarm_raw=v.raw, metarm_verdict=v.verdict, metarm_score=v.score)
+            rows[i].metarm = MetaRMRecord(v.raw, v.verdict, v.score)
         for i, s in enumerate(samples):
             if label_ok[i] is False and s.gt_judgment:
-                rows[i].update(metarm_raw=None, metarm_verdict=mr.SKIPPED, metarm_score=None)
+                rows[i].metarm = MetaRMRecord(None, mr.SKIPPED, None)
 
     # MetaJudge: atomic consistency against golden checklists.
     if backends.get("metajudge") is not None:
@@ -141,23 +132,20 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
                 max_decomposed_items=cfg.atomic.max_decomposed_items, parse_retries=cfg.atomic.parse_retries,
                 progress=True)
             for i, r in zip(wanted, results):
-                rows[i]["atomic"] = {**r.as_record(), "profile": cfg.atomic.profile}  # how its answer was read
+                rows[i].atomic = r.as_record(cfg.atomic.profile)  # with how its answer was read
 
     tally = tally_rows(rows, breakdowns(cfg.data[name]), metarm_ran=backends.get("metarm") is not None)
     summary = tally.summary(cfg.bootstrap.samples, cfg.bootstrap.seed, cfg.bootstrap.alpha)
     summary["metarm_calls"] = metarm_calls
     summary["metarm_calls_saved"] = (sum(1 for s in samples if s.gt_judgment) - metarm_calls
                                      if backends.get("metarm") is not None else 0)
-    summary["genrm_call_failures"] = sum(1 for r in rows if r["genrm_error"] or r.get("genrm_error_swapped"))
-    summary["genrm_no_verdict"] = sum(1 for r in rows if not (r["genrm_error"] or r.get("genrm_error_swapped"))
-                                      and (r["model_pred"] is None or ("model_pred_swapped" in r
-                                                                       and r["model_pred_swapped"] is None)))
-    summary["genrm_truncated"] = sum(1 for r in rows if r["genrm_truncated"])
+    summary["genrm_call_failures"] = sum(1 for r in rows if r.call_failed)
+    summary["genrm_no_verdict"] = sum(1 for r in rows if r.no_verdict)
+    summary["genrm_truncated"] = sum(1 for r in rows if r.genrm_truncated)
     # L-Acc above is over every sample (a failed call is a wrong verdict); this one over those judged
-    answered = [r for r in rows if r.get("gt_label") is not None and not r["genrm_error"]
-                and not r.get("genrm_error_swapped")]
-    summary["l_acc_answered"] = (sum(1 for r in answered if r["label_correct"]) / len(answered)) if answered else None
-    write_jsonl(out / name / "samples.jsonl", rows)
+    answered = [r for r in rows if r.gt_label is not None and not r.call_failed]
+    summary["l_acc_answered"] = (sum(1 for r in answered if r.label_correct) / len(answered)) if answered else None
+    write_jsonl(out / name / "samples.jsonl", [r.to_json() for r in rows])
     names = ExportNames(name, cfg.export.model or cfg.genrm.model,
                         cfg.export.metarm or (cfg.metarm.model if cfg.metarm is not None else "none"), cfg.atomic.rules())
     exported = export(cfg.export, rows, out / "export", names)
@@ -167,28 +155,18 @@ def evaluate_benchmark(cfg: GenRMEvalConfig, name: str, samples: List[PairwiseSa
     return summary
 
 
-def tally_rows(rows: List[Dict[str, Any]], names: List[str], metarm_ran: bool) -> Tally:
-    """The summary's tally of judged rows (this suite's samples.jsonl shape)."""
+def tally_rows(rows: List[JudgedRow], names: List[str], metarm_ran: bool) -> Tally:
+    """The summary's tally of judged rows, broken down by ``names`` (subset, the rows' meta)."""
     tally = Tally(names)
     tally.metarm_ran = metarm_ran
     for row in rows:
-        keys = {n: (row.get("subset") if n == "subset" else (row.get("meta") or {}).get(n)) for n in names}
-        if row.get("gt_label") is None:
-            tally.add_label(None, keys)
-        else:
-            tally.add_label(category(bool(row["label_correct"]), _verdict(row)), keys)
-        if row.get("swap_consistent") is not None:
-            tally.add_swap(bool(row["swap_consistent"]), keys)
-        atomic = row.get("atomic")
-        if atomic:
-            scores = {k: atomic[k] for k in ("precision", "recall", "f1", "ap")} if atomic["status"] == "valid" else None
-            tally.add_atomic(scores, atomic.get("skip_reason"), keys)
+        keys = {n: (row.subset if n == "subset" else (row.meta or {}).get(n)) for n in names}
+        tally.add_label(row.category(), keys)
+        if row.swap_consistent is not None:
+            tally.add_swap(bool(row.swap_consistent), keys)
+        if row.atomic is not None:
+            tally.add_atomic(*row.atomic.outcome(), keys)
     return tally
-
-
-def _verdict(row: Dict[str, Any]) -> Optional[str]:
-    v = row.get("metarm_verdict")
-    return None if v in (None, mr.SKIPPED) else v
 
 
 def write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:

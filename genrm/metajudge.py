@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 from genrm.metrics import AtomicRules, atomic_scores, prepare_model_items
 from genrm.parsing import parse_checklist, parse_matches
 from genrm.prompts import decompose_messages, match_messages
+from genrm.records import AtomicRecord
 from plumbing.llm.parsed import CALL_FAIL, complete_parsed
 from plumbing.llm.types import ChatRequest, LLMBackend, SamplingParams
 
@@ -28,10 +29,10 @@ class AtomicResult:
     matcher_raw: Optional[str] = None
     scores: Optional[Dict[str, float]] = None
 
-    def as_record(self) -> Dict[str, object]:
-        return {"status": self.status, "skip_reason": self.reason, "reference": self.reference,
-                "model_items": self.model_items, "decomposition_raw": self.decomposition_raw,
-                "matcher_raw": self.matcher_raw, **(self.scores or {})}
+    def as_record(self, profile: Optional[str]) -> AtomicRecord:
+        """What samples.jsonl keeps of it, with the profile its matcher answer was read with."""
+        return AtomicRecord(self.status, self.reason, self.reference, self.model_items, self.decomposition_raw,
+                            self.matcher_raw, dict(self.scores or {}), profile)
 
 
 def decompose(backend: LLMBackend, rationales: Sequence[str], max_items: int, sampling: SamplingParams,

@@ -28,9 +28,9 @@ from omegaconf import MISSING
 from genrm.evaluate import flat_metrics, print_summary, write_json
 from genrm.exports import ExportNames, ExportSettings, export
 from genrm.metarm import SKIPPED
-from genrm.metrics import ATOMIC_METRICS, WRONG, AtomicRules, atomic_scores, category, prepare_model_items
+from genrm.metrics import WRONG, AtomicRules, atomic_scores, category, prepare_model_items
 from genrm.parsing import check_matches, parse_verdict, read_matches
-from genrm.records import label_field
+from genrm.records import JudgedRow, label_field
 from genrm.settings import AtomicSettings, BootstrapSettings
 from genrm.summary import Tally
 from plumbing.config.hydra_app import stage_main
@@ -72,7 +72,7 @@ KEY_ALIASES = {"model": "checklist_model"}
 def detect(rec: Dict[str, Any]) -> str:
     if "samples" in rec and "metadata" in rec:
         return "rationalerm"
-    if "atomic" in rec or "label_correct" in rec:
+    if JudgedRow.looks_like(rec):
         return "suite"
     if "model_pred" in rec or "model_judgment" in rec:
         return "ralign"
@@ -95,19 +95,13 @@ def _subset(rec: Dict[str, Any]) -> Optional[str]:
     return str(source) if isinstance(source, str) else None
 
 
-def label_record(rec: Dict[str, Any], suite: bool) -> Tuple[Optional[int], Optional[bool]]:
-    """(category or None if unlabeled, swap consistency or None) of an R-Align / suite row."""
-    gt = rec.get("gt_label")
-    if gt is None and suite:
-        return None, rec.get("swap_consistent")
-    gt = label_field(gt, "gt_label")  # the benchmarks' rule: case and spaces do not matter
-    if suite and rec.get("label_correct") is not None:
-        correct = bool(rec["label_correct"])  # the run's swap policy already applied
-    else:
-        pred = rec.get("model_pred") if "model_pred" in rec else parse_verdict(rec.get("model_judgment"))
-        if pred not in ("A", "B", None, ""):
-            raise FieldError("model_pred", f"must be 'A', 'B' or empty, got {pred!r}")
-        correct = pred == gt
+def label_record(rec: Dict[str, Any]) -> Tuple[Optional[int], Optional[bool]]:
+    """(category, swap consistency or None) of an R-Align result row."""
+    gt = label_field(rec.get("gt_label"), "gt_label")  # the benchmarks' rule: case and spaces do not matter
+    pred = rec.get("model_pred") if "model_pred" in rec else parse_verdict(rec.get("model_judgment"))
+    if pred not in ("A", "B", None, ""):
+        raise FieldError("model_pred", f"must be 'A', 'B' or empty, got {pred!r}")
+    correct = pred == gt
     verdict = rec.get("metarm_verdict")
     if verdict is not None and verdict not in _VERDICTS:
         raise FieldError("metarm_verdict", f"must be one of {sorted(_VERDICTS)}, got {verdict!r}")
@@ -179,18 +173,6 @@ def _checklists(meta: Optional[Dict[str, Any]], model: Optional[str], empty_ok: 
     return human, items
 
 
-def suite_atomic(rec: Dict[str, Any]) -> Tuple[Optional[Dict[str, float]], Optional[str]]:
-    atomic = rec["atomic"]
-    if not isinstance(atomic, dict) or atomic.get("status") not in ("valid", "skipped"):
-        raise FieldError("atomic.status", "must be 'valid' or 'skipped'")
-    if atomic["status"] == "skipped":
-        return None, atomic.get("skip_reason") or "skipped"
-    try:
-        return {k: float(atomic[k]) for k in ATOMIC_METRICS}, None
-    except (KeyError, TypeError, ValueError):
-        raise FieldError("atomic", f"a valid record needs numbers {list(ATOMIC_METRICS)}") from None
-
-
 @dataclass
 class _Part:
     """What one reader found in its part of the input."""
@@ -224,16 +206,24 @@ def _score_records(cfg: GenRMScoreConfig, rows: Iterator[Tuple[int, Any, Optiona
             if fmt == "rationalerm":
                 scores, reason, domain = rationalerm_record(rec, cfg.checklist_model, rules)
                 tally.add_atomic(scores, reason, {"subset": domain})
+            elif fmt == "suite":
+                row = JudgedRow.from_json(rec)
+                keys = {"subset": None if row.subset is None else str(row.subset)}
+                if row.atomic is not None:
+                    tally.add_atomic(*row.atomic.outcome(), keys)
+                tally.add_label(row.category(), keys)
+                if row.swap_consistent is not None:
+                    tally.add_swap(bool(row.swap_consistent), keys)
+                if row.metarm_verdict not in (None, SKIPPED):
+                    tally.metarm_ran = True
             else:
                 keys = {"subset": _subset(rec)}
-                cat, consistent = label_record(rec, fmt == "suite")
-                if fmt == "suite" and rec.get("atomic"):
-                    tally.add_atomic(*suite_atomic(rec), keys)
+                cat, consistent = label_record(rec)
                 tally.add_label(cat, keys)
                 if consistent is not None:
                     tally.add_swap(bool(consistent), keys)
                 # an R-Align file's SkippedLabelMismatch is its MetaRM step's answer too (F-Score 0 of n)
-                if rec.get("metarm_verdict") not in (None, SKIPPED) or (fmt == "ralign" and rec.get("metarm_verdict")):
+                if rec.get("metarm_verdict"):
                     tally.metarm_ran = True
             formats[fmt] = formats.get(fmt, 0) + 1
         except FieldError as e:
@@ -290,6 +280,19 @@ def score_file(cfg: GenRMScoreConfig) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     return tally.summary(cfg.bootstrap.samples, cfg.bootstrap.seed, cfg.bootstrap.alpha), report
 
 
+def suite_rows_of(path: str) -> List[JudgedRow]:
+    """The file's samples.jsonl rows; a bad one (scored already: refused, or passed over with
+    on_bad_record=skip) is left out."""
+    rows = []
+    for _, rec, err in iter_raw(path):
+        if err is None and isinstance(rec, dict) and detect_or_none(rec) == "suite":
+            try:
+                rows.append(JudgedRow.from_json(rec))
+            except FieldError:
+                pass
+    return rows
+
+
 def run(cfg: GenRMScoreConfig, tracker: StageRun) -> Dict[str, Any]:
     out = Path(cfg.output_dir)
     summary_path = out / "summary.json"
@@ -303,18 +306,17 @@ def run(cfg: GenRMScoreConfig, tracker: StageRun) -> Dict[str, Any]:
         summary["error_samples"] = sum(by_reason.get(r, 0) for r in ERROR_REASONS)  # RationaleRM's error count
     name = cfg.benchmark or Path(cfg.input).stem
     if cfg.export.format is not None:
-        suite_rows = [rec for _, rec, err in iter_raw(cfg.input) if err is None and isinstance(rec, dict)
-                      and detect_or_none(rec) == "suite"]
+        suite_rows = suite_rows_of(cfg.input)
         if not suite_rows:
             raise SuiteError(f"{cfg.input}: export.format={cfg.export.format} writes this suite's samples.jsonl "
                              "records in a paper's format; this file has none")
-        by_benchmark: Dict[str, List[Dict[str, Any]]] = {}
+        by_benchmark: Dict[str, List[JudgedRow]] = {}
         for row in suite_rows:  # one file per benchmark, as the papers' scripts name them
-            by_benchmark.setdefault(str(row.get("benchmark") or name), []).append(row)
+            by_benchmark.setdefault(str(row.benchmark or name), []).append(row)
         summary["export"] = [str(p) for bench, rows in by_benchmark.items()
                              for p in export(cfg.export, rows, Path(cfg.output_dir) / "export",
                                              ExportNames(bench, cfg.export.model or "genrm", cfg.export.metarm or
-                                                         ("metarm" if any(r.get("metarm_verdict") for r in rows)
+                                                         ("metarm" if any(r.metarm_verdict for r in rows)
                                                           else "none"), cfg.atomic.rules()))]
     write_json(summary_path, summary)
     tracker.log_metrics(flat_metrics(name, summary))

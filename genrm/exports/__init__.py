@@ -2,8 +2,8 @@
 print its numbers (``export.format=<module here>`` on genrm.evaluate and genrm.score).
 
 Each module exposes ``write(rows, folder, names) -> [paths]``: ``rows`` are this suite's
-samples.jsonl records of one benchmark, ``names`` an :class:`ExportNames`. A new format is
-a new module; nothing else lists them.
+samples.jsonl rows of one benchmark (:class:`genrm.records.JudgedRow`), ``names`` an
+:class:`ExportNames`. A new format is a new module; nothing else lists them.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
+from genrm.records import JudgedRow
 from plumbing.config.schema import Problems
 
 
@@ -56,7 +57,7 @@ def file_name_part(name: str) -> str:
     return s or "unknown"
 
 
-def export(settings: ExportSettings, rows: Sequence[Dict[str, Any]], default_dir: Path,
+def export(settings: ExportSettings, rows: Sequence[JudgedRow], default_dir: Path,
            names: ExportNames) -> List[Path]:
     if settings.format is None:
         return []

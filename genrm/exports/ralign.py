@@ -18,35 +18,37 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from genrm.exports import ExportNames, file_name_part
+from genrm.records import JudgedRow
 
 OTHER = {"A": "B", "B": "A"}
 
 
-def counted_pred(row: Dict[str, Any]) -> Optional[str]:
-    gt, pred = row.get("gt_label"), row.get("model_pred")
-    if row.get("label_correct"):
+def counted_pred(row: JudgedRow) -> Optional[str]:
+    gt, pred = row.gt_label, row.model_pred
+    if row.label_correct:
         return gt
-    if pred is None and row.get("model_pred_swapped") is None:
+    if pred is None and (row.swapped is None or row.swapped.pred is None):
         return None
     return OTHER.get(gt) if gt in OTHER else pred
 
 
-def record(row: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    if row.get("gt_label") is None:  # unlabeled: outside L-Acc here; R-Align's files always have a label
+def record(row: JudgedRow) -> Optional[Dict[str, Any]]:
+    if row.gt_label is None:  # unlabeled: outside L-Acc here; R-Align's files always have a label
         return None
-    out = {k: row[k] for k in ("id", "gt_label", "model_judgment", "metarm_raw", "metarm_verdict", "metarm_score")
-           if k in row}
+    out: Dict[str, Any] = {"id": row.id, "gt_label": row.gt_label, "model_judgment": row.model_judgment}
+    if row.metarm is not None:
+        out.update(metarm_raw=row.metarm.raw, metarm_verdict=row.metarm.verdict, metarm_score=row.metarm.score)
     out["model_pred"] = counted_pred(row)
-    if row.get("label_correct") and row.get("metarm_verdict") is None:
+    if row.label_correct and row.metarm_verdict is None:
         # label-correct, but no golden judgment to check the rationale against: outside the
         # F-Score here, and the one verdict show_result.py also leaves out of its denominator
         out["metarm_verdict"], out["meta"] = "CallFail", {"unjudged": True}
-    if row.get("subset") is not None:
-        out["source"] = {"subset": row["subset"]}
+    if row.subset is not None:
+        out["source"] = {"subset": row.subset}
     return out
 
 
-def write(rows: Sequence[Dict[str, Any]], folder: Path, names: ExportNames) -> List[Path]:
+def write(rows: Sequence[JudgedRow], folder: Path, names: ExportNames) -> List[Path]:
     path = (folder / "result_metarm" /
             f"{file_name_part(names.benchmark)}__{file_name_part(names.model)}_metarm_{file_name_part(names.metarm)}.jsonl")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from genrm.exports import ExportNames, file_name_part
 from genrm.metrics import AtomicRules
 from genrm.parsing import RESULT_END, RESULT_START, check_matches, read_matches
+from genrm.records import JudgedRow
 
 
 def canonical(answer: Optional[str], n: int, m: int, rules: AtomicRules) -> str:
@@ -34,29 +35,29 @@ def canonical(answer: Optional[str], n: int, m: int, rules: AtomicRules) -> str:
     return f"{RESULT_START}\n" + "\n".join(lines) + f"\n{RESULT_END}"
 
 
-def rules_of(row: Dict[str, Any], default: Optional[AtomicRules]) -> AtomicRules:
+def rules_of(row: JudgedRow, default: Optional[AtomicRules]) -> AtomicRules:
     """The rules the row's matcher answer was read with (its run's profile, kept in the row)."""
     from genrm.settings import AtomicSettings
 
-    profile = (row.get("atomic") or {}).get("profile")
+    profile = row.atomic.profile if row.atomic is not None else None
     if profile is not None:
         return AtomicSettings(profile=profile).rules()
     return default or AtomicRules()
 
 
-def record(row: Dict[str, Any], model: str, rules: AtomicRules) -> Optional[Dict[str, Any]]:
-    atomic = row.get("atomic")
-    if not isinstance(atomic, dict) or not atomic.get("reference") or atomic.get("model_items") is None:
+def record(row: JudgedRow, model: str, rules: AtomicRules) -> Optional[Dict[str, Any]]:
+    atomic = row.atomic
+    if atomic is None or not atomic.reference or atomic.model_items is None:
         return None
-    answer = atomic.get("matcher_raw")
-    items = atomic.get("model_items") or []
-    sample = {"generated_text": canonical(answer, len(atomic["reference"]), len(items), rules), "matcher_raw": answer}
-    return {"id": row.get("id"), "samples": [sample] if answer is not None else [],
-            "metadata": {"human-checklist": atomic["reference"], f"{model}-checklist": items,
-                         "domain": row.get("subset")}}
+    answer = atomic.matcher_raw
+    items = atomic.model_items
+    sample = {"generated_text": canonical(answer, len(atomic.reference), len(items), rules), "matcher_raw": answer}
+    return {"id": row.id, "samples": [sample] if answer is not None else [],
+            "metadata": {"human-checklist": atomic.reference, f"{model}-checklist": items,
+                         "domain": row.subset}}
 
 
-def write(rows: Sequence[Dict[str, Any]], folder: Path, names: ExportNames) -> List[Path]:
+def write(rows: Sequence[JudgedRow], folder: Path, names: ExportNames) -> List[Path]:
     model = file_name_part(names.model)
     path = folder / "metajudge_output" / f"{model}-{file_name_part(names.benchmark)}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)

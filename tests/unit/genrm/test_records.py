@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from genrm.exports import ExportNames, ralign, rationalerm
 from genrm.records import AtomicRecord, JudgedRow, MetaRMRecord, SwappedJudgment
 from plumbing.data import FieldError
 
@@ -60,6 +61,21 @@ def test_files_the_old_dict_code_wrote_read_back_line_for_line():
             assert json.dumps(JudgedRow.from_json(rec).to_json(), ensure_ascii=False) == line, (path, rec["id"])
     # the fixture covers every group of optional keys and both atomic outcomes
     assert OPTIONAL | {"atomic:valid", "atomic:skipped"} <= seen
+
+
+@pytest.mark.parametrize("run", ["swap", "plain"])
+def test_the_exports_of_the_rows_read_back_are_the_files_the_old_code_wrote(tmp_path, run):
+    metarm = "metarm-model" if run == "swap" else "none"
+    for path in sorted((OLD / run).glob("*/samples.jsonl")):
+        bench = path.parent.name
+        rows = [JudgedRow.from_json(json.loads(x)) for x in path.read_text(encoding="utf-8").splitlines()]
+        names = ExportNames(bench, "genrm-model", metarm)
+        [written] = ralign.write(rows, tmp_path / run, names)
+        assert written.read_bytes() == (OLD / run / "export" / written.relative_to(tmp_path / run)).read_bytes()
+        if run == "swap":
+            [written] = rationalerm.write(rows, tmp_path / run, names)
+            expected = OLD / run / "export" / written.relative_to(tmp_path / run)
+            assert written.read_bytes() == (expected.read_bytes() if expected.exists() else b""), bench
 
 
 @pytest.mark.parametrize(
