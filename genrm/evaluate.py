@@ -13,7 +13,6 @@ call goes through the cache: a rerun makes no calls, a killed run resumes.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -70,8 +69,8 @@ SCHEMA = GenRMEvalConfig
 
 
 def breakdowns(data: DataConfig) -> List[str]:
-    module = importlib.import_module(data.format)
-    return ["subset", *getattr(module, "BREAKDOWNS", [])]
+    """What a benchmark's summary is broken down by: the subset and what its format declares."""
+    return ["subset", *data.declared("breakdowns", ())]
 
 
 def _atomic_wanted(cfg: GenRMEvalConfig, sample: PairwiseSample, label_ok: Optional[bool]) -> bool:

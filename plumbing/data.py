@@ -1,10 +1,13 @@
-"""Reading data sets (local JSONL/JSON/parquet, or the hub) with errors that name file,
-line and field.
+"""Reading data sets (local files, or the hub) with errors that name file, line and field.
 
-A data set's ``format`` is a module with ``convert(record, options)`` that checks one raw
-record (raising :class:`FieldError`) and returns the stage's item (several as :class:`Many`).
-:func:`load_records` applies it to every record and either stops at the first bad one with
-an :class:`InputError` (``on_bad_record="error"``) or skips and counts bad records.
+A data set's format is a component (:mod:`plumbing.components`): a :class:`DataFormat`
+subclass named by its YAML's ``_target_``, its settings under ``params:`` checked against
+its ``Params``. It declares the kind of item it ``produces`` (a stage takes only the kind it
+reads), reads a file's raw records (``read``: JSONL, JSON or parquet by default; a format of
+another file type, e.g. CSV, gives its own reader, no switch here to edit), and ``convert``
+checks one raw record (raising :class:`FieldError`) and returns the stage's item (several as
+:class:`Many`). :func:`load_records` applies it to every record and either stops at the first
+bad one with an :class:`InputError` (``on_bad_record="error"``) or skips and counts bad records.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from plumbing.components import NoParams, params_of
 from plumbing.errors import SuiteError
 
 class Many(list):
@@ -64,8 +68,12 @@ def _json_error(line: bytes) -> str:
     return "invalid JSON"
 
 
-def iter_raw(path: str | Path) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
-    """(line or row number from 1, parsed record, None) or (line, None, error) for bad JSON."""
+Rows = Iterator[Tuple[int, Any, Optional[InputError]]]  # (line or row from 1, record, None) or (line, None, error)
+
+
+def iter_raw(path: str | Path) -> Rows:
+    """(line or row number from 1, parsed record, None) or (line, None, error) for bad JSON:
+    a .parquet or .json (a list) file, else JSON lines."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, 0, "-", "file not found")
@@ -90,7 +98,7 @@ def iter_raw(path: str | Path) -> Iterator[Tuple[int, Any, Optional[InputError]]
     yield from iter_jsonl_range(path, 0, path.stat().st_size)
 
 
-def iter_hub(hub_id: str, hub_file: Optional[str], split: str) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
+def iter_hub(hub_id: str, hub_file: Optional[str], split: str) -> Rows:
     """Rows of a hub data set (or a local folder laid out like one), numbered from 1."""
     from datasets import load_dataset
 
@@ -117,7 +125,7 @@ def split_jsonl(path: str | Path, parts: int) -> List[Tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a] or [(0, size)]
 
 
-def iter_jsonl_range(path: str | Path, start: int, end: int) -> Iterator[Tuple[int, Any, Optional[InputError]]]:
+def iter_jsonl_range(path: str | Path, start: int, end: int) -> Rows:
     """Like :func:`iter_raw` for the lines in bytes [start, end); line numbers count from 1
     at ``start`` (the caller adds the lines before it)."""
     with open(path, "rb") as fh:
@@ -151,20 +159,42 @@ def count_lines(path: str | Path, start: int, end: int) -> int:
     return n
 
 
+class DataFormat:
+    """A data set's format: what a stage's items are made from (subclass it; its YAML in
+    ``conf/data/`` names the subclass as ``_target_``).
+
+    Declares ``produces``, the kind of item ``convert`` returns (a stage takes only data sets
+    of the kind it reads: ``pairwise``, ``policy_prompts``, ``chat_prompts``), and ``Params``,
+    the dataclass its ``params:`` must fit (``self.params``)."""
+
+    Params: type = NoParams
+    produces: str = ""
+
+    def __init__(self, params: Any = None):
+        self.params = params_of(type(self))() if params is None else params
+
+    def read(self, path: Path) -> Rows:
+        """The raw records of a local file, numbered by line (or row) from 1; an unreadable
+        record comes as (line, None, InputError). Default: JSONL, JSON (a list) or parquet."""
+        return iter_raw(path)
+
+    def convert(self, record: Dict[str, Any]) -> Any:
+        """One raw record checked (:class:`FieldError` naming the field) and turned into the
+        stage's item, or several as :class:`Many`."""
+        raise NotImplementedError
+
+
 def load_data(cfg: Any) -> Tuple[List[Any], LoadReport]:
-    """Load a configured data set (:class:`~plumbing.config.schema.DataConfig`) through its format."""
-    import importlib
-
-    module = importlib.import_module(cfg.format)
-    options = dict(cfg.options)
-
-    def convert(rec: Dict[str, Any]) -> Any:
-        return module.convert(rec, options)
-
+    """Load a configured data set (:class:`~plumbing.config.schema.DataConfig`) through its format:
+    a local file through the format's reader, a hub data set through ``datasets``."""
+    fmt = cfg.build()
     if cfg.path:
-        return load_records(cfg.path, convert, cfg.on_bad_record, cfg.limit)
+        path = Path(cfg.path)
+        if not path.is_file():
+            raise InputError(path, 0, "-", "file not found")
+        return load_records(path, fmt.convert, cfg.on_bad_record, cfg.limit, rows=fmt.read(path))
     source = f"hub:{cfg.hub_id}" + (f"/{cfg.hub_file}" if cfg.hub_file else "")
-    return load_records(source, convert, cfg.on_bad_record, cfg.limit,
+    return load_records(source, fmt.convert, cfg.on_bad_record, cfg.limit,
                         rows=iter_hub(cfg.hub_id, cfg.hub_file, cfg.split))
 
 
@@ -173,7 +203,7 @@ def load_records(
     convert: Callable[[Dict[str, Any]], Any],
     on_bad_record: str = "error",
     limit: Optional[int] = None,
-    rows: Optional[Iterator[Tuple[int, Any, Optional[InputError]]]] = None,
+    rows: Optional[Rows] = None,
 ) -> Tuple[List[Any], LoadReport]:
     """Check and convert every record (``rows`` default: the lines of ``path``); ``convert``
     returns one item, or several as :class:`Many`. See the module docstring for ``on_bad_record``."""

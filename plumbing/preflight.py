@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import DataConfig, LLMConfig, ModelConfig, Problems, StageConfig, check_produces
-from plumbing.data import chat_messages, load_data, require
+from plumbing.data import DataFormat, chat_messages, load_data, require
 from plumbing.errors import SuiteError
 from plumbing.llm.registry import open_backend
 from plumbing.llm.types import ChatRequest, SamplingParams
@@ -51,12 +51,13 @@ class PreflightConfig(StageConfig):
 SCHEMA = PreflightConfig
 
 
-PRODUCES = "chat_prompts"  # what convert() returns: a list of chat messages
+class ChatPrompts(DataFormat):
+    """Chat prompt sets: ``{"messages": [{role, content}, ...]}`` per record."""
 
+    produces = "chat_prompts"  # convert() returns a list of chat messages
 
-def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> List[Dict[str, str]]:
-    """Data format of chat prompt sets: ``{"messages": [{role, content}, ...]}`` per record."""
-    return chat_messages(require(rec, "messages", list))
+    def convert(self, rec: Dict[str, Any]) -> List[Dict[str, str]]:
+        return chat_messages(require(rec, "messages", list))
 
 
 def plan(cfg: PreflightConfig) -> Dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from genrm.benchmarks import PairwiseFormat
 from genrm.records import PairwiseSample, conversation, label_field, text_field
 from plumbing.data import FieldError
 
@@ -20,21 +21,19 @@ def subset_of(source: Any) -> str | None:
     return str(source) if source else None
 
 
-PRODUCES = "pairwise"  # what convert() returns: genrm.records.PairwiseSample
-
-
-def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> PairwiseSample:
-    if "id" not in rec:
-        raise FieldError("id", "missing")
-    judgment = rec.get("gt_judgment")
-    if judgment is not None and not isinstance(judgment, str):
-        raise FieldError("gt_judgment", "expected text")
-    return PairwiseSample(
-        id=str(rec["id"]),
-        context=conversation(rec.get("conversations"), "conversations"),
-        response_a=text_field(rec, "response_A"),
-        response_b=text_field(rec, "response_B"),
-        gt_label=label_field(rec.get("gt_label"), "gt_label"),
-        gt_judgment=judgment or None,
-        subset=subset_of(rec.get("source")),
-    )
+class RAlignFormat(PairwiseFormat):
+    def convert(self, rec: Dict[str, Any]) -> PairwiseSample:
+        if "id" not in rec:
+            raise FieldError("id", "missing")
+        judgment = rec.get("gt_judgment")
+        if judgment is not None and not isinstance(judgment, str):
+            raise FieldError("gt_judgment", "expected text")
+        return PairwiseSample(
+            id=str(rec["id"]),
+            context=conversation(rec.get("conversations"), "conversations"),
+            response_a=text_field(rec, "response_A"),
+            response_b=text_field(rec, "response_B"),
+            gt_label=label_field(rec.get("gt_label"), "gt_label"),
+            gt_judgment=judgment or None,
+            subset=subset_of(rec.get("source")),
+        )

@@ -6,14 +6,16 @@ evaluated model ``<model>-checklist`` / ``-label`` / ``-generated_text``. The pr
 response comes from the preference field where present: HelpSteer3's
 ``overall_preference`` is negative when response1 is better (-> "A"), positive when
 response2 is (-> "B"), 0 for a tie (no label); ``preference`` is read the same way, and a
-``gt_label`` of A/B is taken as is. Option ``require_label: true`` rejects records without one.
+``gt_label`` of A/B is taken as is. ``params.require_label: true`` rejects records without one.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from genrm.benchmarks import PairwiseFormat
 from genrm.records import PairwiseSample, checklist_field, conversation, label_field, text_field
 from plumbing.data import FieldError
 
@@ -33,24 +35,29 @@ def preference_label(rec: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-PRODUCES = "pairwise"  # what convert() returns: genrm.records.PairwiseSample
+@dataclass
+class RationaleRMParams:
+    require_label: bool = False  # refuse a record without a preference (a tie or none)
 
 
-def convert(rec: Dict[str, Any], options: Dict[str, Any]) -> PairwiseSample:
-    if HUMAN not in rec:
-        raise FieldError(HUMAN, "missing")
-    checklist = checklist_field(rec[HUMAN], HUMAN)
-    if not checklist:
-        raise FieldError(HUMAN, "is empty")
-    label = preference_label(rec)
-    if label is None and options.get("require_label"):
-        raise FieldError("overall_preference", "no preference (tie or missing) and require_label is set")
-    context = conversation(rec.get("context"), "context")
-    a, b = text_field(rec, "response1"), text_field(rec, "response2")
-    rid = rec.get("id")
-    if rid is None:
-        rid = hashlib.sha256(repr((context, a, b)).encode()).hexdigest()[:16]
-    given = {k[: -len("-checklist")]: v for k, v in rec.items()
-             if k.endswith("-checklist") and k != HUMAN and isinstance(v, list)}
-    return PairwiseSample(id=str(rid), context=context, response_a=a, response_b=b, gt_label=label,
-                          gt_checklist=checklist, subset=rec.get("domain"), meta={"model_checklists": given})
+class RationaleRMFormat(PairwiseFormat):
+    Params = RationaleRMParams
+
+    def convert(self, rec: Dict[str, Any]) -> PairwiseSample:
+        if HUMAN not in rec:
+            raise FieldError(HUMAN, "missing")
+        checklist = checklist_field(rec[HUMAN], HUMAN)
+        if not checklist:
+            raise FieldError(HUMAN, "is empty")
+        label = preference_label(rec)
+        if label is None and self.params.require_label:
+            raise FieldError("overall_preference", "no preference (tie or missing) and require_label is set")
+        context = conversation(rec.get("context"), "context")
+        a, b = text_field(rec, "response1"), text_field(rec, "response2")
+        rid = rec.get("id")
+        if rid is None:
+            rid = hashlib.sha256(repr((context, a, b)).encode()).hexdigest()[:16]
+        given = {k[: -len("-checklist")]: v for k, v in rec.items()
+                 if k.endswith("-checklist") and k != HUMAN and isinstance(v, list)}
+        return PairwiseSample(id=str(rid), context=context, response_a=a, response_b=b, gt_label=label,
+                              gt_checklist=checklist, subset=rec.get("domain"), meta={"model_checklists": given})

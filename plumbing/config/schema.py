@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import MISSING
 
 from plumbing.components import ComponentConfig
+from plumbing.data import DataFormat
 from plumbing.llm.types import LLMBackend
 
 # field(metadata={"range": (low, high)}): the numbers a field takes (default: finite and >= 0,
@@ -394,14 +395,14 @@ class LLMConfig(ComponentConfig):
 
 # ----------------------------------------------------------------------------- data
 @dataclass
-class DataConfig:
-    """A data set by name, from a local JSONL/JSON/parquet ``path`` or the hub (``hub_id`` +
-    ``hub_file``). ``format`` is the module whose ``convert(record, options)`` checks a raw
-    record and turns it into the stage's items (a new format is one module). Every file in
-    ``conf/data/`` starts with ``# @package data.<name>``, so ``data=[a,b]`` selects several."""
+class DataConfig(ComponentConfig):
+    """A data set: its format (a :class:`~plumbing.data.DataFormat` named as ``_target_``,
+    its settings under ``params``) and where it lives, a local ``path`` (read by the format)
+    or the hub (``hub_id`` + ``hub_file``). Every file in ``conf/data/`` starts with
+    ``# @package data.<name>``, so ``data=[a,b]`` selects several, each by its file's name."""
 
-    name: str = MISSING
-    format: str = MISSING
+    base = DataFormat
+
     path: Optional[str] = None
     hub_id: Optional[str] = None
     hub_file: Optional[str] = None
@@ -409,39 +410,37 @@ class DataConfig:
     limit: Optional[int] = None
     on_bad_record: str = "error"  # error | skip
     weight: float = 1.0  # mixing weight when a stage mixes several data sets
-    options: Dict[str, Any] = field(default_factory=dict)  # format-specific settings
 
     def check(self) -> Problems:
-        p: Problems = []
+        p: Problems = super().check()
         if not self.path and not self.hub_id:
             p.append(("path", "give a local path or a hub_id"))
         check_choice(p, "on_bad_record", self.on_bad_record, ("error", "skip"))
         if self.limit is not None:
             check_positive(p, "limit", self.limit)
         check_positive(p, "weight", self.weight, allow_zero=True)
-        import importlib.util
-
-        try:
-            found = importlib.util.find_spec(self.format) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            p.append(("format", f"no module named {self.format!r} (a format is a module with convert())"))
         return p
+
+    def declared(self, attr: str, default: Any = None) -> Any:
+        """What the format declares (``produces``, ...); ``default`` if it does not import
+        (reported by ``check``)."""
+        try:
+            return getattr(self.component(), attr, default)
+        except (ImportError, AttributeError):
+            return default
+
+    def build(self) -> DataFormat:
+        return self.component()(self.typed_params())
 
 
 def check_produces(data: Dict[str, DataConfig], kind: str) -> Problems:
-    """A stage takes only data sets whose format module ``PRODUCES`` the items it reads."""
-    import importlib
-
+    """A stage takes only data sets whose format ``produces`` the items it reads."""
     p: Problems = []
     for name, d in data.items():
-        try:
-            produced = getattr(importlib.import_module(d.format), "PRODUCES", None)
-        except ImportError:
-            continue  # reported by DataConfig.check
-        if produced != kind:
-            p.append((f"data.{name}.format", f"{d.format} gives {produced or 'unknown'} items; this stage reads {kind}"))
+        produced = d.declared("produces", None)
+        if produced is not None and produced != kind:
+            p.append((f"data.{name}._target_", f"{d._target_} gives {produced or 'unknown'} items; "
+                                               f"this stage reads {kind}"))
     return p
 
 

@@ -1,4 +1,5 @@
-"""Prompt data for policy training: formats (one module each) and the domain mixture.
+"""Prompt data for policy training: formats (a :class:`PromptFormat` subclass each) and the
+domain mixture.
 
 Every format gives :class:`PromptItem`: the conversation to answer, a domain tag (stem,
 code, if, general) and, when the data has one, a reference response (reference mode of the
@@ -10,6 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence
+
+from plumbing.data import DataFormat
 
 DOMAINS = ("stem", "code", "if", "general")
 _ALIASES = {"math": "stem", "science": "stem", "stem": "stem", "reasoning": "stem", "code": "code",
@@ -26,6 +29,12 @@ class PromptItem:
 
     def as_row(self) -> Dict[str, object]:
         return {"id": self.id, "context": self.context, "domain": self.domain, "reference": self.reference}
+
+
+class PromptFormat(DataFormat):
+    """A format of policy prompts, the kind policy training reads."""
+
+    produces = "policy_prompts"  # convert() returns PromptItem
 
 
 def domain_of(value: Optional[str], default: str = "general") -> str:

@@ -18,9 +18,11 @@ USER_VALUES = PLACEHOLDERS  # what a user gives on the command line for presets 
 def local_data(obj, tmp: Path) -> List[str]:
     """Point each data set of a preset at a small local file in its format (nothing from the hub)."""
     ralign = fx.write(tmp / "ralign.jsonl", fx.ralign_records())
-    files = {"genrm.benchmarks.ralign_bmk": ralign, "policy_rlhf.prompts.from_pairs": ralign,
-             "genrm.benchmarks.rationalerm": fx.write(tmp / "rrm.jsonl", fx.rationalerm_records()[:2])}  # labelled
-    return [f"data.{name}.path={files[d.format]}" for name, d in obj.data.items() if d.format in files]
+    files = {"genrm.benchmarks.ralign_bmk.RAlignFormat": ralign,
+             "policy_rlhf.prompts.from_pairs.PromptsFromPairs": ralign,
+             "genrm.benchmarks.rationalerm.RationaleRMFormat":
+                 fx.write(tmp / "rrm.jsonl", fx.rationalerm_records()[:2])}  # labelled
+    return [f"data.{name}.path={files[d._target_]}" for name, d in obj.data.items() if d._target_ in files]
 
 
 def dry_run(preset: str, stage: str, tmp: Path, extra: Sequence[str] = ()) -> Dict:

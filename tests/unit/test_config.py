@@ -93,7 +93,7 @@ def _compose_option(stage, key, option):
 
 def _format_refusal(err: ConfigError, option: str) -> bool:
     """A stage refusing a data set of another format (chat prompts are no GenRM benchmark)."""
-    return all(k == f"data.{option}.format" for k, _ in err.problems)
+    return all(k == f"data.{option}._target_" for k, _ in err.problems)
 
 
 @pytest.mark.parametrize("stage,key,option", list(_root_group_cases()))

@@ -185,10 +185,10 @@ def test_a_label_with_spaces_or_lower_case_is_read_as_evaluate_reads_it(tmp_path
     rows = [{"gt_label": "A ", "model_pred": "A"}, {"gt_label": "b", "model_pred": "B"}]
     s = _score(tmp_path, fx.write(tmp_path / "r.jsonl", rows), "format=ralign")
     assert (s["n"], s["label_correct"]) == (2, 2)
-    from genrm.benchmarks.ralign_bmk import convert  # how genrm.evaluate reads the same field
+    from genrm.benchmarks.ralign_bmk import RAlignFormat  # how genrm.evaluate reads the same field
 
     sample = {"id": "x", "conversations": [{"role": "user", "content": "q"}], "response_A": "a", "response_B": "b"}
-    assert [convert({**sample, "gt_label": r["gt_label"]}, {}).gt_label for r in rows] == ["A", "B"]
+    assert [RAlignFormat().convert({**sample, "gt_label": r["gt_label"]}).gt_label for r in rows] == ["A", "B"]
     assert [label_field(r["gt_label"], "gt_label") for r in rows] == ["A", "B"]
     with pytest.raises(InputError, match="gt_label"):
         _score(tmp_path, fx.write(tmp_path / "c.jsonl", [{"gt_label": "C", "model_pred": "A"}]), "format=ralign")
