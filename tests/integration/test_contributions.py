@@ -261,3 +261,97 @@ def test_a_task_kind_with_a_new_metric_from_outside_the_suite(tmp_path, cli, pyt
     assert run.info.status == "FINISHED"
     assert run.data.metrics["downstream/capitals"] == 0.5
     assert run.data.metrics["downstream/capitals/answer_length"] == task["answer_length"]  # the new metric
+
+
+CSV_BENCHMARK = {
+    "my_csv_bench.py": '''
+        """A benchmark format from outside the suite: pairwise judgements in a CSV file, one
+        comparison a row (id, question, answer_a, answer_b, the preferred answer, topic)."""
+        import csv
+        from dataclasses import dataclass
+
+        from genrm.benchmarks import PairwiseFormat
+        from genrm.records import PairwiseSample, label_field
+        from plumbing.data import FieldError
+
+
+        @dataclass
+        class CsvParams:
+            delimiter: str = ","
+            label_column: str = "winner"
+
+            def check(self):
+                return [("delimiter", "must be one character")] if len(self.delimiter) != 1 else []
+
+
+        class CsvPairs(PairwiseFormat):
+            Params = CsvParams
+
+            def read(self, path):  # its own reader: rows numbered by their line in the file
+                with open(path, newline="", encoding="utf-8") as fh:
+                    rows = csv.DictReader(fh, delimiter=self.params.delimiter)
+                    for row in rows:
+                        yield rows.line_num, row, None
+
+            def convert(self, row):
+                for name in ("id", "question", "answer_a", "answer_b"):
+                    if not (row.get(name) or "").strip():
+                        raise FieldError(name, "missing")
+                column = self.params.label_column
+                return PairwiseSample(id=row["id"], context=[{"role": "user", "content": row["question"]}],
+                                      response_a=row["answer_a"], response_b=row["answer_b"],
+                                      gt_label=label_field(row.get(column), column), subset=row.get("topic") or None)
+    ''',
+    "conf/data/my_csv_pairs.yaml": '''
+        # @package data.my_csv_pairs
+        # Pairwise judgements from a CSV file: data=my_csv_pairs data.my_csv_pairs.path=FILE
+        _target_: my_csv_bench.CsvPairs
+        params:
+          label_column: preferred
+    ''',
+}
+# The rule judge (genrm.testing) picks the answer marked <<good>>: right on 3 of the 4 rows.
+PAIRS_CSV = '''id,question,answer_a,answer_b,preferred,topic
+p1,2+2?,4 <<good>>,5,A,math
+p2,Capital of France?,Lyon,Paris <<good>>,B,geo
+p3,3+3?,6 <<good>>,7,B,math
+p4,Agree?,"yes, ""fully"" <<good>>",no,a,chat
+'''
+
+
+def test_a_csv_benchmark_format_from_outside_the_suite(tmp_path, cli, python):
+    from genrm.testing import rule_responder
+    from plumbing.testing.loopback import LoopbackServer
+
+    env, searchpath = contribution(tmp_path, CSV_BENCHMARK)
+    data = tmp_path / "pairs.csv"
+    data.write_text(PAIRS_CSV)
+    out = tmp_path / "out"
+    with LoopbackServer(responder=rule_responder) as srv:
+        base = [python, "-m", "genrm.evaluate", "data=my_csv_pairs", searchpath, "llm@genrm=openai",
+                f"genrm.base_url={srv.base_url}", "genrm.model=rule-judge", "genrm.max_retries=0"]
+        # its params are checked like the suite's own, every problem at once, before any work
+        bad = cli(base + [f"output_dir={tmp_path / 'bad'}", f"data.my_csv_pairs.path={data}",
+                          "data.my_csv_pairs.params.delimiter=tab", "data.my_csv_pairs.params.label_colum=x"],
+                  cwd=tmp_path, env=env)
+        assert bad.returncode == 2, bad.stderr[-2000:]
+        for key in ("data.my_csv_pairs.params.delimiter: must be one character",
+                    "data.my_csv_pairs.params.label_colum: CsvPairs takes no param 'label_colum'"):
+            assert key in bad.stderr, bad.stderr[-2000:]
+        # a bad row stops the run before any call, naming the file, the row's line and the field
+        broken = tmp_path / "broken.csv"
+        broken.write_text(PAIRS_CSV.replace("p3,3+3?,6 <<good>>,7,B", "p3,3+3?,6 <<good>>,,B"))
+        refused = cli(base + [f"output_dir={tmp_path / 'refused'}", f"data.my_csv_pairs.path={broken}"],
+                      cwd=tmp_path, env=env)
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        assert f"{broken}:4: field 'answer_b': missing" in refused.stderr, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr and srv.chat_requests == 0
+        assert not (tmp_path / "bad" / "mlflow.db").exists()
+
+        proc = cli(base + [f"output_dir={out}", f"data.my_csv_pairs.path={data}"], cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    run = only_run(out)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["my_csv_pairs/n"] == 4
+    assert run.data.metrics["my_csv_pairs/l_acc"] == pytest.approx(3 / 4)
+    assert run.data.params["data.my_csv_pairs.params.label_column"] == "preferred"
