@@ -18,8 +18,9 @@ class ModelLoadError(SuiteError):
     """A model that does not load (missing path, corrupt checkpoint): the stage stops before
     it computes anything with it, instead of failing every call and scoring the failures."""
 
-    def __init__(self, model: str, error: BaseException):
-        super().__init__(f"the model {model} does not load: {type(error).__name__}: {first_line(error)}")
+    def __init__(self, model: str, error: BaseException, log: object = None):
+        super().__init__(f"the model {model} does not load: {type(error).__name__}: {first_line(error)}"
+                         + (f" (its server's log: {log})" if log else ""))
 
 
 def first_line(error: BaseException, limit: int = 500) -> str:

@@ -23,12 +23,19 @@ import weakref
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from plumbing.errors import ModelLoadError
 
 _LIVE: "weakref.WeakSet[ManagedServer]" = weakref.WeakSet()
 
 
 class ServerStartError(RuntimeError):
     pass
+
+
+class ModelServerError(ModelLoadError, ServerStartError):
+    """A model server that died loading its model (or never got healthy): a stage stops at
+    once naming the model and the server's log (exit 2, no traceback), not with 8 of 8 calls
+    failed and a traceback."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -196,6 +203,17 @@ class LocalServer(ManagedServer):
         self.tensor_parallel_size = tensor_parallel_size
         self.gpu_memory_utilization = gpu_memory_utilization
         self.dtype = dtype
+        self._failed: Optional[ModelServerError] = None
+
+    def start(self) -> "LocalServer":
+        if self._failed is not None:  # starting it again would fail again, slowly
+            raise self._failed
+        try:
+            super().start()
+        except ServerStartError as e:
+            self._failed = ModelServerError(self.model, e, self.log_path)
+            raise self._failed from e
+        return self
 
     @property
     def served_model(self) -> str:

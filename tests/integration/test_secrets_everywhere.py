@@ -50,8 +50,10 @@ def test_no_route_leaks_a_key(tmp_path, cli, python, capfd):
                   "llm@genrm=openai", f"genrm.base_url={srv.base_url}", "genrm.model=g", "genrm.max_retries=0",
                   "llm@metarm=openai", f"metarm.base_url={srv.base_url}", "metarm.model=m", "metarm.max_retries=0"]
         out = tmp_path / "eval"
-        r = cli([python, "-m", "genrm.evaluate", f"output_dir={out}", *common, f"genrm.api_key={S_CLI}",
-                 "metarm.api_key_env=JUDGE_CRED", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"],
+        # the GenRM (whose server echoes) gets its key through a plain-named variable, as in the
+        # issue; a literal key echoed is the stage_overrides run's below
+        r = cli([python, "-m", "genrm.evaluate", f"output_dir={out}", *common, "genrm.api_key_env=JUDGE_CRED",
+                 f"metarm.api_key={S_CLI}", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"],
                 env={"JUDGE_CRED": S_ENV})
         assert r.returncode == 0, r.stderr[-3000:]
         seen += [r.stdout, r.stderr]

@@ -213,10 +213,13 @@ def test_model_items_parse_mode_reads_the_genrm_list_without_decomposing(tmp_pat
     assert not any("[Evaluation]" in p for p in judge.prompts)
 
 
+@pytest.mark.parametrize("backend", ["transformers", "transformers_serve"])
 @pytest.mark.parametrize("model", ["missing", "corrupt"])
-def test_a_genrm_that_does_not_load_fails_the_stage_before_any_score(tmp_path, cli, python, tiny_model, model):
+def test_a_genrm_that_does_not_load_fails_the_stage_before_any_score(tmp_path, cli, python, tiny_model, model,
+                                                                     backend):
     """Not 8 of 8 backend errors scored as wrong verdicts with exit 0: the stage stops with
-    the model's path, exit != 0, its MLflow run FAILED and no summary."""
+    the model's path, exit 2 and no traceback (in process, or a server the stage starts that
+    dies loading it: the default backend), its MLflow run FAILED and no summary."""
     import shutil
 
     from mlflow.tracking import MlflowClient
@@ -230,10 +233,10 @@ def test_a_genrm_that_does_not_load_fails_the_stage_before_any_score(tmp_path, c
     data = fx.write(tmp_path / "hs3.jsonl", fx.ralign_records())
     out, db = tmp_path / "out", tmp_path / "mlflow.db"
     proc = cli([python, "-m", "genrm.evaluate", f"output_dir={out}", "data=helpsteer3", f"data.helpsteer3.path={data}",
-                "llm@genrm=transformers", f"genrm.model={path}", "genrm.sampling.max_tokens=8",
+                f"llm@genrm={backend}", f"genrm.model={path}", "genrm.sampling.max_tokens=8",
                 f"tracking.uri=sqlite:///{db}"], env={"HF_HUB_OFFLINE": "1"})
-    assert proc.returncode != 0, proc.stdout[-2000:]
-    assert f"the model {path} does not load" in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"the model {path} does not load" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert not (out / "summary.json").exists()
     runs = MlflowClient(f"sqlite:///{db}").search_runs(
         [e.experiment_id for e in MlflowClient(f"sqlite:///{db}").search_experiments()])
