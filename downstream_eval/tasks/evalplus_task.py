@@ -133,7 +133,8 @@ class EvalPlusTask(Task):
         out_none = self.params.dataset == "mbpp" and self._not_none(doc)
         values, seconds = [], []
         try:
-            with self.ctx["sandbox"].serve(rec["prompt"] + rec["canonical_solution"], self.params.limits(600)) as served:
+            canonical = rec["prompt"] + rec["canonical_solution"]
+            with self.ctx["sandbox"].serve(canonical, self.params.limits(600)) as served:
                 for inp in rec[which]:
                     start = time.monotonic()
                     value = served.call(rec["entry_point"], inp)
