@@ -58,7 +58,7 @@ class CompareConfig(StageConfig):
     title: str = "GenRM variants side by side"
     y: str = "downstream/avg"  # the report's correlations: each GenRM metric against this column
     x: List[str] = field(default_factory=list)  # default: every benchmark's l_acc, s_corr, f_score, f1, ap
-    bootstrap: int = 2000
+    bootstrap: int = 2000  # BCa resamples of a correlation's interval (given from 8 variants on)
     permutations: int = 10000
     alpha: float = field(default=0.05, metadata={"range": (1e-9, 1 - 1e-9)})  # in (0, 1)
 

@@ -47,7 +47,7 @@ _VERDICTS = {"Correct", "Incorrect", "CallFail", "ParseFail", SKIPPED}
 class GenRMScoreConfig(StageConfig):
     stage: str = "genrm_score"
     input: str = MISSING
-    format: str = "auto"
+    format: str = "auto"  # auto (per record) | ralign | rationalerm | suite
     checklist_model: Optional[str] = None  # rationalerm: whose `<model>-checklist` was matched (`model=NAME`)
     benchmark: Optional[str] = None  # metric prefix in MLflow; default: the input file's name
     on_bad_record: str = "error"
