@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from typing import Any, Iterable, Iterator, List, Tuple, Type, TypeVar
 
@@ -83,6 +84,33 @@ def _required_hint(schema: Any, key: str) -> str:
             return f": give {key}=<{hint}>" if hint else ""
     return ""
 
+def unknown_keys(node: Any, prefix: str = "") -> List[Tuple[str, str]]:
+    """Keys of a composed config that no dataclass field takes. Hydra lets ``+key=value`` add
+    any key, and a structured merge keeps it; it would be ignored silently (a typo's value
+    never used), so it is refused like Hydra's own unknown keys."""
+    out: List[Tuple[str, str]] = []
+    if not OmegaConf.is_dict(node):
+        return out
+    kind = OmegaConf.get_type(node)
+    fields = {f.name for f in dataclasses.fields(kind)} if dataclasses.is_dataclass(kind) else None
+    for key in node.keys():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if fields is not None and key not in fields:
+            close = difflib.get_close_matches(str(key), sorted(fields), n=1)
+            out.append((where, f"unknown key (not a field of {kind.__name__})"
+                               + (f"; did you mean {close[0]!r}?" if close else "")))
+            continue
+        value = node._get_node(key)
+        if value is None or value._is_none() or value._is_missing() or value._is_interpolation():
+            continue
+        if OmegaConf.is_dict(value):
+            out += unknown_keys(value, where)
+        elif OmegaConf.is_list(value):
+            for i, item in enumerate(value):
+                out += unknown_keys(item, f"{where}[{i}]")
+    return out
+
+
 def validate(cfg: DictConfig, schema: Type[T], source: str = "config", checks: bool = True) -> T:
     """Resolve ``cfg`` into ``schema`` (types, required fields), then run the semantic checks
     (``checks=False``: the typed object only, for tools that inspect a refused config)."""
@@ -95,7 +123,7 @@ def validate(cfg: DictConfig, schema: Type[T], source: str = "config", checks: b
         if type(e).__name__ == "MissingMandatoryValue":
             msg = "is required (no value given)" + _required_hint(schema, key)
         raise ConfigError([(key, msg)], source) from None
-    problems = check_tree(obj) if checks else []
+    problems = unknown_keys(merged) + check_tree(obj) if checks else []
     if problems:
         raise ConfigError(problems, source)
     return obj  # type: ignore[return-value]
