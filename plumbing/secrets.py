@@ -76,11 +76,21 @@ def collect_secret_values(obj: Any, found: set[str] | None = None,
             else:
                 collect_secret_values(v, found, env)
     elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            collect_secret_values(v, found, env)
+        for i, v in enumerate(obj):
+            if _secret_flag(obj, i - 1) and isinstance(v, str) and v:
+                found.add(v)  # ["--api-key", "sk-..."]: a server's command line (serve.extra_args)
+            else:
+                collect_secret_values(v, found, env)
     elif isinstance(obj, str):
         found |= override_secrets(obj)
     return found
+
+
+def _secret_flag(items: Any, i: int) -> bool:
+    """Whether ``items[i]`` is a command-line flag naming a secret (``--api-key``), whose value
+    is the next item."""
+    flag = items[i] if 0 <= i < len(items) else None
+    return isinstance(flag, str) and flag.startswith("-") and "=" not in flag and is_secret_key(flag.lstrip("-"))
 
 
 def redact_override_text(text: str) -> str:
@@ -105,7 +115,7 @@ def redact_tree(obj: Any) -> Any:
             for k, v in obj.items()
         }
     if isinstance(obj, (list, tuple)):
-        return [redact_tree(v) for v in obj]
+        return [MASK if _secret_flag(obj, i - 1) else redact_tree(v) for i, v in enumerate(obj)]
     if isinstance(obj, str):
         return redact_override_text(obj)
     return obj

@@ -76,3 +76,16 @@ def test_an_environment_interpolation_is_not_a_key_value():
 
     assert override_secrets("genrm.api_key=${oc.env:JUDGE_KEY}") == set()
     assert redact_override_text("genrm.api_key=${oc.env:JUDGE_KEY}") == "genrm.api_key=${oc.env:JUDGE_KEY}"
+
+
+def test_a_key_passed_to_a_server_as_a_flag_is_found_and_masked():
+    """``genrm.serve.extra_args=[--api-key,sk-...]``: the flag's value is a key, in the list
+    form (value in the next item) and the ``--flag=value`` form."""
+    from plumbing.secrets import MASK, collect_secret_values, redact_tree
+
+    cfg = {"genrm": {"serve": {"extra_args": ["--port", "8001", "--api-key", "sk-server-123456", "--dtype", "bf16"]}},
+           "judge": {"serve": {"extra_args": ["--api-key=sk-other-654321"]}}}
+    assert collect_secret_values(cfg, environ={}) == {"sk-server-123456", "sk-other-654321"}
+    masked = redact_tree(cfg)
+    assert masked["genrm"]["serve"]["extra_args"] == ["--port", "8001", "--api-key", MASK, "--dtype", "bf16"]
+    assert "sk-other-654321" not in str(masked)
