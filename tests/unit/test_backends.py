@@ -84,6 +84,11 @@ def test_a_backend_without_a_model_identity_gets_its_class_model_and_params():
     one = LLMConfig(_target_=target, model="m").build()
     assert one.model_id == f"{target}:m:{{}}"
     assert LLMConfig(_target_=target, model="other").build().model_id != one.model_id
+    # the suite's own backends name theirs: one model name behind two backends is two identities
+    ids = {LLMConfig(_target_=t, model="m", base_url="http://127.0.0.1:9/v1").build().model_id
+           for t in (HTTP, "plumbing.llm.transformers_local.TransformersBackend", "plumbing.llm.vllm_local.VLLMBackend",
+                     target)}
+    assert len(ids) == 4
 
 
 class ServedHTTP(OpenAIHTTPBackend):
