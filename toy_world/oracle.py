@@ -15,7 +15,7 @@ Any other prompt (it is no GenRM) gets an answer the parsers reject, counted as 
 from __future__ import annotations
 
 import re
-from typing import Any, List, Sequence
+from typing import List, Sequence
 
 from genrm.prompts import exact_match_reply, section
 from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
@@ -48,10 +48,6 @@ class ToyOracleBackend(LLMBackend):
     def __init__(self) -> None:
         super().__init__()
         self.model_id = "toy_oracle:v2"
-
-    @classmethod
-    def from_config(cls, cfg: Any, params: Any = None) -> "ToyOracleBackend":
-        return cls()
 
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
         out = []
