@@ -28,7 +28,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from downstream_eval.sandbox import Sandbox
 from downstream_eval.tasks import DOMAINS, Doc, Grade, Task, TaskConfig
@@ -296,11 +296,12 @@ def _bar(total: int, desc: str) -> Any:
 
 
 # ---------------------------------------------------------------------------- one task
-def invalidate(summary: Dict[str, Any], max_rate: float) -> None:
+def invalidate(summary: Dict[str, Any], max_rate: float, made_of_verdicts: Sequence[str] = ("score_ci",)) -> None:
     """Take the score away from a task whose judge failed (no answer, no verdict) on more than
     ``max_rate`` of its verdicts: a failure counts as a neutral verdict, so such a score is
     the failure value (0.5 with every verdict unparsable), not the model's. The value stays
-    under ``invalid_score`` for diagnosis; ``invalid`` says why."""
+    under ``invalid_score`` for diagnosis; ``invalid`` says why. ``made_of_verdicts``: the
+    summary keys (prefixes) a task kind declares are computed from the same grades."""
     asked = summary.get("judge_verdicts", 0)
     failed = summary.get("judge_call_fail", 0) + summary.get("judge_parse_fail", 0)
     if asked and failed / asked > max_rate and summary.get("score") is not None:
@@ -308,9 +309,8 @@ def invalidate(summary: Dict[str, Any], max_rate: float) -> None:
                               f"({failed / asked:.0%} > max_failure_rate={max_rate:g})")
         summary["invalid_score"], summary["score"] = summary["score"], None
         # every value made of the same verdicts goes with it (kept for diagnosis, not reported)
-        made_of_verdicts = [k for k in summary if k in ("score_ci", "win_rate", "win_rate_ci", "by_category")
-                            or k.startswith(("win_rate_length_controlled", "pass@"))]
-        summary["invalid_values"] = {k: summary.pop(k) for k in made_of_verdicts}
+        gone = [k for k in summary if k.startswith(tuple(made_of_verdicts))]
+        summary["invalid_values"] = {k: summary.pop(k) for k in gone}
 
 
 def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, Any]]], strip: bool,
@@ -334,7 +334,7 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
     write_jsonl(out / task.cfg.name / "samples.jsonl", rows)
     graded = [grades[d.id] for d in docs if grades[d.id]]
     summary = task.summarize(graded)
-    invalidate(summary, max_failure_rate)
+    invalidate(summary, max_failure_rate, task.made_of_grades)
     flat = [o for outs in outputs.values() for o in outs]
     summary.update(domain=task.cfg.domain, kind=task.kind, docs=len(docs),
                    missing=sum(1 for outs in outputs.values() if outs and outs[0] is MISSING),

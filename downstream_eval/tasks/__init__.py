@@ -117,6 +117,9 @@ class Task:
     Params: type = NoParams  # a kind's settings (``params:`` of its YAML)
     needs_sandbox = False  # grading runs model-written code
     needs_judge = False  # grading asks the stage's judge model
+    # summary keys (prefixes) computed from the grades, besides the score: what goes with the
+    # score when the grades are not the model's (a judge that failed too often)
+    made_of_grades: tuple = ("score_ci", "pass@")
     grade_chunk = 32  # outputs graded (and their grades cached) per step; 0 = all at once
 
     def __init__(self, cfg: TaskConfig, ctx: Optional[Dict[str, Any]] = None):

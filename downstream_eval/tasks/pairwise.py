@@ -80,6 +80,7 @@ class PairwiseParams:
 class PairwiseTask(Task):
     Params = PairwiseParams
     needs_judge = True
+    made_of_grades = Task.made_of_grades + ("win_rate", "by_category")
 
     def raw_records(self) -> List[Tuple[int, Dict[str, Any]]]:
         rows = super().raw_records()

@@ -58,6 +58,7 @@ class RubricParams:
 class RubricTask(Task):
     Params = RubricParams
     needs_judge = True
+    made_of_grades = Task.made_of_grades + ("by_category",)
 
     def doc(self, rec: Dict[str, Any], index: int) -> Doc:
         o = self.params
