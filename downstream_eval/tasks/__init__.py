@@ -248,6 +248,16 @@ class Task:
 TaskConfig.base = Task  # what a task's _target_ must be (Task is defined after its config)
 
 
+class ParallelTask(Task):
+    """A kind whose outputs are graded one at a time by ``grade_one``, several at once
+    (``ctx['workers']``): the code kinds, whose checks run in the sandbox."""
+
+    def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
+        from downstream_eval.code import parallel_map
+
+        return regroup(items, parallel_map(lambda job: self.grade_one(*job), flatten(items), self.ctx.get("workers")))
+
+
 def flatten(items: Sequence[tuple]) -> List[Tuple[Doc, str]]:
     """(doc, output) pairs of ``grade``'s (doc, [outputs]) items, for graders that work per output."""
     return [(doc, out) for doc, outs in items for out in outs]

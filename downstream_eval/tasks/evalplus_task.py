@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
-from downstream_eval.code import SandboxParams, extract_code, parallel_map
+from downstream_eval.code import SandboxParams, extract_code
 from downstream_eval.sandbox import Stopped
-from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
+from downstream_eval.tasks import Doc, Grade, ParallelTask
 from plumbing.config.schema import Problems, check_choice, check_positive
 from plumbing.data import FieldError
 from plumbing.errors import SuiteError
@@ -91,7 +91,7 @@ class EvalPlusParams(SandboxParams):
         return p
 
 
-class EvalPlusTask(Task):
+class EvalPlusTask(ParallelTask):
     Params = EvalPlusParams
     needs_sandbox = True
     grade_chunk = 64
@@ -171,20 +171,15 @@ class EvalPlusTask(Task):
         except Exception:  # the candidate raised
             return "fail"
 
-    def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
+    def grade_one(self, doc: Doc, out: str) -> Grade:
         base_only = self.params.base_only
-
-        def run(job: tuple) -> Grade:
-            doc, out = job
-            code = extract_code(out, doc.meta["entry_point"])
-            if f"def {doc.meta['entry_point']}" not in code:
-                code = doc.meta["prompt"] + code  # a completion of the prompt
-            base = self.check(doc, code, "base_input")
-            plus = None if base_only else self.check(doc, code, "plus_input")
-            ok = base == "pass" and (base_only or plus == "pass")
-            return Grade(1.0 if ok else 0.0, code, "passed" if ok else "failed", {"base": base, "plus": plus})
-
-        return regroup(items, parallel_map(run, flatten(items), self.ctx.get("workers")))
+        code = extract_code(out, doc.meta["entry_point"])
+        if f"def {doc.meta['entry_point']}" not in code:
+            code = doc.meta["prompt"] + code  # a completion of the prompt
+        base = self.check(doc, code, "base_input")
+        plus = None if base_only else self.check(doc, code, "plus_input")
+        ok = base == "pass" and (base_only or plus == "pass")
+        return Grade(1.0 if ok else 0.0, code, "passed" if ok else "failed", {"base": base, "plus": plus})
 
     def grader_version(self) -> str:
         return "2"  # evalplus's rules in the grader, the program served from the sandbox

@@ -9,10 +9,10 @@ Params: ``timeout_s`` (per sample, 10), ``memory_mb`` (1024)."""
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
-from downstream_eval.code import SandboxParams, extract_code, parallel_map, run_check
-from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
+from downstream_eval.code import SandboxParams, extract_code, run_check
+from downstream_eval.tasks import Doc, Grade, ParallelTask
 from plumbing.data import FieldError
 
 INSTRUCTION = ("Complete the following Python function. Answer with the whole function (with any imports it needs) "
@@ -29,7 +29,7 @@ def program(doc: Doc, code: str) -> str:
     return prompt + code + "\n"  # a completion of the prompt's function body
 
 
-class HumanEvalTask(Task):
+class HumanEvalTask(ParallelTask):
     Params = SandboxParams  # timeout_s 10, memory_mb 1024
     needs_sandbox = True
     grade_chunk = 64
@@ -46,19 +46,11 @@ class HumanEvalTask(Task):
         return Doc(rec["task_id"], self.prompt(INSTRUCTION.format(prompt=rec["prompt"])), rec["test"],
                    {"prompt": rec["prompt"], "entry_point": rec["entry_point"]})
 
-    def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
-        sandbox = self.ctx["sandbox"]
-        limits = self.params.limits()
-        jobs = flatten(items)
-
-        def run(job: tuple) -> Grade:
-            doc, out = job
-            code = extract_code(out, doc.meta["entry_point"])
-            verdict = run_check(sandbox, program(doc, code), limits, doc.meta["entry_point"], doc.target,
-                                helpers=doc.meta["prompt"], name=doc.id)
-            return Grade(1.0 if verdict == "passed" else 0.0, code, verdict)
-
-        return regroup(items, parallel_map(run, jobs, self.ctx.get("workers")))
+    def grade_one(self, doc: Doc, out: str) -> Grade:
+        code = extract_code(out, doc.meta["entry_point"])
+        verdict = run_check(self.ctx["sandbox"], program(doc, code), self.params.limits(), doc.meta["entry_point"],
+                            doc.target, helpers=doc.meta["prompt"], name=doc.id)
+        return Grade(1.0 if verdict == "passed" else 0.0, code, verdict)
 
     def grader_version(self) -> str:
         return "2"  # checks in the grader, the program served from the sandbox

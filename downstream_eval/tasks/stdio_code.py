@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 from downstream_eval.code import SandboxParams, extract_code, parallel_map
 from downstream_eval.sandbox import Limits, Sandbox
-from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
+from downstream_eval.tasks import Doc, Grade, ParallelTask
 from plumbing.data import FieldError
 from plumbing.errors import SuiteError
 
@@ -98,7 +98,7 @@ class StdioCodeParams(SandboxParams):
     timeout_s: float = 6.0  # per test case
 
 
-class StdioCodeTask(Task):
+class StdioCodeTask(ParallelTask):
     Params = StdioCodeParams
     needs_sandbox = True
     grade_chunk = 64
@@ -151,30 +151,23 @@ class StdioCodeTask(Task):
                 doc.meta["pickled"] = None
         return docs
 
-    def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
-        sandbox = self.ctx["sandbox"]
-        limits = self.params.limits()
-        jobs = flatten(items)
-
-        def run(job: tuple) -> Grade:
-            doc, out = job
-            code = extract_code(out)
-            passed, verdict = 0, "passed"
-            for case in doc.target:
-                program = code + CALL.format(func=doc.meta["func_name"]) if case["testtype"] == "functional" else code
-                room = max(limits.max_output_bytes, 2 * len(case["output"]) + (64 << 10))  # a right answer fits
-                r = sandbox.run_python(program, stdin=case["input"], limits=replace(limits, max_output_bytes=room))
-                if not r.ok:
-                    verdict = r.status
-                    break
-                if not output_matches(case, r.stdout):
-                    verdict = "wrong_answer"
-                    break
-                passed += 1
-            ok = passed == len(doc.target)
-            return Grade(1.0 if ok else 0.0, code, verdict, {"passed_tests": passed, "tests": len(doc.target)})
-
-        return regroup(items, parallel_map(run, jobs, self.ctx.get("workers")))
+    def grade_one(self, doc: Doc, out: str) -> Grade:
+        sandbox, limits = self.ctx["sandbox"], self.params.limits()
+        code = extract_code(out)
+        passed, verdict = 0, "passed"
+        for case in doc.target:
+            program = code + CALL.format(func=doc.meta["func_name"]) if case["testtype"] == "functional" else code
+            room = max(limits.max_output_bytes, 2 * len(case["output"]) + (64 << 10))  # a right answer fits
+            r = sandbox.run_python(program, stdin=case["input"], limits=replace(limits, max_output_bytes=room))
+            if not r.ok:
+                verdict = r.status
+                break
+            if not output_matches(case, r.stdout):
+                verdict = "wrong_answer"
+                break
+            passed += 1
+        ok = passed == len(doc.target)
+        return Grade(1.0 if ok else 0.0, code, verdict, {"passed_tests": passed, "tests": len(doc.target)})
 
     def grader_version(self) -> str:
         return "2"  # the hardened sandbox: unprivileged, minimal root, bounded output
