@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import MISSING, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
@@ -45,6 +45,8 @@ def locate(target: str) -> Any:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
         raise ImportError(f"cannot import {module!r} for {target!r} ({e.msg})") from None
+    except Exception as e:  # a contributor module with a syntax error, or one that raises on import
+        raise ImportError(f"importing {module!r} for {target!r} failed: {type(e).__name__}: {e}") from None
     try:
         obj = mod
         for part in attr.split("."):
@@ -95,7 +97,7 @@ class ComponentConfig:
     component of the slot shares."""
 
     _target_: str = MISSING
-    params: Dict[str, Any] = field(default_factory=dict)
+    params: Optional[Dict[str, Any]] = field(default_factory=dict)  # null: the class's defaults
     # the public name (the option's file name, set when composed); default: the class's ``name``
     name: Optional[str] = None
 
@@ -127,21 +129,54 @@ class ComponentConfig:
         try:
             cls = self.component()
         except (ImportError, AttributeError) as e:
-            return [("_target_", str(e).strip("'\""))]
+            return [("_target_", str(e.args[0]) if e.args else str(e))]
         if not (isinstance(cls, type) and issubclass(cls, self.base)):
             return [("_target_", f"{self._target_} is not a {self.base.__module__}.{self.base.__qualname__}")]
         return build_params(cls, self.params)[1]
 
 
-def fill_names(cfg: Any, choices: Dict[str, Optional[str]]) -> None:
+def fill_names(cfg: Any, choices: Dict[str, Optional[str]], overrides: Sequence[str] = ()) -> None:
     """Give each component chosen from a config group the option's file name as its public
-    ``name`` (``reward=hybrid`` names it ``hybrid``), unless the config sets one. ``choices``
-    are Hydra's runtime choices (``group`` or ``group@package`` -> option)."""
+    ``name`` (``reward=hybrid`` names it ``hybrid``), unless the config sets one or an override
+    replaced its class (``reward._target_=...``: the option's name would claim a class that
+    does not run; the class's own name serves). ``choices`` are Hydra's runtime choices
+    (``group`` or ``group@package`` -> option)."""
+    replaced = set()
+    for o in overrides:
+        key, _, value = o.partition("=")
+        key = key.lstrip("+~")
+        if key.endswith("._target_") or value.lstrip().startswith("{"):  # not a group choice (reward=hybrid)
+            replaced.add(key)
     for key, option in choices.items():
         if not option or key.startswith("hydra"):
             continue
         group, _, package = key.partition("@")
-        node = OmegaConf.select(cfg, (package or group).replace("/", "."), default=None)
+        path = (package or group).replace("/", ".")
+        if {path, f"{path}._target_"} & replaced:
+            continue
+        node = OmegaConf.select(cfg, path, default=None)
         if OmegaConf.is_dict(node) and "_target_" in node and not node.get("name"):
             with open_dict(node):
                 node.name = str(option).rsplit("/", 1)[-1]
+
+
+def fill_params(obj: Any, data: Dict[str, Any]) -> Dict[str, Any]:
+    """``data`` (a config as plain dicts) with each component's ``params`` completed by its
+    ``Params`` defaults, from the typed config ``obj``: what a run records (config.yaml,
+    MLflow params) and what its config hash covers, so a changed default is seen as a
+    change. A component whose params do not build is left as given (its check reports it)."""
+    from plumbing.config.validate import walk
+
+    for path, node in walk(obj, ""):
+        if not isinstance(node, ComponentConfig):
+            continue
+        try:
+            typed = dataclasses.asdict(node.typed_params())
+        except Exception:
+            continue
+        target = data
+        for part in path.split(".") if path else []:
+            target = target.get(part) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            target["params"] = {**typed, **(target.get("params") or {})}
+    return data

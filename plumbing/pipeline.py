@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import MISSING
 
+from plumbing.components import fill_params
 from plumbing.config.hydra_app import STAGES, compose, execute, finalize, plain, stage_main, stage_module
 from plumbing.config.schema import Problems, SlurmConfig, StageConfig
 from plumbing.errors import SuiteError
@@ -162,7 +163,7 @@ def config_hash(cfg: "PipelineConfig", name: str, hashes: Dict[str, str]) -> str
     step = cfg.steps[name]
     overrides = substitute(cfg.own_overrides(name), lambda kind, dep: f"{kind}-of-{hashes[dep]}")
     obj, scfg = compose(step.stage, overrides + [f"seed={cfg.seed}", f"name={cfg.name}", "output_dir=/hash"])
-    data = {k: v for k, v in plain(scfg).items() if k not in UNHASHED}
+    data = {k: v for k, v in fill_params(obj, plain(scfg)).items() if k not in UNHASHED}  # params with defaults
     for key in unhashed_keys(obj):  # settings marked field(metadata={"unhashed": True}), e.g. retention
         *parents, last = key.split(".")
         node = data

@@ -142,3 +142,32 @@ class Scrubber:
         if sep and is_secret_key(key.lstrip("+~")):
             return f"{key}={MASK}"
         return self(redact_override_text(item))
+
+
+def digest_secrets(obj: Any) -> Any:
+    """A copy with the value of every secret-named key replaced by a digest of it: still tells
+    two keys apart (a cache identity), never shows one."""
+    import hashlib
+
+    if isinstance(obj, Mapping):
+        return {k: (f"sha256:{hashlib.sha256(str(v).encode()).hexdigest()[:16]}"
+                    if is_secret_key(str(k)) and v not in (None, "") else digest_secrets(v)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [digest_secrets(v) for v in obj]
+    return obj
+
+
+def secret_paths(obj: Any, prefix: str = "") -> list:
+    """Dotted keys of the secret-named keys that hold a value, in a nested dict/list."""
+    out = []
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            where = f"{prefix}.{k}" if prefix else str(k)
+            if is_secret_key(str(k)) and isinstance(v, str) and v:
+                out.append(where)
+            else:
+                out += secret_paths(v, where)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out += secret_paths(v, f"{prefix}[{i}]")
+    return out

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from plumbing.components import fill_names
+from plumbing.components import fill_names, fill_params
 from plumbing.config.validate import ConfigError, validate
 from plumbing.errors import SuiteError, Terminated
 
@@ -79,6 +79,9 @@ class StageTable(abc.Mapping[str, StageSpec]):
 STAGES: Mapping[str, StageSpec] = StageTable()
 
 
+SEARCHPATH_ENV = "RALIGN_SEARCHPATH"  # hydra.searchpath of the command, for what it composes
+
+
 def stage_module(stage: str) -> Any:
     try:
         spec = STAGES[stage]
@@ -107,6 +110,10 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
 
     mod = load_stage(stage)
     overrides = with_aliases(mod, overrides)
+    if os.environ.get(SEARCHPATH_ENV) and not any(o.lstrip("+").startswith("hydra.searchpath=") for o in overrides):
+        # the search path of the command that composes this one (a pipeline and its steps, a
+        # step job): configs of your own found by the pipeline are found by its steps too
+        overrides = [*overrides, f"hydra.searchpath=[{os.environ[SEARCHPATH_ENV]}]"]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
@@ -114,7 +121,7 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
         with open_dict(cfg):
             choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
             del cfg["hydra"]
-        fill_names(cfg, choices)
+        fill_names(cfg, choices, overrides)
     except HydraException as e:
         raise ConfigError([(_key_of(e), _message(e) + _preset_hint(stage, overrides))], f"conf/{stage}.yaml") from None
     except Exception as e:  # omegaconf errors during merge carry the key
@@ -138,7 +145,7 @@ def with_aliases(mod: Any, overrides: Sequence[str]) -> List[str]:
         key, sep, value = o.partition("=")
         bare = key.lstrip("+")
         prefix = key[:len(key) - len(bare)]
-        if sep and not prefix and ".params." in f".{bare}":
+        if sep and prefix in ("", "+") and not bare.startswith("~") and (".params." in bare or bare.endswith(".params")):
             # A component's params are checked against its class's Params (plumbing.components),
             # not by Hydra: a param its YAML leaves at the default is set like one it lists.
             prefix = "++"
@@ -250,7 +257,7 @@ def execute(stage: str, obj: Any, cfg: DictConfig, overrides: Sequence[str] = ()
     from plumbing.secrets import Scrubber, collect_secret_values
 
     mod = stage_module(stage)
-    config = plain(cfg)
+    config = fill_params(obj, plain(cfg))  # every param a component runs with, defaults included
     scrub = Scrubber(collect_secret_values(config))
     _write_provenance(Path(obj.output_dir), config, [scrub.override(o) for o in overrides])
     tags = tracking.run_tags(stage, obj.name, obj.seed, obj.tracking.sweep_id, obj.tracking.tags)
@@ -374,6 +381,8 @@ def stage_main(stage: str) -> Callable[[], Any]:
 
         mod = load_stage(stage)
         sys.argv[1:] = with_aliases(mod, sys.argv[1:])
+        if os.environ.get(SEARCHPATH_ENV) and not any(a.lstrip("+").startswith("hydra.searchpath=") for a in sys.argv):
+            sys.argv.append(f"hydra.searchpath=[{os.environ[SEARCHPATH_ENV]}]")  # a step of a pipeline that had one
         for name in LAUNCHER_LOGGERS:  # they print each job's overrides as given, keys included
             logging.getLogger(name).addFilter(_redact_overrides)
         hint = _preset_hint(stage, sys.argv[1:])
@@ -396,11 +405,13 @@ def stage_main(stage: str) -> Callable[[], Any]:
             quiet_libraries()
             hc = HydraConfig.get()
             overrides = list(hc.overrides.task)
+            if hc.searchpath:  # passed on to every config this process composes (pipeline steps)
+                os.environ[SEARCHPATH_ENV] = ",".join(hc.searchpath)
             try:
                 with open_dict(cfg):  # before validation: paths made from ${output_dir} (a tiny model's)
                     # follow the job's folder, not a ${now:...} resolved again when a sweep's job starts
                     cfg.output_dir = str(Path(hc.runtime.output_dir).expanduser().resolve())
-                fill_names(cfg, dict(hc.runtime.choices))
+                fill_names(cfg, dict(hc.runtime.choices), overrides)
                 obj = validate(cfg, mod.SCHEMA, f"conf/{stage}.yaml")
                 obj, cfg = finalize(obj, cfg, hc.runtime.output_dir)
                 if hc.mode is not None and hc.mode.name == "MULTIRUN":

@@ -118,7 +118,7 @@ class EngineConfig:
     in this process, or OpenRLHF on Ray (cluster)."""
 
     _target_: str = "plumbing.engines.local.LocalEngine"
-    name: str = "local"
+    name: str = ""  # the option's file name (engine=local), filled in when composed
     # local engine: where TRL runs.
     device: str = "cpu"
     # openrlhf engine: the allocation (training nodes x GPUs per node) and how to lay roles on
@@ -157,7 +157,7 @@ class EngineConfig:
             if not issubclass(locate(self._target_), Engine):
                 p.append(("_target_", f"{self._target_} is not a plumbing.engines.training.Engine"))
         except (ImportError, AttributeError, TypeError) as e:
-            p.append(("_target_", str(e).strip("'\"")))
+            p.append(("_target_", str(e.args[0]) if e.args else str(e)))
         check_positive(p, "hf_checkpoints", self.hf_checkpoints, allow_zero=True)
         check_choice(p, "device", self.device, ("cpu", "cuda", "auto"))
         check_choice(p, "zero_stage", self.zero_stage, (0, 1, 2, 3))
@@ -368,7 +368,9 @@ class LLMConfig(ComponentConfig):
         params = self.typed_params()
         backend = cls.from_config(self, params)
         if not backend.model_id:
-            own = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
+            from plumbing.secrets import digest_secrets
+
+            own = json.dumps(digest_secrets(dataclasses.asdict(params)), sort_keys=True, default=str)
             backend.model_id = f"{cls.__module__}.{cls.__qualname__}:{self.model}:{own}"
         return backend
 

@@ -182,7 +182,16 @@ SETTINGS = json.loads({settings!r})
 
 def write_reward_module(path: Path, factory: str, settings: Dict[str, Any], exported: str = "reward_func",
                         purpose: str = "reward_func(queries, prompts, labels) for --reward.remote_url") -> Path:
-    """Write a module whose ``exported`` object is ``factory(settings)``."""
+    """Write a module whose ``exported`` object is ``factory(settings)``. The module sits on
+    shared disk and is read by every engine actor: a key value in its settings (a
+    component's secret-named param) is refused with the fix, never written."""
+    from plumbing.config.validate import ConfigError
+    from plumbing.secrets import secret_paths
+
+    keys = secret_paths(settings)
+    if keys:
+        raise ConfigError([(k, "the job cannot carry a key value (it would be written into its reward module): "
+                               "read it from an environment variable set on the nodes instead") for k in keys])
     module, _, name = factory.partition(":")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(MODULE_HEADER.format(purpose=purpose, factory_module=module, factory_name=name,

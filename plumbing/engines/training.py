@@ -95,8 +95,13 @@ def engine_problems(cfg: Any, judges: Dict[str, Any]) -> Problems:
     """What the stage's engine refuses of its config: an estimator it does not run, and its
     own rules (a layout, judges it cannot reach). Nothing when the engine itself is not
     found (``engine._target_``, reported by EngineConfig.check)."""
+    from plumbing.components import locate
+
     try:
-        adapter = cfg.engine.adapter()
+        cls = locate(cfg.engine._target_)
+        if not (isinstance(cls, type) and issubclass(cls, Engine)):
+            return []
+        adapter = cls()
     except (ImportError, AttributeError, TypeError):
         return []
     if cfg.algo.estimator not in adapter.estimators:

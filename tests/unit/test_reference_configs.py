@@ -30,6 +30,14 @@ def test_the_checked_in_reference_config_is_the_composed_default(stage):
         "after python scripts/render_configs.py")
 
 
+def test_the_checked_in_component_options_are_current():
+    """Each component option's params with its class's defaults: a changed Params default of a
+    reward, backend, task kind or format no stage chooses by default shows in review too."""
+    path = render_configs.OUT / "components.yaml"
+    assert render_configs.components() == path.read_text(), "run python scripts/render_configs.py and review the diff"
+    assert "metarm_failure_reward" in path.read_text() and "lambda_ap" in path.read_text()
+
+
 def _default(schema: Any) -> Any:
     """An instance of a dataclass with its defaults (required fields left unset)."""
     kwargs = {f.name: None for f in dataclasses.fields(schema)
