@@ -9,13 +9,13 @@ import pytest
 from plumbing.config.hydra_app import compose
 
 THINKING_ROOM = 8192
-ROLES = ("metarm", "metajudge")
+ROLES = ("metarm", "metajudge", "judge")  # judge: the downstream general-chat tasks' (Qwen3-32B)
 
 
 def _step_configs(pipeline: str):
     obj, _ = compose("pipeline", [f"experiment={pipeline}"], validate_config=False)
     for name, step in obj.steps.items():
-        if step.stage in ("genrm_train", "genrm_eval"):  # @run: results are given a stand-in path
+        if step.stage in ("genrm_train", "genrm_eval", "downstream_eval"):  # @run: results get a stand-in path
             overrides = [o.split("=")[0] + "=/ckpt" if "=@run:" in o else o for o in step.overrides]
             yield f"{pipeline}.{name}", compose(step.stage, overrides, validate_config=False)[0]
 
