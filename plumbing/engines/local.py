@@ -114,7 +114,7 @@ class LocalEngine(Engine):
     def run(self, job: TrainingJob, tracker: Any) -> Dict[str, Any]:
         import contextlib
 
-        from plumbing.failures import guarded
+        from plumbing.failures import enforce, guarded
         from plumbing.llm.registry import open_backend
         from plumbing.llm.types import SamplingParams
         from plumbing.models import resolve_model
@@ -142,5 +142,8 @@ class LocalEngine(Engine):
             print(f"[{cfg.stage}] local engine: {cfg.algo.estimator} on {len(examples)} prompts, {job.description}")
             checkpoint = train_local(model_path, examples, reward_fn, cfg.algo, cfg.engine, out, tracker, cfg.seed)
             calls = {role: getattr(b, "inner", b).stats.as_dict() for role, (b, _) in judges.items()}
+        # A short run may end before the guard has seen enough calls to judge: its judges'
+        # failures are counted once more over the whole run, before the checkpoint is its result.
+        enforce(calls, cfg.max_failure_rate, [str(checkpoint)])
         tracker.set_tags({CHECKPOINT: str(checkpoint), **job.tags})
         return {"checkpoint": str(checkpoint), "examples": len(examples), "judge_calls": calls, **job.summary(items)}

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("genrm", ["does_not_load", "unreachable"])
+@pytest.mark.parametrize("genrm", ["does_not_load", "unreachable", "unreachable_in_a_short_run"])
 def test_a_genrm_that_fails_stops_training_without_a_checkpoint(tmp_path, cli, python, genrm):
     from plumbing.launch.server import free_port
 
@@ -21,6 +21,10 @@ def test_a_genrm_that_fails_stops_training_without_a_checkpoint(tmp_path, cli, p
         # every call refused: past max_failure_rate once the guard has seen enough calls, exit 1
         "unreachable": (["llm@genrm=openai", f"genrm.base_url=http://127.0.0.1:{free_port()}/v1", "genrm.model=g",
                          "genrm.max_retries=0"], 1, "calls failed"),
+        # one step: fewer calls than the guard needs to judge, counted again when training ends
+        "unreachable_in_a_short_run": (["llm@genrm=openai", f"genrm.base_url=http://127.0.0.1:{free_port()}/v1",
+                                        "genrm.model=g", "genrm.max_retries=0", "algo.max_steps=1"], 1,
+                                       "calls failed"),
     }[genrm]
     out = tmp_path / "out"
     proc = cli([python, "-m", "policy_rlhf.train", "experiment=smoke_policy", f"output_dir={out}", *given],
