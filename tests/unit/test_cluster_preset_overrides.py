@@ -16,7 +16,13 @@ SPECIFIC = ("estimator", "n_samples_per_prompt", "kl_coef", "kl_estimator", "use
 
 @pytest.mark.parametrize("algo", ["grpo", "ppo"])
 def test_algo_on_the_command_line_switches_every_cluster_preset(algo):
-    own = yaml.safe_load((conf_dir() / "algo" / f"{algo}.yaml").read_text())
+    from omegaconf import OmegaConf
+
+    from plumbing.config.schema import AlgoConfig
+
+    # the option's settings: what its file gives over the dataclass defaults (it holds only what differs)
+    given = yaml.safe_load((conf_dir() / "algo" / f"{algo}.yaml").read_text()) or {}
+    own = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(AlgoConfig), given))
     presets = cluster_presets()
     assert len(presets) >= 10
     for preset, stage in presets:
