@@ -34,25 +34,11 @@ OUTPUT_DIR = "/OUTPUT_DIR"
 
 
 def plain(obj: Any) -> Any:
-    """A config object as YAML data, a component's params with its Params defaults filled in."""
-    from plumbing.components import ComponentConfig
+    """A config object as YAML data, each component's params with its Params defaults filled
+    in (what a run records: plumbing.components.fill_params)."""
+    from plumbing.components import fill_params
 
-    if isinstance(obj, ComponentConfig):
-        try:
-            params = obj.typed_params()
-        except Exception:
-            params = None
-        out = {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        if params is not None:
-            out["params"] = plain(params)
-        return out
-    if dataclasses.is_dataclass(obj):
-        return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    return obj
+    return fill_params(obj, dataclasses.asdict(obj))
 
 
 def render(stage: str) -> str:
