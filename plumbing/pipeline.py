@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import shlex
 import sys
 import time
@@ -34,14 +33,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from omegaconf import MISSING
-
 from plumbing.components import fill_params
 from plumbing.config.hydra_app import STAGES, compose, execute, finalize, plain, stage_main, stage_module
 from plumbing.config.schema import Problems, SlurmConfig, StageConfig
 from plumbing.errors import SuiteError
 from plumbing.report import markdown, table
 from plumbing.secrets import override_secrets, redact_override_text
+from plumbing.steps import REF, Matrix, PipelineStep, clashes, expand
 from plumbing.tracking import StageRun
 
 log = logging.getLogger(__name__)
@@ -49,31 +47,16 @@ log = logging.getLogger(__name__)
 # The pipeline's own run is the parent; its steps open theirs while it stays open.
 FLUENT_RUN = False
 REUSE_RUN = True  # a rerun in the same folder continues the parent run: its steps done before are there
-REF = re.compile(r"@(run|dir):([A-Za-z0-9_.-]+)")
 # Keys that say where and how a step runs, not what it computes: left out of its hash.
 UNHASHED = ("output_dir", "tracking", "cluster", "dry_run")
-
-
-@dataclass
-class PipelineStep:
-    stage: str = MISSING
-    overrides: List[str] = field(default_factory=list)
-    after: List[str] = field(default_factory=list)
-    enabled: bool = True
-    variant: Optional[str] = None  # the GenRM variant its results belong to (tag `variant`, for analysis)
-    # cluster=slurm: this step's job resources over cluster.slurm (nodes, gpus_per_node, time, ...)
-    slurm: Dict[str, Any] = field(default_factory=dict)
-
-    def needs(self) -> List[str]:
-        """The steps it comes after: ``after`` and those its overrides name."""
-        refs = [m.group(2) for o in self.overrides for m in REF.finditer(o)]
-        return list(dict.fromkeys([*self.after, *refs]))
 
 
 @dataclass
 class PipelineConfig(StageConfig):
     stage: str = "pipeline"
     steps: Dict[str, PipelineStep] = field(default_factory=dict)
+    # GenRM variants x step templates, written out as steps (plumbing.steps)
+    matrix: Matrix = field(default_factory=Matrix)
     force: bool = False  # run every step, also those with a finished run of the same config
     # Overrides for every step of a stage, after the step's own, e.g. a local copy of a data set:
     #   '+stage_overrides.genrm_train=[data.ralign_rl.path=/data/rl.jsonl]'
@@ -86,13 +69,23 @@ class PipelineConfig(StageConfig):
     # shared pipeline imports no stage package.
     results_table: Optional[str] = None
 
+    def graph(self) -> "PipelineConfig":
+        """This experiment with its matrix written out as steps (what runs)."""
+        if not self.matrix.variants and not self.matrix.steps:
+            return self
+        return replace(self, steps=expand(self.steps, self.matrix), matrix=Matrix())
+
     def own_overrides(self, name: str) -> List[str]:
         """A step's overrides as the experiment gives them (references not yet resolved)."""
         step = self.steps[name]
         return list(step.overrides) + list(self.stage_overrides.get(step.stage, []))
 
     def check(self) -> Problems:
-        p = super().check()
+        p = super().check() + self.matrix.check() + clashes(self.steps, self.matrix)
+        return p + self.graph().check_steps()
+
+    def check_steps(self) -> Problems:
+        p: Problems = []
         if not self.steps:
             p.append(("steps", "an experiment needs at least one step (pick a preset: experiment=smoke)"))
         slurm_keys = {f.name for f in fields(SlurmConfig)}
@@ -102,21 +95,21 @@ class PipelineConfig(StageConfig):
         for name, step in self.steps.items():
             if step.stage not in STAGES or step.stage == "pipeline":
                 known = sorted(s for s in STAGES if s != "pipeline")
-                p.append((f"steps.{name}.stage", f"unknown stage {step.stage!r}; known: {known}"))
+                p.append((step.key(name, "stage"), f"unknown stage {step.stage!r}; known: {known}"))
             for dep in step.needs():
                 if dep not in self.steps:
-                    p.append((f"steps.{name}.after", f"no step named {dep!r}"))
+                    p.append((step.key(name, "after"), f"no step named {dep!r}"))
                 elif not self.steps[dep].enabled and step.enabled and dep not in step.after:
-                    p.append((f"steps.{name}.overrides", f"uses the result of {dep!r}, which is disabled"))
+                    p.append((step.key(name, "overrides"), f"uses the result of {dep!r}, which is disabled"))
             if self.cluster.kind == "slurm":  # a step's overrides are written into its job script
                 for o in self.own_overrides(name):
                     if override_secrets(o):
                         key = o.split("=", 1)[0].lstrip("+~")
-                        p.append((f"steps.{name}.overrides", f"{key}: a key value would be written into the step's "
+                        p.append((step.key(name, "overrides"), f"{key}: a key value would be written into the step's "
                                   f"job script; give {key}_env=NAME, a variable set on the cluster's nodes"))
             for key in step.slurm:
                 if key not in slurm_keys:
-                    p.append((f"steps.{name}.slurm.{key}", f"not a cluster.slurm setting ({sorted(slurm_keys)})"))
+                    p.append((step.key(name, f"slurm.{key}"), f"not a cluster.slurm setting ({sorted(slurm_keys)})"))
         if self.summary and not self.results_table:
             p.append(("results_table", "summary needs the function that joins the steps' runs "
                                        "(package.module.function, e.g. analysis.collect.results_table)"))
@@ -162,7 +155,8 @@ def config_hash(cfg: "PipelineConfig", name: str, hashes: Dict[str, str]) -> str
     left out) and the hashes of the steps whose results it uses."""
     step = cfg.steps[name]
     overrides = substitute(cfg.own_overrides(name), lambda kind, dep: f"{kind}-of-{hashes[dep]}")
-    obj, scfg = compose(step.stage, overrides + [f"seed={cfg.seed}", f"name={cfg.name}", "output_dir=/hash"])
+    seed = cfg.seed if step.seed is None else step.seed
+    obj, scfg = compose(step.stage, overrides + [f"seed={seed}", f"name={cfg.name}", "output_dir=/hash"])
     data = {k: v for k, v in fill_params(obj, plain(scfg)).items() if k not in UNHASHED}  # params with defaults
     for key in unhashed_keys(obj):  # settings marked field(metadata={"unhashed": True}), e.g. retention
         *parents, last = key.split(".")
@@ -198,11 +192,12 @@ def finished_run(uri: str, experiment: str, name: str, digest: str) -> Optional[
 
 def step_overrides(cfg: PipelineConfig, name: str, parent: Optional[StageRun], digest: str = "") -> List[str]:
     """What the pipeline fixes for every step: where it writes and how it is tracked."""
-    variant = cfg.steps[name].variant
+    step = cfg.steps[name]
+    variant = step.variant
     out = [
         f"output_dir={Path(cfg.output_dir) / name}",
         f"name={cfg.name}",
-        f"seed={cfg.seed}",
+        f"seed={cfg.seed if step.seed is None else step.seed}",
         f"tracking.experiment={cfg.tracking.experiment}",
         f"tracking.run_name={name}",
         f"tracking.enabled={str(cfg.tracking.enabled).lower()}",
@@ -210,6 +205,7 @@ def step_overrides(cfg: PipelineConfig, name: str, parent: Optional[StageRun], d
     ]
     if variant:
         out.append(f"++tracking.tags.variant={variant}")
+    out += [f"++tracking.tags.{k}={v}" for k, v in step.tags.items()]
     if digest:
         out.append(f"++tracking.tags.config_hash={digest}")
     if parent is not None and parent.run_id:
@@ -223,6 +219,7 @@ class Plan:
     """The enabled steps in order, their config hashes, and what each one's results are."""
 
     def __init__(self, cfg: PipelineConfig, tracker: StageRun):
+        cfg = cfg.graph()  # the matrix written out
         self.cfg, self.tracker = cfg, tracker
         self.names = [n for n in order(cfg.steps) if cfg.steps[n].enabled]
         self.hashes: Dict[str, str] = {}
@@ -283,7 +280,27 @@ def dry_run(cfg: PipelineConfig, plan: Plan) -> Dict[str, Any]:
         if failed:
             raise SuiteError(f"the job scripts are written, but the dry runs of steps {failed} failed (above); "
                              "give them what they miss, e.g. '+stage_overrides.<stage>=[data.<name>.path=FILE]'")
+    print("\n" + plan_table(cfg, plan))
     return {"dry_run": True, "steps": shown}
+
+
+def _few(names: Sequence[str], shown: int = 3) -> str:
+    return (", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")) or "-"
+
+
+def plan_table(cfg: PipelineConfig, plan: Plan) -> str:
+    """The experiment at a glance: each step's stage, GenRM variant, seed, the steps it waits
+    for and, on a cluster, its job's resources."""
+    rows = []
+    for name in plan.names:
+        step = cfg.steps[name]
+        res = job_resources(cfg, name) if cfg.cluster.kind == "slurm" else None
+        rows.append([name, step.stage, step.variant or "-", cfg.seed if step.seed is None else step.seed,
+                     _few(step.needs()),
+                     f"{res.nodes} node(s) x {res.gpus_per_node} GPU, {res.time}" if res else "here"])
+    variants = sorted({cfg.steps[n].variant for n in plan.names if cfg.steps[n].variant})
+    return (f"{len(plan.names)} steps, {len(variants)} GenRM variant(s): {', '.join(variants) or '-'}\n"
+            + table(["step", "stage", "variant", "seed", "after", "job"], rows))
 
 
 # ---------------------------------------------------------------------------- cluster=local
@@ -394,13 +411,13 @@ def allocation_problems(cfg: PipelineConfig, plan: "Plan") -> Problems:
             continue
         layout, have = obj.plan(), job_resources(cfg, name)
         if have.nodes < layout.job_nodes:
-            p.append((f"steps.{name}.slurm.nodes", f"{have.nodes}, but its OpenRLHF job is laid out over "
+            p.append((cfg.steps[name].key(name, "slurm.nodes"), f"{have.nodes}, but its OpenRLHF job is laid out over "
                                                    f"{layout.job_nodes} node(s) (training + the judge's)"))
         if have.gpus_per_node < layout.gpus_per_node:
-            p.append((f"steps.{name}.slurm.gpus_per_node", f"{have.gpus_per_node}, but its OpenRLHF job uses "
+            p.append((cfg.steps[name].key(name, "slurm.gpus_per_node"), f"{have.gpus_per_node}, but its OpenRLHF job uses "
                                                            f"{layout.gpus_per_node} GPUs per node"))
         if have.cpus_per_task < layout.ray_cpus_per_node:
-            p.append((f"steps.{name}.slurm.cpus_per_task", f"{have.cpus_per_task}, but its Ray nodes are started "
+            p.append((cfg.steps[name].key(name, "slurm.cpus_per_task"), f"{have.cpus_per_task}, but its Ray nodes are started "
                       f"with {layout.ray_cpus_per_node} CPUs (the step's cluster.slurm.cpus_per_task, at least 2 "
                       "per GPU + 4): give the step as many, or lower the stage's"))
     return p
@@ -503,6 +520,7 @@ def results_table(cfg: PipelineConfig, tracker: StageRun, run_ids: List[str]) ->
 
 def run(cfg: PipelineConfig, tracker: StageRun) -> Dict[str, Any]:
     plan = Plan(cfg, tracker)
+    cfg = plan.cfg
     if cfg.dry_run:
         return dry_run(cfg, plan)
     results = (run_slurm if cfg.cluster.kind == "slurm" else run_local)(cfg, plan, tracker)

@@ -9,6 +9,7 @@ runner, for the pipeline and for tests.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import logging
@@ -95,8 +96,26 @@ def load_stage(stage: str) -> Any:
     from hydra.core.config_store import ConfigStore
 
     mod = stage_module(stage)
-    ConfigStore.instance().store(name=f"{stage}_schema", node=mod.SCHEMA)
+    ConfigStore.instance().store(name=f"{stage}_schema", node=open_entries(OmegaConf.structured(mod.SCHEMA)))
     return mod
+
+
+def open_entries(node: DictConfig) -> DictConfig:
+    """The schema Hydra composes with, its maps of typed entries (a pipeline's steps, a
+    matrix's variants) taking any mapping: an entry added from the command line
+    (``'+steps.x={stage: correlate}'``) is a plain dict to OmegaConf, which a map typed
+    ``Dict[str, PipelineStep]`` refuses. ``validate`` types every entry afterwards, so a
+    wrong entry is still refused, naming its key."""
+    for key in list(node.keys()):
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
+            if dataclasses.is_dataclass(child._metadata.element_type):
+                child._metadata.element_type = Any
+                child._metadata.ref_type = Dict[str, Any]
+                OmegaConf.set_struct(child, False)  # `steps.x.enabled=false` on an entry that does not list it
+            else:
+                open_entries(child)
+    return node
 
 
 # ---------------------------------------------------------------------------- compose
@@ -121,6 +140,7 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
         with open_dict(cfg):
             choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
             del cfg["hydra"]
+        cfg = OmegaConf.merge(OmegaConf.structured(mod.SCHEMA), cfg)  # entries typed again (open_entries)
         fill_names(cfg, choices, overrides)
     except HydraException as e:
         raise ConfigError([(_key_of(e), _message(e) + _preset_hint(stage, overrides))], f"conf/{stage}.yaml") from None

@@ -1,4 +1,4 @@
-"""`ralign run experiment=ralign_paper_{8b,14b} dry_run=true` writes a complete, readable set
+"""`ralign run experiment=ralign_paper[_8b|_14b] dry_run=true` writes a complete, readable set
 of sbatch scripts, and every OpenRLHF command line in them passes OpenRLHF's own parser."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from plumbing.config.hydra_app import compose, execute, finalize
 pytestmark = pytest.mark.contract
 
 
-@pytest.mark.parametrize("preset", ["ralign_paper_8b", "ralign_paper_14b"])
-def test_paper_pipeline_dry_run(preset, tmp_path):
+@pytest.mark.parametrize("preset,size,trainings", [("ralign_paper_8b", "8b", 5), ("ralign_paper_14b", "14b", 5),
+                                                   ("ralign_paper", "8b", 4 + 7)])
+def test_paper_pipeline_dry_run(preset, size, trainings, tmp_path):
     data = fx.write(tmp_path / "rl.jsonl", fx.ralign_records())  # the hub's R-Align RL data, in its format
     out = tmp_path / "out"
     obj, cfg = finalize(*compose("pipeline", [
@@ -33,21 +34,22 @@ def test_paper_pipeline_dry_run(preset, tmp_path):
         assert subprocess.run(["bash", "-n", steps[name]["script"]]).returncode == 0, name
         assert "#SBATCH --partition" not in text  # none given: the site's default
     # dependencies follow the results each step uses
-    assert "--dependency" not in scripts["genrm_rlvr"]
-    assert "#SBATCH --dependency=afterok:<job id of genrm_ralign>" in scripts["genrm_eval_ralign"]
-    assert "#SBATCH --dependency=afterok:<job id of policy_ralign>" in scripts["downstream_ralign"]
-    assert "afterok:<job id of genrm_eval_base>:<job id of genrm_eval_rlvr>" in scripts["correlate"]
-    assert "#SBATCH --nodes=3" in scripts["policy_ralign"] and "#SBATCH --gpus-per-node=8" in scripts["policy_ralign"]
-    assert "++tracking.tags.variant=ralign" in scripts["policy_ralign"]
+    assert "--dependency" not in scripts[f"genrm_rlvr_{size}"]
+    assert f"#SBATCH --dependency=afterok:<job id of genrm_ralign_{size}>" in scripts[f"genrm_eval_ralign_{size}"]
+    assert f"#SBATCH --dependency=afterok:<job id of policy_ralign_{size}>" in scripts[f"downstream_ralign_{size}"]
+    assert f"afterok:<job id of genrm_eval_qwen3_{size}>:<job id of genrm_eval_rlvr_{size}>" in scripts["correlate"]
+    ralign = scripts[f"policy_ralign_{size}"]
+    assert "#SBATCH --nodes=3" in ralign and "#SBATCH --gpus-per-node=8" in ralign
+    assert f"++tracking.tags.variant=ralign_{size}" in ralign and "++tracking.tags.family_reward=ralign" in ralign
     # the policy trained against the R-Align GenRM serves that GenRM's checkpoint
-    policy_job = (out / "policy_ralign" / "openrlhf" / "train.sbatch").read_text()
-    assert f"vllm serve {out / 'genrm_ralign' / 'checkpoint'}" in policy_job
+    policy_job = (out / f"policy_ralign_{size}" / "openrlhf" / "train.sbatch").read_text()
+    assert f"vllm serve {out / f'genrm_ralign_{size}' / 'checkpoint'}" in policy_job
     # the GenRM (TP 2) fills its own 8-GPU node with data-parallel replicas behind one endpoint
     assert "--tensor-parallel-size 2" in policy_job and "--data-parallel-size 4" in policy_job
-    metarm_job = (out / "genrm_ralign" / "openrlhf" / "train.sbatch").read_text()  # Qwen3-32B at TP 8: one replica
+    metarm_job = (out / f"genrm_ralign_{size}" / "openrlhf" / "train.sbatch").read_text()  # Qwen3-32B at TP 8
     assert "--tensor-parallel-size 8" in metarm_job and "--data-parallel-size" not in metarm_job
     argvs = [json.loads(p.read_text()) for p in sorted(out.glob("*/openrlhf/openrlhf_args.json"))]
-    assert len(argvs) == 5  # two GenRM trainings, three policy trainings
+    assert len(argvs) == trainings  # a GenRM training per trained variant, a policy training per variant
     results = parse(argvs)
     assert all(r["ok"] for r in results), [r.get("error") for r in results]
 
@@ -131,13 +133,16 @@ def test_a_step_job_smaller_than_its_layout_is_refused_before_anything_is_writte
 
     out = tmp_path / "out"
     obj, cfg = finalize(*compose("pipeline", ["experiment=ralign_paper_8b", "dry_run=true", f"output_dir={out}",
-                                              "steps.genrm_ralign.slurm.nodes=2",
-                                              "+steps.policy_base.slurm.gpus_per_node=4",
+                                              "matrix.variants.ralign_8b.slurm.genrm.nodes=2",
+                                              "+matrix.variants.qwen3_8b.slurm.policy.gpus_per_node=4",
                                               "cluster.slurm.cpus_per_task=64"]))
     with pytest.raises(ConfigError) as e:
         execute("pipeline", obj, cfg)
     keys = [k for k, _ in e.value.problems]
-    assert {"steps.genrm_ralign.slurm.nodes", "steps.policy_base.slurm.gpus_per_node"} <= set(keys)  # all at once
+    # all at once, each at the key that changes it: the template's, and the variant's own named
+    assert ("matrix.steps.genrm.slurm.nodes (step genrm_ralign_8b; this variant only: "
+            "matrix.variants.ralign_8b.slurm.genrm.nodes)") in keys
+    assert any(k.startswith("matrix.steps.policy.slurm.gpus_per_node (step policy_qwen3_8b;") for k in keys)
     assert len([k for k in keys if k.endswith("cpus_per_task")]) == 5  # the presets' Ray nodes take 96 CPUs
     assert not (out / "slurm").exists()
 

@@ -52,6 +52,7 @@ def test_a_changed_params_default_changes_what_a_run_records_and_its_hash(tmp_pa
     obj, cfg = compose("genrm_train", [*BASE, f"output_dir={tmp_path}"])
     assert fill_params(obj, plain(cfg))["reward"]["params"]["metarm_failure_reward"] == 0.0
     pipe, _ = compose("pipeline", ["experiment=smoke", f"output_dir={tmp_path / 'p'}"])
+    pipe = pipe.graph()  # the matrix written out
     hashes = {}
     for name in ("preflight", "genrm_outcome", "genrm_ralign"):
         hashes[name] = config_hash(pipe, name, hashes)

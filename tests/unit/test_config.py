@@ -147,7 +147,7 @@ def test_every_experiment_preset_validates_against_its_stage(preset, stage):
         obj, _ = compose(stage, overrides + PRESET_USER_VALUES[stage])
     assert obj.name == preset or obj.name  # presets name their experiment
     if stage == "pipeline":
-        for name, step in obj.steps.items():  # each step's own config validates too
+        for name, step in obj.graph().steps.items():  # each step's own config validates too (matrix written out)
             sub, _ = compose(step.stage, [*step.overrides, f"output_dir=/tmp/ralign-config-test/{name}"])
             assert sub.stage == step.stage
 

@@ -95,4 +95,4 @@ def test_retention_changes_neither_the_resume_state_nor_the_step_hash():
         return Plan(obj, NoStore()).hashes
 
     assert hashes() == hashes("+stage_overrides.genrm_train=['engine.hf_checkpoints=2']")
-    assert hashes()["genrm_rlvr"] != hashes("+stage_overrides.genrm_train=['algo.actor_lr=3e-6']")["genrm_rlvr"]
+    assert hashes()["genrm_rlvr_8b"] != hashes("+stage_overrides.genrm_train=['algo.actor_lr=3e-6']")["genrm_rlvr_8b"]

@@ -14,7 +14,7 @@ ROLES = ("metarm", "metajudge", "judge")  # judge: the downstream general-chat t
 
 def _step_configs(pipeline: str):
     obj, _ = compose("pipeline", [f"experiment={pipeline}"], validate_config=False)
-    for name, step in obj.steps.items():
+    for name, step in obj.graph().steps.items():  # the matrix written out
         if step.stage in ("genrm_train", "genrm_eval", "downstream_eval"):  # @run: results get a stand-in path
             overrides = [o.split("=")[0] + "=/ckpt" if "=@run:" in o else o for o in step.overrides]
             yield f"{pipeline}.{name}", compose(step.stage, overrides, validate_config=False)[0]
@@ -25,7 +25,7 @@ def _preset_configs():
         yield preset, compose("genrm_train", [f"experiment={preset}"], validate_config=False)[0]
 
 
-@pytest.mark.parametrize("source", ["presets", "ralign_paper_8b", "ralign_paper_14b"])
+@pytest.mark.parametrize("source", ["presets", "ralign_paper", "ralign_paper_8b", "ralign_paper_14b"])
 def test_a_thinking_meta_judge_is_not_cut_before_its_verdict(source):
     configs = list(_preset_configs() if source == "presets" else _step_configs(source))
     judged = [(where, role, getattr(cfg, role)) for where, cfg in configs for role in ROLES

@@ -1,0 +1,128 @@
+"""The variant matrix (plumbing/steps.py): GenRM variants x step templates (x seeds) written
+out as the pipeline's steps, composed the way a user gives them (presets, command line)."""
+
+from __future__ import annotations
+
+import pytest
+
+from plumbing.config.hydra_app import compose
+from plumbing.config.validate import ConfigError
+from plumbing.pipeline import Plan
+from plumbing.steps import GENRM, Matrix, PipelineStep, Variant, expand
+
+OFFLINE = "+matrix.variants.mine={model: /models/my-rm, family: {size: 8b, reward: mine}}"
+
+
+class NoStore:
+    run_id, uri = None, ""
+
+
+def graph(*overrides):
+    obj, _ = compose("pipeline", ["output_dir=/tmp/m", *overrides])
+    return obj, obj.graph().steps
+
+
+def test_the_paper_matrix_with_an_off_the_shelf_and_a_command_line_variant():
+    obj, steps = graph("experiment=ralign_paper", OFFLINE)
+    variants = ["qwen3_8b", "rlvr_8b", "ralign_8b", "qwen3_14b", "rlvr_14b", "ralign_14b", "rrm_32b", "mine"]
+    trained = ["rlvr_8b", "ralign_8b", "rlvr_14b", "ralign_14b"]
+    assert {s.variant for s in steps.values() if s.variant} == set(variants)
+    # a GenRM training only for the variants trained here; every variant evaluated, used, its policy evaluated
+    assert sorted(n for n, s in steps.items() if s.stage == "genrm_train") == sorted(f"genrm_{v}" for v in trained)
+    for v in variants:
+        assert steps[f"genrm_eval_{v}"].stage == "genrm_eval" and steps[f"policy_{v}"].stage == "policy_train"
+        assert steps[f"downstream_{v}"].needs() == [f"policy_{v}"]
+        assert f"model.path=@run:policy_{v}" in steps[f"downstream_{v}"].overrides
+    # @genrm: the training step's result, or the off-the-shelf model as given
+    assert "genrm.model=@run:genrm_ralign_14b" in steps["policy_ralign_14b"].overrides
+    assert steps["policy_ralign_14b"].needs() == ["genrm_ralign_14b"]
+    assert "genrm.model=Reward-Reasoning/RRM-32B" in steps["genrm_eval_rrm_32b"].overrides
+    assert "genrm.model=/models/my-rm" in steps["policy_mine"].overrides and steps["policy_mine"].needs() == []
+    assert "llm@genrm=vllm" in steps["genrm_eval_mine"].overrides  # a config group's package is not a reference
+    assert "experiment=genrm_ralign_qwen3_14b" in steps["genrm_ralign_14b"].overrides
+    # resources: the template's, the variant's own over them
+    assert steps["genrm_ralign_8b"].slurm == {"nodes": 3, "time": "48:00:00"}
+    assert steps["genrm_rlvr_8b"].slurm == {"nodes": 2, "time": "48:00:00"}
+    # the family as tags; correlate follows every variant's evaluation and downstream steps
+    assert steps["downstream_mine"].tags == {"family_size": "8b", "family_reward": "mine"}
+    assert steps["correlate"].needs() == [f"genrm_eval_{v}" for v in variants] + [f"downstream_{v}" for v in variants]
+    assert "mlflow.experiment=[ralign_paper]" in steps["correlate"].overrides
+    assert steps["compare"].needs() == ["correlate"]
+    # the plan: every step composes, and its run carries variant and family
+    plan = Plan(obj, NoStore())
+    assert len(plan.names) == 4 + 3 * 8 + 2
+    ov = plan.overrides("genrm_eval_mine")
+    assert "++tracking.tags.variant=mine" in ov and "++tracking.tags.family_reward=mine" in ov
+
+
+def test_dropping_a_variant_is_one_override_and_the_family_presets_are_the_matrix():
+    _, steps = graph("experiment=ralign_paper", "~matrix.variants.rrm_32b")
+    assert not [n for n in steps if n.endswith("rrm_32b")]
+    assert not [d for d in steps["correlate"].needs() if "rrm" in d]
+    _, steps = graph("experiment=ralign_paper", "matrix.variants.rlvr_8b.enabled=false")
+    assert "genrm_rlvr_8b" not in steps and "policy_rlvr_8b" not in steps
+    _, steps = graph("experiment=ralign_paper_14b")
+    assert {s.variant for s in steps.values() if s.variant} == {"qwen3_14b", "rlvr_14b", "ralign_14b"}
+    assert "mlflow.experiment=[ralign_paper_14b]" in steps["correlate"].overrides  # its own experiment
+
+
+def test_seeds_multiply_the_matrix_and_references_stay_within_a_seed():
+    obj, steps = graph("experiment=smoke", "matrix.seeds=[3,4]")
+    assert "genrm_outcome_s3" in steps and "downstream_base_s4" in steps and "genrm_outcome" not in steps
+    assert steps["policy_ralign_s4"].seed == 4 and steps["policy_ralign_s4"].needs() == ["genrm_ralign_s4"]
+    # another variant's step named in a variant (the base GenRM is the outcome run's warm start)
+    assert "genrm.model=@dir:genrm_outcome_s4/warm_start/checkpoint" in steps["eval_base_s4"].overrides
+    assert "model.path=@dir:genrm_outcome_s3/warm_start/checkpoint" in steps["genrm_ralign_s3"].overrides
+    assert len([d for d in steps["correlate"].needs() if d.startswith("eval_")]) == 6
+    plan = Plan(obj, NoStore())
+    assert "seed=4" in plan.overrides("policy_ralign_s4") and "seed=3" in plan.overrides("policy_ralign_s3")
+    assert plan.hashes["policy_ralign_s3"] != plan.hashes["policy_ralign_s4"]
+
+
+def test_the_smoke_matrix_writes_the_smoke_s_steps():
+    """The smoke experiment as a matrix: the same steps, overrides and order as when each was
+    written out by hand (so the same runs and numbers)."""
+    _, steps = graph("experiment=smoke")
+    assert list(steps) == ["preflight", "genrm_outcome", "genrm_ralign", "eval_base", "eval_outcome", "eval_ralign",
+                           "policy_base", "policy_outcome", "policy_ralign", "downstream_base", "downstream_outcome",
+                           "downstream_ralign", "correlate", "compare"]
+    warm = "@dir:genrm_outcome/warm_start/checkpoint"
+    assert steps["genrm_ralign"].overrides == ["experiment=toy_genrm", "reward=ralign", f"model.path={warm}",
+                                               "warm_start.steps=0"]
+    assert steps["eval_base"].overrides == ["experiment=toy_genrm_eval", f"genrm.model={warm}"]
+    assert steps["policy_outcome"].overrides == ["experiment=toy_policy", "genrm.model=@run:genrm_outcome"]
+    assert steps["downstream_ralign"].overrides == ["suite=smoke_toy", "model.path=@run:policy_ralign"]
+    assert steps["correlate"].after == ["eval_base", "eval_outcome", "eval_ralign", "downstream_base",
+                                        "downstream_outcome", "downstream_ralign"]
+
+
+def test_a_step_or_a_variant_given_on_the_command_line_is_typed_and_checked():
+    _, steps = graph("experiment=smoke_chain", "+steps.again={stage: preflight, after: [downstream]}")
+    assert isinstance(steps["again"], PipelineStep) and steps["again"].needs() == ["downstream"]
+    with pytest.raises(ConfigError) as e:
+        graph("experiment=smoke_chain", "+steps.again={stage: preflight, aftr: [downstream]}")
+    assert "aftr" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        graph("experiment=ralign_paper", "+matrix.variants.bad={model: m, train: ['reward=outcome'], family: {size: '8 b'}}",
+              "+matrix.variants.odd={model: m, overrides: {nope: ['x=1']}}")
+    keys = [k for k, _ in e.value.problems]
+    assert "matrix.variants.bad" in keys and "matrix.variants.bad.family.size" in keys  # all at once
+    assert "matrix.variants.odd.overrides" in keys
+
+
+def test_names_the_matrix_would_write_twice_are_refused():
+    with pytest.raises(ConfigError) as e:
+        graph("experiment=smoke", "+steps.eval_base={stage: preflight}")
+    assert any(k == "steps.eval_base" for k, _ in e.value.problems)
+    # template t x variant a_b and template t_a x variant b would both be step t_a_b
+    m = Matrix(variants={"a_b": Variant(model="x"), "b": Variant(model="y")},
+               steps={"t": PipelineStep(stage="genrm_eval"), "t_a": PipelineStep(stage="genrm_eval")})
+    from plumbing.steps import clashes
+    assert [k for k, _ in clashes({}, m)] == ["matrix.variants.b"]
+
+
+def test_genrm_placeholder_is_a_value_never_a_config_group_package():
+    assert GENRM.sub("M", "genrm.model=@genrm") == "genrm.model=M"
+    assert GENRM.sub("M", "llm@genrm=vllm") == "llm@genrm=vllm"
+    assert GENRM.sub("M", "+llm@genrm=openai") == "+llm@genrm=openai"
+    assert GENRM.sub("M", "x=[@genrm,b]") == "x=[M,b]"
