@@ -297,7 +297,8 @@ def _html(title: str, table: pd.DataFrame, variants: List[str], colours: Mapping
             + "<td>-</td></tr>" for head in heads]
     body += [f'<tr><td class="m">{e(m)}</td>' + "".join(td(c) for c in cells) + f'<td class="m">{e(how)}</td></tr>'
              for m, cells, how in mrows]
-    parts = [f"<h1>{e(title)}</h1>", *([f"<p>{e(read)}</p>"] if read else []), f"<p>{len(table)} variant(s). Each cell: value [95% interval] n=samples.</p>",
+    parts = [f"<h1>{e(title)}</h1>", *([f"<p>{e(read)}</p>"] if read else []),
+             f"<p>{len(table)} variant(s). Each cell: value [95% interval] n=samples.</p>",
              "<h2>Metrics</h2>", f'<table><tr><th class="m">metric</th>{head}<th class="m">interval</th></tr>'
              + "".join(body) + "</table>"]
     if correlations:

@@ -7,9 +7,9 @@
 (``mlflow.filter`` narrows the runs; Hydra needs the quotes around a value with spaces:
 ``'mlflow.filter="tags.sweep_id = \'abc\'"'``.) Several experiments or sweeps are one pool
 of variants (``'mlflow.experiment=[paper_8b,paper_14b]'``, ``'mlflow.sweep=[abc,def]'``; seeds
-averaged, see analysis.collect),
-each row with its family columns (``family_size``, ``family_reward`` ...); ``within=family_size``
-adds one correlation per value of that column (the paper's per-size analysis) to the pooled one. For each x: Pearson r, Spearman rho and
+averaged, see analysis.collect), each row with its family columns (``family_size``,
+``family_reward`` ...); ``within=family_size`` adds one correlation per value of that column
+(the paper's per-size analysis) to the pooled one. For each x: Pearson r, Spearman rho and
 Kendall tau, each with a BCa bootstrap interval (from 8 rows on; fewer: a warning instead)
 and a permutation p-value, and n (see analysis.stats). Writes
 DIR/correlations.json, the table (DIR/table.csv and .parquet: with source=mlflow, the

@@ -73,7 +73,8 @@ def store(tmp_path_factory):
         rerun = exp == "paper_b" and variant == "rlvr_8b"
         l_acc, f_score, avg = _values(variant, seed, rerun)
         ids[(exp, variant, seed)] = [
-            _log(uri, exp, sweep, "genrm_eval", variant, seed, {"helpsteer3/l_acc": l_acc, "helpsteer3/f_score": f_score}),
+            _log(uri, exp, sweep, "genrm_eval", variant, seed,
+                 {"helpsteer3/l_acc": l_acc, "helpsteer3/f_score": f_score}),
             _log(uri, exp, sweep, "downstream_eval", variant, seed, {"downstream/avg": avg})]
     # another sweep in paper_b that the filter leaves out
     _log(uri, "paper_b", "stale", "genrm_eval", "qwen3_14b", 7, {"helpsteer3/l_acc": 0.01, "helpsteer3/f_score": 0.9})
@@ -194,7 +195,8 @@ def test_compare_report_shows_the_family_and_what_it_read(store, tmp_path):
     assert f"| family_size | {' | '.join(FAMILY[v][1] for v in order)} | - |" in md
     assert f"| family_reward | {' | '.join(FAMILY[v][2] for v in order)} | - |" in md
     assert f"| family_source | {' | '.join(FAMILY[v][0] for v in order)} | - |" in md
-    assert "| experiments | paper_a | paper_b | paper_b | paper_a,paper_b | paper_a,paper_b | paper_b | paper_b | - |" in md
+    assert ("| experiments | paper_a | paper_b | paper_b | paper_a,paper_b | paper_a,paper_b | paper_b | paper_b | - |"
+            in md)
     assert f"| runs averaged (seeds) | {' | '.join(str(_expected(v)[3]) for v in order)} | - |" in md
     assert "MLflow experiment(s) paper_a, paper_b" in md and "sweep(s) a, b." in md
     html = (out / "report.html").read_text()
