@@ -25,6 +25,18 @@ seed, so seeds are compared on their logged settings instead (the seed, output f
 links and tracking left out) and a variant whose seeds differ in anything else warns too.
 ``by=["seed"]`` keeps a row per seed.
 
+Experiments and sweeps join by variant name: the runs of several experiments (or of a filter
+over sweep ids) are one pool, so a variant whose seeds were split over experiments is one row
+with every seed, and a seed run again in another experiment is a rerun (the newest wins), not
+a second seed. Columns ``experiments`` and ``sweeps`` name where a row's runs came from.
+A variant's family (the pipeline's ``family_<key>`` tags: size, reward, source ...) becomes
+the columns ``family_<key>``, named as the tag is (the name an ``mlflow.filter`` uses; no '/'
+so it never reads as a metric, no ':' which marks interval columns); a run without the tag
+takes its linked run's; runs without any leave it empty. Runs of one variant that disagree
+(the same name for different GenRMs in two experiments) raise a :class:`FamilyWarning` and
+the cell holds every value (``14b|8b``). Rows are sorted by family, coarsest key first (the
+one with the fewest values), then by variant.
+
 Each metric with an interval gets the columns ``<metric>:lo``, ``:hi``, ``:n`` and
 ``:interval`` (how it was computed; ':' is never in an MLflow metric name):
 - a proportion whose counts the stage logs (L-Acc = label_correct / n, S-Corr = incorrect /
@@ -49,7 +61,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 
-from plumbing.tags import GENRM_RUN, LINKS
+from plumbing.tags import FAMILY, GENRM_RUN, LINKS
 
 GENRM_EVAL, DOWNSTREAM, POLICY, GENRM_TRAIN = "genrm_eval", "downstream_eval", "policy_train", "genrm_train"
 LO, HI, N, HOW = ":lo", ":hi", ":n", ":interval"  # interval columns beside a metric column
@@ -65,14 +77,19 @@ class MixedConfigWarning(UserWarning):
     """A collected row mixes runs of different configurations (see the module docstring)."""
 
 
+class FamilyWarning(UserWarning):
+    """The runs of one variant disagree on a family tag (see the module docstring)."""
+
+
 @dataclass
 class MlflowSource:
     """Where analysis reads runs from. (``mlflow.experiment``, since a top-level
     ``experiment=`` is Hydra's experiment-preset group.)"""
 
-    experiment: List[str] = field(default_factory=list)  # MLflow experiment name(s)
+    experiment: List[str] = field(default_factory=list)  # MLflow experiment name(s): their runs are one pool
     uri: Optional[str] = None  # tracking URI; default: the stage's tracking.uri
     filter: str = ""  # an MLflow filter, e.g. "tags.sweep_id = 'abc'"
+    sweep: List[str] = field(default_factory=list)  # only these sweeps (tag sweep_id), their union: a filter has no OR
 
 
 @dataclass
@@ -86,33 +103,51 @@ class RunInfo:
     name: str
     start_time: int = 0  # ms since the epoch: "newest" is by start, then end
     end_time: int = 0
+    experiment: str = ""  # the MLflow experiment's name
 
 
 def search(tracking_uri: str, experiments: Sequence[str], filter_string: str = "",
-           finished_only: bool = True) -> List[RunInfo]:
-    """All runs of the named experiments (paged), as plain records."""
+           finished_only: bool = True, sweeps: Sequence[str] = ()) -> List[RunInfo]:
+    """All runs of the named experiments (paged), as plain records; with ``sweeps``, those of
+    each sweep, joined (a sweep without a run is a LookupError: a mistyped id would otherwise
+    drop its runs unseen)."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    ids = []
+    ids, names = [], {}
     for name in experiments:
         exp = client.get_experiment_by_name(name)
         if exp is None:
             known = [e.name for e in client.search_experiments()]
             raise LookupError(f"no MLflow experiment named {name!r} at {tracking_uri} (known: {known})")
         ids.append(exp.experiment_id)
+        names[exp.experiment_id] = name
     clauses = [c for c in (filter_string, "attributes.status = 'FINISHED'" if finished_only else "") if c]
-    runs: List[RunInfo] = []
-    token = None
-    while True:
-        page = client.search_runs(ids, " and ".join(clauses), max_results=1000, page_token=token)
-        for r in page:
-            runs.append(RunInfo(r.info.run_id, r.data.tags.get("stage", ""), dict(r.data.tags), dict(r.data.params),
-                                dict(r.data.metrics), r.info.status, r.info.run_name or "", r.info.start_time or 0,
-                                r.info.end_time or 0))
-        token = page.token
-        if not token:
-            return runs
+    runs: Dict[str, RunInfo] = {}
+    for sweep in sweeps or [None]:
+        if sweep is not None and ("'" in sweep or "\\" in sweep):
+            raise LookupError(f"mlflow.sweep: {sweep!r} is no sweep id (quotes and backslashes are not allowed)")
+        where = " and ".join(clauses + ([f"tags.sweep_id = '{sweep}'"] if sweep is not None else []))
+        found, token = 0, None
+        while True:
+            try:
+                page = client.search_runs(ids, where, max_results=1000, page_token=token)
+            except MlflowException as e:
+                raise LookupError(f"mlflow.filter: MLflow cannot search with {where!r}: {e.message}") from None
+            for r in page:
+                found += 1
+                runs[r.info.run_id] = RunInfo(
+                    r.info.run_id, r.data.tags.get("stage", ""), dict(r.data.tags), dict(r.data.params),
+                    dict(r.data.metrics), r.info.status, r.info.run_name or "", r.info.start_time or 0,
+                    r.info.end_time or 0, names.get(r.info.experiment_id, ""))
+            token = page.token
+            if not token:
+                break
+        if sweep is not None and not found:
+            raise LookupError(f"mlflow.sweep: no {'finished ' if finished_only else ''}run of sweep {sweep!r} in "
+                              f"{list(experiments)}" + (f" with filter {filter_string!r}" if filter_string else ""))
+    return list(runs.values())
 
 
 def resolve_variants(runs: Iterable[RunInfo]) -> Dict[str, str]:
@@ -142,6 +177,53 @@ def resolve_variants(runs: Iterable[RunInfo]) -> Dict[str, str]:
         return v
 
     return {rid: v for rid in by_id if (v := variant(rid))}
+
+
+def run_families(runs: Iterable[RunInfo]) -> Dict[str, Dict[str, str]]:
+    """run id -> its ``family_<key>`` tags, a key it lacks taken from the run it links to (a
+    downstream evaluation tagged before families existed still gets its GenRM's)."""
+    by_id = {r.run_id: r for r in runs}
+    memo: Dict[str, Dict[str, str]] = {}
+
+    def families(run_id: str, depth: int = 0) -> Dict[str, str]:
+        if run_id in memo:
+            return memo[run_id]
+        r = by_id.get(run_id)
+        if r is None or depth > 5:
+            return {}
+        link = next((r.tags[k] for k in LINKS if r.tags.get(k)), None)
+        out = {**(families(link, depth + 1) if link else {}),
+               **{k: v for k, v in r.tags.items() if k.startswith(FAMILY) and len(k) > len(FAMILY) and v}}
+        memo[run_id] = out
+        return out
+
+    return {rid: families(rid) for rid in by_id}
+
+
+def family_columns(table: pd.DataFrame) -> List[str]:
+    """The table's family columns, in the order rows are grouped by (see the module docstring)."""
+    cols = [str(c) for c in table.columns if str(c).startswith(FAMILY)]
+    return sorted(cols, key=lambda c: (table[c].nunique(dropna=True), c))
+
+
+def natural(value: Any) -> tuple:
+    """Sort key: numbers inside names by value (8b before 14b), empty cells last."""
+    if value is None or value == "" or (not isinstance(value, str) and bool(pd.isna(value))):
+        return (1,)
+    return (0, *[(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(value)) if p])
+
+
+def sort_by_family(table: pd.DataFrame, keys: Sequence[str] = ("variant",)) -> pd.DataFrame:
+    """Rows grouped by family (coarsest key first), then by ``keys``; a table without family
+    columns keeps its order."""
+    families = family_columns(table)
+    cols = families + [k for k in keys if k in table.columns]
+    if table.empty or not families:
+        return table
+    order = sorted(range(len(table)), key=lambda i: tuple(natural(table.iloc[i][c]) for c in cols))
+    out = table.iloc[order].reset_index(drop=True)
+    out.attrs = dict(table.attrs)
+    return out
 
 
 def lineage_seeds(runs: Iterable[RunInfo]) -> Dict[str, str]:
@@ -363,6 +445,7 @@ def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOW
     keep_seed = "seed" in by
     extra = [k for k in by if k != "seed"]
     groups: Dict[tuple, List[Tuple[Any, SeedRow]]] = {}
+    fams = run_families(runs)
     for (variant, seed, *rest), row in rows.items():
         out_key = (variant, *[seed if k == "seed" else rest[extra.index(k)] for k in by])
         groups.setdefault(out_key, []).append((seed, row))
@@ -375,8 +458,23 @@ def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOW
     for p in problems:
         warnings.warn(p, MixedConfigWarning, stacklevel=2)
     records: List[Dict[str, Any]] = []
+    family_problems: List[str] = []
     for key, members in groups.items():
         rec: Dict[str, Any] = dict(zip(["variant", *by], key))
+        used_runs = [r for _, row in members for r in row.used]
+        seen: Dict[str, Dict[str, List[str]]] = {}  # family column -> value -> runs
+        for r in used_runs:
+            for k, v in fams.get(r.run_id, {}).items():
+                if k not in by:
+                    seen.setdefault(k, {}).setdefault(v, []).append(r.run_id)
+        for k, values in seen.items():
+            rec[k] = "|".join(sorted(values, key=natural))
+            if len(values) > 1:
+                family_problems.append(
+                    f"variant {key[0]!r}: its runs disagree on {k} ("
+                    + "; ".join(f"{v}: {', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''}" for v, ids in
+                                sorted(values.items())) + "): the name stands for different GenRMs in the runs read; "
+                    f"rename one or narrow with mlflow.filter=\"tags.{k} = '...'\"")
         metrics = sorted({m for _, row in members for m in row.cells})
         for m in metrics:
             cells = [row.cells[m] for _, row in members if m in row.cells]
@@ -392,6 +490,8 @@ def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOW
             rec[f"{stage}_runs"] = len(used)
             rec[f"{stage}_run_ids"] = ",".join(r.run_id for r in used) or None
             rec[f"{stage}_config_hash"] = ",".join(_hash(r) for r in used) or None
+        rec["experiments"] = ",".join(sorted({r.experiment for r in used_runs if r.experiment})) or None
+        rec["sweeps"] = ",".join(sorted({r.tags["sweep_id"] for r in used_runs if r.tags.get("sweep_id")})) or None
         rec["superseded_run_ids"] = ",".join(r.run_id for _, row in members for r in row.superseded) or None
         records.append(rec)
     covered = {rec.get("downstream/tasks_scored") for rec in records} - {None}
@@ -399,18 +499,26 @@ def runs_table(runs: Sequence[RunInfo], stages: Sequence[str] = (GENRM_EVAL, DOW
         problems.append(f"downstream/avg and the domain means cover different numbers of tasks across the rows "
                         f"({sorted(covered)}): a task's score was invalid for some; compare task by task")
         warnings.warn(problems[-1], MixedConfigWarning, stacklevel=2)
+    for p in family_problems:
+        warnings.warn(p, FamilyWarning, stacklevel=2)
     records.sort(key=lambda rec: tuple(str(rec[k]) for k in ["variant", *by]))
     keys = ["variant", *by]
     if not records:
         table = pd.DataFrame(columns=[*keys, "n_runs"])
     else:
         table = pd.DataFrame.from_records(records)
+        families = [c for c in table.columns if c.startswith(FAMILY) and c not in keys]
         values = [c for c in table.columns if c not in keys and ":" not in c and c != "n_runs"
-                  and not c.startswith(tuple(f"{s}_" for s in stages)) and c != "superseded_run_ids"]
+                  and not c.startswith(tuple(f"{s}_" for s in stages)) and c not in families
+                  and c not in ("experiments", "sweeps", "superseded_run_ids")]
         bounds = [c for c in table.columns if ":" in c]
-        table = table[[*keys, *sorted(values), *bounds, *[c for c in table.columns if c not in keys
-                                                          and c not in values and c not in bounds]]]
-    table.attrs["warnings"] = problems
+        table = table[[*keys, *families, *sorted(values), *bounds,
+                       *[c for c in table.columns if c not in keys and c not in families and c not in values
+                         and c not in bounds]]]
+        table = sort_by_family(table, keys)
+        table = table[[*keys, *family_columns(table), *[c for c in table.columns if c not in keys
+                                                        and c not in families]]]
+    table.attrs["warnings"] = problems + family_problems
     table.attrs["superseded"] = [{"run_id": r.run_id, "stage": r.stage, "config_hash": _hash(r)}
                                  for row in rows.values() for r in row.superseded]
     return table
@@ -448,7 +556,7 @@ def load_table(source: str, input_path: Optional[str], mlflow: MlflowSource, def
 
     if source == "mlflow":
         try:
-            return collect(mlflow.uri or default_uri, mlflow.experiment, mlflow.filter, by=by)
+            return collect(mlflow.uri or default_uri, mlflow.experiment, mlflow.filter, by=by, sweeps=mlflow.sweep)
         except LookupError as e:
             raise TableError(str(e)) from None
     path = Path(input_path or "")
@@ -474,7 +582,7 @@ def source_problems(source: str, input_path: Optional[str], mlflow: MlflowSource
 
 
 def collect(tracking_uri: str, experiments: Sequence[str], filter_string: str = "",
-            finished_only: bool = True, by: Sequence[str] = ()) -> pd.DataFrame:
-    """The analysis table of an experiment: GenRM metrics and downstream results per variant
-    (and per seed, with ``by=["seed"]``)."""
-    return runs_table(search(tracking_uri, experiments, filter_string, finished_only), by=by)
+            finished_only: bool = True, by: Sequence[str] = (), sweeps: Sequence[str] = ()) -> pd.DataFrame:
+    """The analysis table of experiments (or of their ``sweeps``): GenRM metrics and downstream
+    results per variant (and per seed, with ``by=["seed"]``), the union of their variants."""
+    return runs_table(search(tracking_uri, experiments, filter_string, finished_only, sweeps), by=by)

@@ -14,6 +14,12 @@ response length) of the newest training runs from their MLflow metric history, a
 where no run logged one. A variant has the same colour in every plot. Writes DIR/report.md
 (PNG files beside it), DIR/report.html (PNGs embedded), DIR/table.csv and
 DIR/correlations.json, and logs them to MLflow.
+
+Several experiments or sweeps (``'mlflow.experiment=[paper_8b,paper_14b]'``,
+``'mlflow.sweep=[abc,def]'``) are one pool of variants, seeds averaged (see analysis.collect); the
+report says what it read, and the metric table heads each variant's column with its family
+(a row per ``family_<key>``, and the experiments each variant came from when there are
+several), the variants grouped by family.
 """
 
 from __future__ import annotations
@@ -30,8 +36,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import pandas as pd
 
 from analysis import plots
-from analysis.collect import (GENRM_TRAIN, HI, HOW, LO, N, POLICY, MlflowSource, RunInfo, latest_runs,
-                              resolve_variants, runs_table, search)
+from analysis.collect import (GENRM_TRAIN, HI, HOW, LO, N, POLICY, MlflowSource, RunInfo, family_columns,
+                              latest_runs, natural, resolve_variants, runs_table, search, sort_by_family)
 from analysis.stats import METHODS, TableError, correlate_table
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import Problems, StageConfig
@@ -165,12 +171,29 @@ def correlation_rows(result: Mapping[str, Mapping[str, Any]]) -> List[List[Any]]
             for x, e in result.items()]
 
 
+def head_rows(table: pd.DataFrame) -> List[List[str]]:
+    """The metric table's first rows, one cell per variant: its family (a row per
+    ``family_<key>``), the experiments it came from (when several), the seeds averaged."""
+    rows = table.to_dict("records")
+
+    def text(v: Any) -> str:
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    out = [[c, *[text(r.get(c)) for r in rows], "-"] for c in family_columns(table)]
+    if "experiments" in table and len({e for v in table["experiments"].dropna() for e in str(v).split(",")}) > 1:
+        out.append(["experiments", *[text(r.get("experiments")) for r in rows], "-"])
+    return out + [["runs averaged (seeds)", *[str(r.get("n_runs", "-")) for r in rows], "-"]]
+
+
 def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int, float]]]], out: Path,
                  title: str, correlations: Optional[Mapping[str, Mapping[str, Any]]] = None, y: str = "downstream/avg",
-                 curve_variants: Optional[Mapping[str, str]] = None, notes: Sequence[str] = ()) -> Dict[str, Path]:
+                 curve_variants: Optional[Mapping[str, str]] = None, notes: Sequence[str] = (),
+                 read: str = "") -> Dict[str, Path]:
     """Plots + markdown + HTML from a variant table, training curves (``curve_variants``: a
-    curve's label -> its variant, for its colour) and correlations (no MLflow needed)."""
+    curve's label -> its variant, for its colour) and correlations (no MLflow needed);
+    ``read`` says where the runs came from. Variants are grouped by family."""
     out.mkdir(parents=True, exist_ok=True)
+    table = sort_by_family(table)
     figures: List[Tuple[str, Path]] = []
     variants = [str(v) for v in table["variant"]]
     colours = plots.variant_colours(variants)
@@ -225,9 +248,10 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
 
     variants_, mrows = metric_rows(table)
     headers = ["metric", *variants_, "interval"]
-    runs_row = ["runs averaged (seeds)", *[str(r.get("n_runs", "-")) for r in rows], "-"]
-    md_rows = [runs_row] + [[m, *[c.text() for c in cells], how] for m, cells, how in mrows]
-    md = [f"# {title}", "", f"{len(table)} variant(s). Each cell: value [95% interval] n=samples.", "",
+    heads = head_rows(table)
+    md_rows = heads + [[m, *[c.text() for c in cells], how] for m, cells, how in mrows]
+    md = [f"# {title}", "", *([read, ""] if read else []),
+          f"{len(table)} variant(s). Each cell: value [95% interval] n=samples.", "",
           "## Metrics", "", markdown(headers, md_rows).rstrip("\n"), ""]
     corr_md: List[str] = []
     if correlations:
@@ -243,8 +267,8 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
     for caption, path in figures + corr_figures:
         md += [f"## {caption}", "", f"![{caption}]({path.relative_to(out).as_posix()})", ""]
     (out / "report.md").write_text("\n".join(md))
-    (out / "report.html").write_text(_html(title, table, variants_, colours, runs_row, mrows, correlations, y,
-                                           notes, figures + corr_figures))
+    (out / "report.html").write_text(_html(title, table, variants_, colours, heads, mrows, correlations, y,
+                                           notes, figures + corr_figures, read))
     files = {"markdown": out / "report.md", "html": out / "report.html"}
     return {**files, **{c: p for c, p in figures + corr_figures}}
 
@@ -256,9 +280,9 @@ th{background:#f4f4f4}td.m,th.m{text-align:left;font-family:monospace}td .ci{col
 .warn{color:#9a5b00}img{margin:0.5em 0;border:1px solid #eee}"""
 
 
-def _html(title: str, table: pd.DataFrame, variants: List[str], colours: Mapping[str, str], runs_row: List[str],
+def _html(title: str, table: pd.DataFrame, variants: List[str], colours: Mapping[str, str], heads: List[List[str]],
           mrows: List[Tuple[str, List[Cell], str]], correlations: Optional[Mapping[str, Mapping[str, Any]]], y: str,
-          notes: Sequence[str], figures: Sequence[Tuple[str, Path]]) -> str:
+          notes: Sequence[str], figures: Sequence[Tuple[str, Path]], read: str = "") -> str:
     e = html.escape
 
     def td(c: Cell) -> str:
@@ -269,11 +293,12 @@ def _html(title: str, table: pd.DataFrame, variants: List[str], colours: Mapping
         return f"<td><b>{c.value:.3f}</b>{ci}{n}</td>"
 
     head = "".join(f'<th><span class="sw" style="background:{colours[v]}"></span>{e(v)}</th>' for v in variants)
-    body = [f'<tr><td class="m">{e(runs_row[0])}</td>' + "".join(f"<td>{e(v)}</td>" for v in runs_row[1:-1])
-            + "<td>-</td></tr>"]
+    body = [f'<tr><td class="m">{e(head[0])}</td>' + "".join(f"<td>{e(v)}</td>" for v in head[1:-1])
+            + "<td>-</td></tr>" for head in heads]
     body += [f'<tr><td class="m">{e(m)}</td>' + "".join(td(c) for c in cells) + f'<td class="m">{e(how)}</td></tr>'
              for m, cells, how in mrows]
-    parts = [f"<h1>{e(title)}</h1>", f"<p>{len(table)} variant(s). Each cell: value [95% interval] n=samples.</p>",
+    parts = [f"<h1>{e(title)}</h1>", *([f"<p>{e(read)}</p>"] if read else []),
+             f"<p>{len(table)} variant(s). Each cell: value [95% interval] n=samples.</p>",
              "<h2>Metrics</h2>", f'<table><tr><th class="m">metric</th>{head}<th class="m">interval</th></tr>'
              + "".join(body) + "</table>"]
     if correlations:
@@ -308,6 +333,16 @@ def histories(uri: str, runs: Sequence[RunInfo], variants: Dict[str, str], names
     return out
 
 
+def read_from(source: MlflowSource, uri: str, runs: Sequence[RunInfo]) -> str:
+    """The report's first line: the experiments, filter and sweeps its runs were read from."""
+    from plumbing.secrets import redact_override_text
+
+    sweeps = sorted({r.tags["sweep_id"] for r in runs if r.tags.get("sweep_id")}, key=natural)
+    return (f"Runs read: {len(runs)} finished run(s) of MLflow experiment(s) {', '.join(source.experiment)} "
+            f"at {redact_override_text(uri)}" + (f", filter `{source.filter}`" if source.filter else "")
+            + (f"; sweep(s) {', '.join(sweeps)}" if sweeps else "") + ".")
+
+
 def curve_label(run: RunInfo, variants: Mapping[str, str]) -> str:
     return f"{variants.get(run.run_id, run.run_id[:8])} (seed {run.tags.get('seed', '-')}, {run.run_id[:6]})"
 
@@ -322,7 +357,7 @@ def run(cfg: CompareConfig, tracker: StageRun) -> Dict[str, Any]:
     out = Path(cfg.output_dir)
     uri = cfg.mlflow.uri or tracking_uri(cfg.tracking.uri, cfg.output_dir)
     try:
-        runs = search(uri, cfg.mlflow.experiment, cfg.mlflow.filter)
+        runs = search(uri, cfg.mlflow.experiment, cfg.mlflow.filter, sweeps=cfg.mlflow.sweep)
     except LookupError as e:
         raise TableError(str(e)) from None
     table = runs_table(runs, alpha=cfg.alpha)
@@ -351,14 +386,16 @@ def run(cfg: CompareConfig, tracker: StageRun) -> Dict[str, Any]:
     x = cfg.x or default_x(table)
     correlations = None
     if cfg.y in table.columns and x:
+        table = sort_by_family(table)
         correlations = correlate_table(table, x, cfg.y, "variant", cfg.bootstrap, cfg.permutations, cfg.alpha,
-                                       cfg.seed, skip_undefined=True)
+                                       cfg.seed, skip_undefined=True, carry=family_columns(table))
         (out / "correlations.json").write_text(json.dumps(correlations, indent=2))
     else:
         notes.append(f"no correlations: the table has no column {cfg.y!r}" if x else "no GenRM metric to correlate")
     table.to_csv(out / "table.csv", index=False)
     files = build_report(table, curves, out, cfg.title, correlations, cfg.y,
-                         {curve_label(r, variants): variants.get(r.run_id, "") for r in chosen}, notes)
+                         {curve_label(r, variants): variants.get(r.run_id, "") for r in chosen}, notes,
+                         read_from(cfg.mlflow, uri, runs))
     for name in ("report.md", "report.html", "table.csv", "correlations.json"):
         if (out / name).exists():
             tracker.log_artifact(out / name)

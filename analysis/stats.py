@@ -119,8 +119,11 @@ def numeric_column(df: pd.DataFrame, col: str) -> pd.Series:
 
 def correlate_table(df: pd.DataFrame, x_cols: Sequence[str], y_col: str, label_col: Optional[str] = None,
                     bootstrap: int = 2000, permutations: int = 10000, alpha: float = 0.05, seed: int = 0,
-                    min_rows: int = 3, skip_undefined: bool = False) -> Dict[str, Dict[str, object]]:
-    """For each x column: every method's value, interval and p-value, and n.
+                    min_rows: int = 3, skip_undefined: bool = False,
+                    carry: Sequence[str] = ()) -> Dict[str, Dict[str, object]]:
+    """For each x column: every method's value, interval and p-value, and n; ``labels`` (the
+    points' ``label_col``) and ``families`` (per column of ``carry``, each point's value: the
+    variant's family columns) beside them.
 
     Below ``MIN_INTERVAL_POINTS`` rows the intervals are None and ``warning`` says why (so
     does a bootstrap with no interval). Rows missing x or y are dropped for that x. Fewer than ``min_rows`` usable rows, or a
@@ -160,6 +163,9 @@ def correlate_table(df: pd.DataFrame, x_cols: Sequence[str], y_col: str, label_c
             entry["warning"] = "; ".join(notes)
         if label_col and label_col in df.columns:
             entry["labels"] = [str(v) for v in df.loc[keep, label_col]]
+        shown = [c for c in carry if c in df.columns]
+        if shown:
+            entry["families"] = {c: [None if pd.isna(v) else str(v) for v in df.loc[keep, c]] for c in shown}
         out[col] = entry
     return out
 

@@ -107,3 +107,22 @@ def test_intervals_become_error_bars(tmp_path, monkeypatch):
 def test_error_array_from_bounds(values, intervals, expected):
     err = plots._yerr(values, intervals)
     assert (err is None and expected is None) or err.ravel().tolist() == pytest.approx(sum(expected, []))
+
+
+def test_variants_are_grouped_by_family_under_a_row_per_family_key(tmp_path):
+    """A table from several experiments: each variant's family heads its column, the columns
+    grouped by the coarsest family key (fewest values), sizes in natural order (8b before 14b)."""
+    table = pd.DataFrame.from_records([
+        {"variant": v, "family_size": size, "family_reward": reward, "bench/l_acc": 0.5, "n_runs": 1,
+         "experiments": exp}
+        for v, size, reward, exp in (("ralign_14b", "14b", "ralign", "b"), ("rlvr_8b", "8b", "rlvr", "a"),
+                                     ("ralign_8b", "8b", "ralign", "a,b"), ("rlvr_14b", "14b", "rlvr", "b"),
+                                     ("rrm", None, "rrm", "b"))])
+    build_report(table, {}, tmp_path, "t", read="Runs read: x.")
+    md = (tmp_path / "report.md").read_text()
+    assert "| metric | ralign_8b | rlvr_8b | ralign_14b | rlvr_14b | rrm | interval |" in md
+    assert "| family_size | 8b | 8b | 14b | 14b | - | - |" in md
+    assert "| family_reward | ralign | rlvr | ralign | rlvr | rrm | - |" in md
+    assert "| experiments | a,b | a | b | b | b | - |" in md
+    assert md.index("| family_size |") < md.index("| family_reward |") < md.index("| runs averaged")
+    assert "Runs read: x." in md and "<p>Runs read: x.</p>" in (tmp_path / "report.html").read_text()
