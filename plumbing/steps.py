@@ -30,11 +30,11 @@ from typing import Any, Callable, Dict, List, Optional
 from omegaconf import MISSING
 
 from plumbing.config.schema import Problems
+from plumbing.tags import FAMILY  # a variant's family key `size` is its runs' tag `family_size`
 
 REF = re.compile(r"@(run|dir):([A-Za-z0-9_.-]+)")
 # a variant's GenRM in a template's overrides; never the `llm@genrm=` of a config group
 GENRM = re.compile(r"(?<![\w.@])@genrm(?![\w:])")
-FAMILY_TAG = "family_"  # a variant's family key `size` is its runs' tag `family_size`
 
 
 @dataclass
@@ -165,7 +165,7 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
                     template, overrides=overrides, after=[rename(a) for a in template.after],
                     variant=vname, seed=seed if seed is not None else template.seed, template=tname,
                     slurm={**template.slurm, **variant.slurm.get(tname, {})},
-                    tags={**template.tags, **{f"{FAMILY_TAG}{k}": str(v) for k, v in variant.family.items()}})
+                    tags={**template.tags, **{f"{FAMILY}{k}": str(v) for k, v in variant.family.items()}})
     late = set(templates)  # the experiment's own steps that follow a template (or such a step) go last
     while True:
         more = {n for n, st in steps.items() if n not in late and set(st.needs()) & late}

@@ -8,7 +8,7 @@ import pytest
 from plumbing.config.hydra_app import compose
 from plumbing.config.validate import ConfigError
 from plumbing.pipeline import Plan
-from plumbing.steps import GENRM, Matrix, PipelineStep, Variant, expand
+from plumbing.steps import GENRM, Matrix, PipelineStep, Variant
 
 OFFLINE = "+matrix.variants.mine={model: /models/my-rm, family: {size: 8b, reward: mine}}"
 
