@@ -126,3 +126,13 @@ def test_genrm_placeholder_is_a_value_never_a_config_group_package():
     assert GENRM.sub("M", "llm@genrm=vllm") == "llm@genrm=vllm"
     assert GENRM.sub("M", "+llm@genrm=openai") == "+llm@genrm=openai"
     assert GENRM.sub("M", "x=[@genrm,b]") == "x=[M,b]"
+
+
+def test_a_served_genrm_is_a_variant_whose_steps_call_its_endpoint():
+    served = ["llm@genrm=openai", "genrm.base_url=http://host:8000/v1"]
+    obj, steps = graph("experiment=ralign_paper", "+matrix.variants.served={model: my-rm, overrides: "
+                       f"{{genrm_eval: {served}, policy: {served}}}}}".replace("'", '"'))
+    assert "genrm_served" not in steps  # not trained here
+    for name in ("genrm_eval_served", "policy_served"):
+        sub, _ = compose(steps[name].stage, [*steps[name].overrides, "output_dir=/tmp/m/s"])
+        assert (sub.genrm.name, sub.genrm.model, sub.genrm.base_url) == ("openai", "my-rm", "http://host:8000/v1")
