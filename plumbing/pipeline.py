@@ -81,7 +81,7 @@ class PipelineConfig(StageConfig):
         return list(step.overrides) + list(self.stage_overrides.get(step.stage, []))
 
     def check(self) -> Problems:
-        p = super().check() + self.matrix.check() + clashes(self.steps, self.matrix)
+        p = super().check() + clashes(self.steps, self.matrix)  # the matrix's own check: by the validator
         return p + self.graph().check_steps()
 
     def check_steps(self) -> Problems:

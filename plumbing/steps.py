@@ -95,15 +95,16 @@ class Matrix:
         return [step_name(template, variant, s if self.seeds else None) for s in self.seeds or [None]]
 
     def check(self) -> Problems:
+        """Keys relative to the matrix (the validator runs it at ``matrix``)."""
         p: Problems = []
         if self.variants and not self.steps:
-            p.append(("matrix.steps", "the variants need step templates to run (genrm_eval, policy_train, ...)"))
+            p.append(("steps", "the variants need step templates to run (genrm_eval, policy_train, ...)"))
         if self.train is not None and self.train not in self.steps:
-            p.append(("matrix.train", f"no template named {self.train!r} (templates: {list(self.steps)})"))
+            p.append(("train", f"no template named {self.train!r} (templates: {list(self.steps)})"))
         if len(set(self.seeds)) != len(self.seeds):
-            p.append(("matrix.seeds", f"a seed is listed twice: {self.seeds}"))
+            p.append(("seeds", f"a seed is listed twice: {self.seeds}"))
         for name, v in self.variants.items():
-            key = f"matrix.variants.{name}"
+            key = f"variants.{name}"
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
                 p.append((key, "a variant's name is part of its steps' names: letters, digits, '_', '.', '-'"))
             if (v.train is None) == (v.model is None):

@@ -136,3 +136,9 @@ def test_a_served_genrm_is_a_variant_whose_steps_call_its_endpoint():
     for name in ("genrm_eval_served", "policy_served"):
         sub, _ = compose(steps[name].stage, [*steps[name].overrides, "output_dir=/tmp/m/s"])
         assert (sub.genrm.name, sub.genrm.model, sub.genrm.base_url) == ("openai", "my-rm", "http://host:8000/v1")
+
+
+def test_a_matrix_problem_is_reported_once_at_its_own_key():
+    with pytest.raises(ConfigError) as e:
+        graph("experiment=smoke", "+matrix.variants.z={model: m, family: {a: 'x y'}}")
+    assert [k for k, _ in e.value.problems] == ["matrix.variants.z.family.a"]
