@@ -98,7 +98,7 @@ class PipelineConfig(StageConfig):
                 p.append((step.key(name, "stage"), f"unknown stage {step.stage!r}; known: {known}"))
             for dep in step.needs():
                 if dep not in self.steps:
-                    p.append((step.key(name, "after"), f"no step named {dep!r}"))
+                    p.append((step.key(name, "after" if dep in step.after else "overrides"), f"no step named {dep!r}"))
                 elif not self.steps[dep].enabled and step.enabled and dep not in step.after:
                     p.append((step.key(name, "overrides"), f"uses the result of {dep!r}, which is disabled"))
             if self.cluster.kind == "slurm":  # a step's overrides are written into its job script
@@ -165,7 +165,8 @@ def config_hash(cfg: "PipelineConfig", name: str, hashes: Dict[str, str]) -> str
             node = node.get(part, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(last, None)
-    blob = json.dumps([step.stage, data, sorted((d, hashes[d]) for d in step.needs())], sort_keys=True, default=str)
+    used = sorted((d, hashes[d]) for d in step.needs() if d in hashes)  # a disabled step: order only
+    blob = json.dumps([step.stage, data, used], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

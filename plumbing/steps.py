@@ -149,7 +149,7 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
             for seed in seeds:
                 def rename(ref: str, vname: str = vname, seed: Optional[int] = seed) -> str:
                     """A reference as written for one seed of one variant, to the step it means."""
-                    if ref in templates:
+                    if ref in matrix.steps:  # a disabled template's too: refused as a step that is not there
                         return step_name(ref, vname, seed)
                     if ref in written and seed is not None:  # another variant's step, the same seed
                         return f"{ref}_s{seed}"
@@ -167,7 +167,7 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
                     variant=vname, seed=seed if seed is not None else template.seed, template=tname,
                     slurm={**template.slurm, **variant.slurm.get(tname, {})},
                     tags={**template.tags, **{f"{FAMILY}{k}": str(v) for k, v in variant.family.items()}})
-    late = set(templates)  # the experiment's own steps that follow a template (or such a step) go last
+    late = set(matrix.steps)  # the experiment's own steps that follow a template (or such a step) go last
     while True:
         more = {n for n, st in steps.items() if n not in late and set(st.needs()) & late}
         if not more:
@@ -177,7 +177,8 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
     for name, step in steps.items():
         after: List[str] = []
         for a in step.after:
-            after += [s for v in variants for s in matrix.names(a, v) if s in out] if a in templates else [a]
+            # a template's steps, those written (none of a disabled template or variant: order only)
+            after += [s for v in variants for s in matrix.names(a, v) if s in out] if a in matrix.steps else [a]
         (out if name in late else before)[name] = replace(step, after=list(dict.fromkeys(after)))
     return {**before, **out}
 

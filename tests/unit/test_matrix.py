@@ -142,3 +142,16 @@ def test_a_matrix_problem_is_reported_once_at_its_own_key():
     with pytest.raises(ConfigError) as e:
         graph("experiment=smoke", "+matrix.variants.z={model: m, family: {a: 'x y'}}")
     assert [k for k, _ in e.value.problems] == ["matrix.variants.z.family.a"]
+
+
+def test_a_step_may_come_after_a_disabled_step_or_template_but_not_use_its_result():
+    obj, steps = graph("experiment=smoke", "steps.correlate.enabled=false")  # compare is after correlate
+    plan = Plan(obj, NoStore())
+    assert "compare" in plan.names and "correlate" not in plan.names
+    obj, steps = graph("experiment=smoke", "matrix.steps.downstream.enabled=false")  # correlate is after it
+    assert steps["correlate"].after == ["eval_base", "eval_outcome", "eval_ralign"]
+    assert "correlate" in Plan(obj, NoStore()).names
+    with pytest.raises(ConfigError) as e:  # downstream's model.path=@run:policy
+        graph("experiment=smoke", "matrix.steps.policy.enabled=false")
+    assert ("matrix.steps.downstream.overrides (step downstream_base)", "no step named 'policy_base'") \
+        in e.value.problems
