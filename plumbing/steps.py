@@ -136,7 +136,8 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
     """The pipeline's steps with the matrix written out: for each enabled variant, seed and
     template, a step (template by template, so every GenRM is evaluated before any is used);
     the experiment's own steps before them, but those that come ``after`` a template, whose
-    ``after`` is widened to that template's steps. Pure; ``clashes`` says where names collide."""
+    ``after`` is widened to that template's steps (a written step named without its seed: to
+    each seed's). Pure; ``clashes`` says where names collide."""
     variants = {n: v for n, v in matrix.variants.items() if v.enabled}
     templates = {n: t for n, t in matrix.steps.items() if t.enabled}
     seeds: List[Optional[int]] = list(matrix.seeds) or [None]
@@ -167,7 +168,7 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
                     variant=vname, seed=seed if seed is not None else template.seed, template=tname,
                     slurm={**template.slurm, **variant.slurm.get(tname, {})},
                     tags={**template.tags, **{f"{FAMILY}{k}": str(v) for k, v in variant.family.items()}})
-    late = set(matrix.steps)  # the experiment's own steps that follow a template (or such a step) go last
+    late = set(matrix.steps) | written  # the experiment's own steps that follow a template (or such a step) go last
     while True:
         more = {n for n, st in steps.items() if n not in late and set(st.needs()) & late}
         if not more:
@@ -178,7 +179,12 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
         after: List[str] = []
         for a in step.after:
             # a template's steps, those written (none of a disabled template or variant: order only)
-            after += [s for v in variants for s in matrix.names(a, v) if s in out] if a in matrix.steps else [a]
+            if a in matrix.steps:
+                after += [s for v in variants for s in matrix.names(a, v) if s in out]
+            elif a in written and matrix.seeds:  # a written step named as without seeds: every seed's
+                after += [f"{a}_s{seed}" for seed in matrix.seeds]
+            else:
+                after.append(a)
         (out if name in late else before)[name] = replace(step, after=list(dict.fromkeys(after)))
     return {**before, **out}
 

@@ -155,3 +155,8 @@ def test_a_step_may_come_after_a_disabled_step_or_template_but_not_use_its_resul
         graph("experiment=smoke", "matrix.steps.policy.enabled=false")
     assert ("matrix.steps.downstream.overrides (step downstream_base)", "no step named 'policy_base'") \
         in e.value.problems
+
+
+def test_a_step_after_a_written_step_follows_it_in_every_seed():
+    _, steps = graph("experiment=smoke", "matrix.seeds=[1,2]", "+steps.x={stage: compare, after: [policy_outcome]}")
+    assert steps["x"].after == ["policy_outcome_s1", "policy_outcome_s2"]
