@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import ConfigKeyError
 
 from plumbing.components import fill_names, fill_params
-from plumbing.config.validate import ConfigError, validate
+from plumbing.config.validate import ConfigError, unknown_key, validate
 from plumbing.errors import SuiteError, Terminated
 
 
@@ -140,7 +141,13 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
         with open_dict(cfg):
             choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
             del cfg["hydra"]
-        cfg = OmegaConf.merge(OmegaConf.structured(mod.SCHEMA), cfg)  # entries typed again (open_entries)
+        try:
+            cfg = OmegaConf.merge(OmegaConf.structured(mod.SCHEMA), cfg)  # entries typed again (open_entries)
+        except ConfigKeyError as e:  # a key no field of an entry takes (+data.x={pth: ..}): the one it may mean
+            kind = getattr(e, "object_type", None)
+            if not dataclasses.is_dataclass(kind) or getattr(e, "key", None) is None:
+                raise
+            raise ConfigError([(_key_of(e), unknown_key(kind, str(e.key)))], f"conf/{stage}.yaml") from None
         fill_names(cfg, choices, overrides)
     except HydraException as e:
         raise ConfigError([(_key_of(e), _message(e) + _preset_hint(stage, overrides))], f"conf/{stage}.yaml") from None

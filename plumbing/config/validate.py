@@ -84,6 +84,12 @@ def _required_hint(schema: Any, key: str) -> str:
             return f": give {key}=<{hint}>" if hint else ""
     return ""
 
+def unknown_key(kind: Any, key: str) -> str:
+    """Why ``key`` is refused in a ``kind`` dataclass, with the field it may mean."""
+    close = difflib.get_close_matches(key, sorted(f.name for f in dataclasses.fields(kind)), n=1)
+    return f"unknown key (not a field of {kind.__name__})" + (f"; did you mean {close[0]!r}?" if close else "")
+
+
 def unknown_keys(node: Any, prefix: str = "") -> List[Tuple[str, str]]:
     """Keys of a composed config that no dataclass field takes. Hydra lets ``+key=value`` add
     any key, and a structured merge keeps it; it would be ignored silently (a typo's value
@@ -96,9 +102,7 @@ def unknown_keys(node: Any, prefix: str = "") -> List[Tuple[str, str]]:
     for key in node.keys():
         where = f"{prefix}.{key}" if prefix else str(key)
         if fields is not None and key not in fields:
-            close = difflib.get_close_matches(str(key), sorted(fields), n=1)
-            out.append((where, f"unknown key (not a field of {kind.__name__})"
-                               + (f"; did you mean {close[0]!r}?" if close else "")))
+            out.append((where, unknown_key(kind, str(key))))
             continue
         value = node._get_node(key)
         if value is None or value._is_none() or value._is_missing() or value._is_interpolation():

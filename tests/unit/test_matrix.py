@@ -160,3 +160,14 @@ def test_a_step_may_come_after_a_disabled_step_or_template_but_not_use_its_resul
 def test_a_step_after_a_written_step_follows_it_in_every_seed():
     _, steps = graph("experiment=smoke", "matrix.seeds=[1,2]", "+steps.x={stage: compare, after: [policy_outcome]}")
     assert steps["x"].after == ["policy_outcome_s1", "policy_outcome_s2"]
+
+
+def test_a_misspelled_key_in_an_entry_given_on_the_command_line_gets_a_hint():
+    with pytest.raises(ConfigError) as e:
+        graph("experiment=smoke", "+matrix.variants.z={model: m, famly: {a: b}}")
+    (key, msg), = e.value.problems
+    assert key == "matrix.variants.z.famly" and "did you mean 'family'?" in msg
+    with pytest.raises(ConfigError) as e:  # every stage's entries: a data set's
+        compose("preflight", ["model=tiny_qwen3", "+data.preflight_prompts.lmit=3"])
+    (key, msg), = e.value.problems
+    assert key == "data.preflight_prompts.lmit" and "did you mean 'limit'?" in msg
