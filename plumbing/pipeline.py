@@ -102,10 +102,12 @@ class PipelineConfig(StageConfig):
                 elif not self.steps[dep].enabled and step.enabled and dep not in step.after:
                     p.append((step.key(name, "overrides"), f"uses the result of {dep!r}, which is disabled"))
             if self.cluster.kind == "slurm":  # a step's overrides are written into its job script
-                for o in self.own_overrides(name):
+                for i, o in enumerate(self.own_overrides(name)):
                     if override_secrets(o):
                         key = o.split("=", 1)[0].lstrip("+~")
-                        p.append((step.key(name, "overrides"), f"{key}: a key value would be written into the step's "
+                        where = step.key(name, "overrides", i) if i < len(step.overrides) else \
+                            f"stage_overrides.{step.stage} (step {name})"
+                        p.append((where, f"{key}: a key value would be written into the step's "
                                   f"job script; give {key}_env=NAME, a variable set on the cluster's nodes"))
             for key in step.slurm:
                 if key not in slurm_keys:

@@ -49,10 +49,15 @@ class PipelineStep:
     seed: Optional[int] = None  # default: the pipeline's seed
     tags: Dict[str, str] = field(default_factory=dict)  # more tags on its run (a variant's family)
     template: Optional[str] = None  # the matrix template it was written from (set by expand)
+    # (set by expand) per override, the variant's key it comes from ("" for the template's own)
+    origins: List[str] = field(default_factory=list)
 
-    def key(self, name: str, path: str) -> str:
-        """The config key a problem with this step's ``path`` is fixed at: the template's,
-        naming the step and the variant's own key, for a step the matrix wrote."""
+    def key(self, name: str, path: str, override: Optional[int] = None) -> str:
+        """The config key a problem with this step's ``path`` (its ``override``-th override) is
+        fixed at: for a step the matrix wrote, the template's or the variant's, naming the step."""
+        origin = self.origins[override] if override is not None and override < len(self.origins) else ""
+        if origin:
+            return f"matrix.variants.{self.variant}.{origin} (step {name})"
         if self.template is None:
             return f"steps.{name}.{path}"
         own = f"; this variant only: matrix.variants.{self.variant}.slurm.{self.template}.{path[6:]}" \
@@ -161,10 +166,13 @@ def expand(steps: Dict[str, PipelineStep], matrix: Matrix) -> Dict[str, Pipeline
                 else:
                     genrm = _refs(variant.model or "", rename)
                 own = list(variant.train or []) if tname == matrix.train else []
+                extra = variant.overrides.get(tname, [])
                 overrides = [GENRM.sub(lambda _: genrm, _refs(o, rename))
-                             for o in [*template.overrides, *own, *variant.overrides.get(tname, [])]]
+                             for o in [*template.overrides, *own, *extra]]
+                origins = ["model" if variant.model is not None and GENRM.search(o) else ""  # @genrm: its model
+                           for o in template.overrides] + ["train"] * len(own) + [f"overrides.{tname}"] * len(extra)
                 out[step_name(tname, vname, seed)] = replace(
-                    template, overrides=overrides, after=[rename(a) for a in template.after],
+                    template, overrides=overrides, origins=origins, after=[rename(a) for a in template.after],
                     variant=vname, seed=seed if seed is not None else template.seed, template=tname,
                     slurm={**template.slurm, **variant.slurm.get(tname, {})},
                     tags={**template.tags, **{f"{FAMILY}{k}": str(v) for k, v in variant.family.items()}})
