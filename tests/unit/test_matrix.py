@@ -177,7 +177,8 @@ def test_a_key_value_in_a_variant_is_refused_at_the_variant_s_key():
     with pytest.raises(ConfigError) as e:
         graph("experiment=ralign_paper", "+matrix.variants.s={model: m, overrides: {genrm_eval: "
               "['llm@genrm=openai', 'genrm.api_key=sk-abcdefabcdef0123456789']}}",
-              "+matrix.variants.t={train: ['experiment=genrm_rlvr_qwen3_8b', 'metarm.api_key=sk-abcdefabcdef0123456789']}",
+              "+matrix.variants.t={train: ['experiment=genrm_rlvr_qwen3_8b', "
+              "'metarm.api_key=sk-abcdefabcdef0123456789']}",
               "+matrix.variants.u={model: 'https://me:hunter2secret@host/my-rm'}")
     assert sorted(k for k, _ in e.value.problems) == [
         "matrix.variants.s.overrides.genrm_eval (step genrm_eval_s)", "matrix.variants.t.train (step genrm_t)",
