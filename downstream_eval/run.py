@@ -37,7 +37,7 @@ from genrm.parsing import strip_thinking
 from genrm.settings import BootstrapSettings
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import LLMConfig, ModelConfig, Problems, SamplingConfig, StageConfig, check_positive
-from plumbing.errors import RunFailed
+from plumbing.errors import RunFailed, SuiteError
 from plumbing.failures import enforce
 from plumbing.llm.cache import LLMCache
 from plumbing.llm.types import ChatRequest, SamplingParams
@@ -55,6 +55,27 @@ class SandboxSettings:
     allow_weaker: bool = False  # grade even where the machine cannot give every isolation layer
     uid: Optional[int] = None  # the sandbox user; null: nobody's uid/gid (65534 if there is none)
     gid: Optional[int] = None
+
+
+@dataclass
+class CheckpointSettings:
+    """Which models of the policy's training run are evaluated: with ``evaluate: all``, every
+    model it kept (``algo.save_steps``; plumbing.checkpoints) in step order, each task's score
+    logged at its training step and the final model last, so a run's latest values are the
+    final model's (the R-Align paper's Figure 2: downstream score over RL steps)."""
+
+    evaluate: str = "final"  # final | all
+    # the tasks run on the intermediate checkpoints (null: every task); the final model gets every
+    # task. A subset logs no downstream/avg or domain means at those steps (not the suite's average).
+    tasks: Optional[List[str]] = None
+
+    def check(self) -> Problems:
+        p: Problems = []
+        if self.evaluate not in ("final", "all"):
+            p.append(("evaluate", f"final | all, not {self.evaluate!r}"))
+        if self.tasks is not None and not self.tasks:
+            p.append(("tasks", "give at least one task, or null for every task"))
+        return p
 
 
 @dataclass
@@ -79,9 +100,17 @@ class DownstreamEvalConfig(StageConfig):
     strip_thinking: bool = True
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
 
     def check(self) -> Problems:
         p = super().check()
+        if self.checkpoints.evaluate == "all":
+            if self.model is None or self.predictions is not None:
+                p.append(("checkpoints.evaluate", "all evaluates the models a training run kept: give "
+                                                  "model.path=runs:/<policy_train run id>, not predictions="))
+            unknown = sorted(set(self.checkpoints.tasks or ()) - set(self.tasks))
+            if unknown:
+                p.append(("checkpoints.tasks", f"{unknown} are not tasks of this suite ({sorted(self.tasks)})"))
         if not self.tasks:
             p.append(("tasks", "no task: choose a suite (suite=smoke) or tasks ('~suite' task=[aime24,gpqa_diamond])"))
         judged = [name for name, t in self.tasks.items() if t.declares("needs_judge")]  # as its kind declares
@@ -176,6 +205,21 @@ def refuse_missing(path: str, missing: Dict[str, List[str]], docs: Dict[str, Lis
     raise SuiteError(f"{path}: predictions are missing; a score over the items given would not be the task's:\n"
                      + "\n".join(lines) + "\ngive them all, or allow_missing=true to count each missing item "
                                          "as failed")
+
+
+def resolve_checkpoints(cfg: DownstreamEvalConfig) -> List[Any]:
+    """The models the policy's training run kept, in step order, the final last; a SuiteError
+    (exit 2, before any work) when ``model.path`` is not a training run that kept any."""
+    from plumbing import checkpoints
+    from plumbing.tracking import tracking_uri
+
+    assert cfg.model is not None
+    uri = cfg.policy_tracking_uri or tracking_uri(cfg.tracking.uri, cfg.output_dir)
+    kept, _ = checkpoints.resolve(cfg.model.path, uri)
+    if len(kept) < 2:
+        raise SuiteError(f"checkpoints.evaluate=all: {cfg.model.path} kept no model before its final one "
+                         "(algo.save_steps larger than its training?)")
+    return kept
 
 
 def resolve_policy(cfg: DownstreamEvalConfig) -> Tuple[Optional[LLMConfig], Optional[LLMConfig], Dict[str, str]]:
@@ -406,33 +450,12 @@ def print_summary(summary: Dict[str, Any]) -> None:
     print(f"domains: {doms or '-'}\naverage over {summary['tasks_scored']} tasks: {avg}")
 
 
-def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
-    out = Path(cfg.output_dir)
-    summary_path = out / "summary.json"
-    if summary_path.exists():
-        summary_path.unlink()  # a summary on disk always belongs to a finished run
-    tasks = build_tasks(cfg)
-    sandbox = None
-    if any(t.needs_sandbox for t in tasks.values()):
-        sandbox = Sandbox(cfg.sandbox.base_dir, uid=cfg.sandbox.uid, gid=cfg.sandbox.gid)
-        print(f"[downstream_eval] sandbox isolation: {', '.join(sandbox.layers)}")
-        if not cfg.sandbox.allow_weaker:
-            sandbox.require_full()  # before any paid work
-    for t in tasks.values():
-        t.ctx["sandbox"] = sandbox
-    docs = {name: t.load() for name, t in tasks.items()}  # every input checked before any call
-    predictions = read_predictions(cfg.predictions, docs) if cfg.predictions else None
-    if predictions is not None:
-        missing = missing_predictions(predictions, docs)
-        if missing and not cfg.allow_missing:
-            refuse_missing(cfg.predictions, missing, docs)  # before any grading
-    if cfg.dry_run:
-        plan = {n: {"docs": len(d), "samples": len(d) * tasks[n].cfg.n_samples} for n, d in docs.items()}
-        print(f"[downstream_eval] dry run, suite {cfg.suite_name}: {plan}")
-        return {"dry_run": True, "tasks": plan}
-    generator, judge_cfg, tags = resolve_policy(cfg)
-    tracker.set_tags(tags)
-
+def evaluate(cfg: DownstreamEvalConfig, tasks: Dict[str, Task], docs: Dict[str, List[Doc]],
+             predictions: Optional[Dict[str, Dict[str, List[str]]]], generator: Optional[LLMConfig],
+             judge_cfg: Optional[LLMConfig], out: Path, tracker: StageRun, artifacts: Optional[str] = None
+             ) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Any], Dict[str, Any]]:
+    """Generate (or read) and grade every task for one model; (per-task summaries, call counts,
+    the failure budget's counts). Samples go to ``out/<task>/samples.jsonl``."""
     from plumbing.llm.registry import open_backend
 
     results: Dict[str, Dict[str, Any]] = {}
@@ -446,7 +469,7 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
             assert judge_cfg is not None
             judge_backend = gen_backend if judge_cfg == generator and gen_backend is not None \
                 else stack.enter_context(open_backend(judge_cfg, out, "judge"))
-        grade_cache = LLMCache(out / "grade_cache.sqlite")
+        grade_cache = LLMCache(Path(cfg.output_dir) / "grade_cache.sqlite")
         stack.callback(grade_cache.close)
         judge_identity = None if judge_backend is None else judge_grading_identity(judge_backend.model_id,
                                                                                    judge_cfg)  # type: ignore[arg-type]
@@ -474,26 +497,146 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
                                           started, cfg.max_failure_rate)
         for name, fut in pending.items():
             results[name] = fut.result()
-            tracker.log_artifact(out / name / "samples.jsonl", name)
+            tracker.log_artifact(out / name / "samples.jsonl", f"{artifacts}/{name}" if artifacts else name)
         calls, budget = {}, {}
         for role, b in (("generator", gen_backend), ("judge", judge_backend)):
             if b is not None:
                 calls[role] = {**b.stats.as_dict(), "calls_sent": getattr(b, "inner", b).stats.requests}
                 budget[role] = b.stats.as_dict()
-    ordered = {n: results[n] for n in tasks}
-    summary = {"suite": cfg.suite_name, "tasks": ordered, **aggregate(ordered), "calls": calls, **tags}
-    if sandbox is not None:
-        summary["sandbox"] = sandbox.layers
-    write_json(summary_path, summary)
-    tracker.log_metrics(flat_metrics(summary))
-    tracker.log_artifact(summary_path)
-    print_summary(summary)
-    enforce(budget, cfg.max_failure_rate, [summary_path])
-    invalid = {n: s["invalid"] for n, s in ordered.items() if s.get("invalid")}
+    return {n: results[n] for n in tasks}, calls, budget
+
+
+def conclude(cfg: DownstreamEvalConfig, summary: Dict[str, Any], budget: Dict[str, Any], path: Path) -> None:
+    """Fail a model's evaluation whose calls failed too often or whose tasks have no valid score."""
+    enforce(budget, cfg.max_failure_rate, [path])
+    invalid = {n: s["invalid"] for n, s in summary["tasks"].items() if s.get("invalid")}
     if invalid and not cfg.allow_invalid:
         raise RunFailed("tasks without a valid score (allow_invalid=true leaves them out of the averages):\n  - "
                         + "\n  - ".join(f"{n}: {why}" for n, why in invalid.items())
-                        + f" (outputs written: {summary_path})")
+                        + f" (outputs written: {path})")
+
+
+def checkpoint_identity(cfg: DownstreamEvalConfig, kept: Any) -> str:
+    """What one checkpoint's results depend on: the evaluation's settings (not where it is
+    written or tracked, nor the final model's other checkpoints) and the model's files."""
+    from plumbing.llm.cache import model_fingerprint
+
+    settings = {k: v for k, v in asdict(cfg).items()
+                if k not in ("output_dir", "tracking", "dry_run", "policy_run_id", "policy_tracking_uri")}
+    blob = json.dumps([settings, kept.step, kept.path, model_fingerprint(kept.path)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def logged_steps(tracker: StageRun, key: str = "downstream/tasks_evaluated") -> set:
+    """The steps at which this run already logged a checkpoint's scores (a resumed run)."""
+    if not tracker.enabled or not tracker.run_id:
+        return set()
+    from mlflow.tracking import MlflowClient
+
+    return {m.step for m in MlflowClient(tracking_uri=tracker.uri).get_metric_history(tracker.run_id, key)}
+
+
+def evaluate_checkpoints(cfg: DownstreamEvalConfig, tasks: Dict[str, Task], docs: Dict[str, List[Doc]],
+                         generator: Optional[LLMConfig], judge_cfg: Optional[LLMConfig], kept: List[Any],
+                         tracker: StageRun) -> List[Dict[str, Any]]:
+    """Evaluate each intermediate checkpoint (``kept`` without the final model) into
+    ``checkpoints/step-<N>/`` and log its scores at step N. A checkpoint whose summary is there
+    from an earlier try with the same identity is not evaluated again (its scores are logged,
+    once per run). Each runs with the random state forked, so the final model's sampling is
+    what it would be alone."""
+    import random
+
+    import torch
+
+    out = Path(cfg.output_dir)
+
+    def policy(llm: Optional[LLMConfig], path: str) -> Optional[LLMConfig]:  # a role whose model is the policy's
+        final = Path(kept[-1].path)
+        return replace(llm, model=path) if llm is not None and Path(llm.model).resolve() == final else llm
+
+    names = cfg.checkpoints.tasks or list(tasks)
+    subset = {n: tasks[n] for n in names}
+    done_in_run = logged_steps(tracker)
+    rows = []
+    for k in kept[:-1]:
+        folder = out / "checkpoints" / f"step-{k.step}"
+        path = folder / "summary.json"
+        identity = checkpoint_identity(cfg, k)
+        prior = json.loads(path.read_text()) if path.is_file() else None
+        resumed = prior is not None and prior.get("checkpoint", {}).get("identity") == identity
+        if resumed:
+            summary = prior
+            print(f"[downstream_eval] step {k.step}: done before ({path}), not evaluated again")
+        else:
+            print(f"\n[downstream_eval] checkpoint at step {k.step}: {k.path}")
+            gen, judge = policy(generator, k.path), policy(judge_cfg, k.path)
+            py_state = random.getstate()
+            with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+                results, calls, budget = evaluate(cfg, subset, {n: docs[n] for n in names}, None, gen, judge, folder,
+                                                  tracker, f"checkpoints/step-{k.step}")
+            random.setstate(py_state)
+            summary = {"suite": cfg.suite_name, "tasks": results, **aggregate(results), "calls": calls,
+                       "checkpoint": {"step": k.step, "path": k.path, "identity": identity,
+                                      "tasks": names, "partial_suite": len(names) < len(tasks)}}
+            write_json(path, summary)
+            conclude(cfg, summary, budget, path)
+        metrics = flat_metrics(summary)
+        if summary["checkpoint"]["partial_suite"]:  # an average over some tasks is not the suite's
+            metrics = {m: v for m, v in metrics.items() if m != "downstream/avg" and not m.startswith(
+                ("downstream/domain/", "downstream/tasks_"))}
+        metrics["downstream/tasks_evaluated"] = len(names)
+        if k.step not in done_in_run:
+            tracker.log_metrics(metrics, step=k.step)
+            tracker.log_artifact(path, f"checkpoints/step-{k.step}")
+        rows.append({"step": k.step, "path": k.path, "resumed": resumed, "summary": str(path)})
+    return rows
+
+
+def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
+    out = Path(cfg.output_dir)
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        summary_path.unlink()  # a summary on disk always belongs to a finished run
+    kept = resolve_checkpoints(cfg) if cfg.checkpoints.evaluate == "all" and not cfg.dry_run else None
+    tasks = build_tasks(cfg)
+    sandbox = None
+    if any(t.needs_sandbox for t in tasks.values()):
+        sandbox = Sandbox(cfg.sandbox.base_dir, uid=cfg.sandbox.uid, gid=cfg.sandbox.gid)
+        print(f"[downstream_eval] sandbox isolation: {', '.join(sandbox.layers)}")
+        if not cfg.sandbox.allow_weaker:
+            sandbox.require_full()  # before any paid work
+    for t in tasks.values():
+        t.ctx["sandbox"] = sandbox
+    docs = {name: t.load() for name, t in tasks.items()}  # every input checked before any call
+    predictions = read_predictions(cfg.predictions, docs) if cfg.predictions else None
+    if predictions is not None:
+        missing = missing_predictions(predictions, docs)
+        if missing and not cfg.allow_missing:
+            refuse_missing(cfg.predictions, missing, docs)  # before any grading
+    if cfg.dry_run:
+        plan = {n: {"docs": len(d), "samples": len(d) * tasks[n].cfg.n_samples} for n, d in docs.items()}
+        also = (f"; and every checkpoint the training run kept, on {cfg.checkpoints.tasks or 'every task'}"
+                if cfg.checkpoints.evaluate == "all" else "")
+        print(f"[downstream_eval] dry run, suite {cfg.suite_name}: {plan}{also}")
+        return {"dry_run": True, "tasks": plan}
+    generator, judge_cfg, tags = resolve_policy(cfg)
+    tracker.set_tags(tags)
+    rows = evaluate_checkpoints(cfg, tasks, docs, generator, judge_cfg, kept, tracker) if kept else None
+
+    ordered, calls, budget = evaluate(cfg, tasks, docs, predictions, generator, judge_cfg, out, tracker)
+    summary = {"suite": cfg.suite_name, "tasks": ordered, **aggregate(ordered), "calls": calls, **tags}
+    if sandbox is not None:
+        summary["sandbox"] = sandbox.layers
+    if kept:
+        summary["step"] = kept[-1].step
+        summary["checkpoints"] = rows
+    write_json(summary_path, summary)
+    # the final model's scores last, at the highest step: they are the run's latest values
+    tracker.log_metrics({**flat_metrics(summary), **({"downstream/tasks_evaluated": len(tasks)} if kept else {})},
+                        step=kept[-1].step if kept else None)
+    tracker.log_artifact(summary_path)
+    print_summary(summary)
+    conclude(cfg, summary, budget, summary_path)
     return summary
 
 

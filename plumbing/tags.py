@@ -7,3 +7,4 @@ GENRM_RUN = "genrm_run_id"  # the genrm_train run whose GenRM a run used (genrm_
 POLICY_RUN = "policy_run_id"  # the policy_train run whose policy a downstream_eval run evaluated
 LINKS = (GENRM_RUN, POLICY_RUN)  # a run's link to the run whose model it used
 FAMILY = "family_"  # family_<key>=<value> (family_size=8b, family_reward=ralign): what a variant is, per key
+CHECKPOINTS = "checkpoints_file"  # a training run's checkpoints.json: each kept model and its step

@@ -3,7 +3,9 @@
 ``train_local`` takes prompts (chat messages plus columns the reward reads), a TRL-style
 reward function and the suite's :class:`~plumbing.config.schema.AlgoConfig`, translates the
 settings, trains, logs every TRL log line to the stage's MLflow run (through the tracking
-module, so the scrubber applies) and saves an HF checkpoint.
+module, so the scrubber applies) and saves an HF checkpoint; with ``algo.save_steps`` the
+Trainer's ``checkpoint-<step>`` folders are HF models too, recorded in ``checkpoints.json``
+(plumbing.checkpoints) for a downstream evaluation over training.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from plumbing import checkpoints
 from plumbing.engines.training import Engine, TrainingJob
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,11 @@ def train_local(model_path: str, examples: List[Dict[str, Any]], reward_fn: Call
     checkpoint = out / "checkpoint"
     trainer.save_model(str(checkpoint))
     tokenizer.save_pretrained(str(checkpoint))
+    record = checkpoint.parent / checkpoints.FILE
+    record.unlink(missing_ok=True)  # a record on disk always belongs to this run
+    if algo.save_steps > 0:  # Trainer's checkpoint-<step> folders hold the weights and the tokenizer
+        checkpoints.record(checkpoint, trainer.state.global_step,
+                           checkpoints.found(Path(settings["output_dir"]), checkpoints.TRL_DIR))
     return checkpoint
 
 
@@ -145,5 +153,9 @@ class LocalEngine(Engine):
         # A short run may end before the guard has seen enough calls to judge: its judges'
         # failures are counted once more over the whole run, before the checkpoint is its result.
         enforce(calls, cfg.max_failure_rate, [str(checkpoint)])
-        tracker.set_tags({CHECKPOINT: str(checkpoint), **job.tags})
+        record = checkpoint.parent / checkpoints.FILE
+        kept = checkpoints.tags(record) if record.is_file() else {}
+        if kept:
+            tracker.log_artifact(record)
+        tracker.set_tags({CHECKPOINT: str(checkpoint), **kept, **job.tags})
         return {"checkpoint": str(checkpoint), "examples": len(examples), "judge_calls": calls, **job.summary(items)}

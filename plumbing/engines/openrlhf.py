@@ -313,11 +313,18 @@ def submits(cluster: Any) -> bool:
     return cluster.kind == "slurm" and cluster.submit
 
 
-def finish_command(launch: Any, tracker: Any, tb_dir: Path, ckpt_dir: Path) -> List[str]:
-    """The job's last step (the template adds --exit-code): metrics into MLflow, run ended."""
+def finish_command(launch: Any, tracker: Any, tb_dir: Path, ckpt_dir: Path,
+                   hf_root: Optional[str] = None) -> List[str]:
+    """The job's last step (the template adds --exit-code): metrics into MLflow, run ended,
+    and (``hf_root``: the job keeps HF copies) the copies it left recorded with their steps."""
     return [launch.python, "-m", "plumbing.launch.finish", "--tracking-uri", tracker.uri,
             "--run-id", tracker.run_id or "<the stage's MLflow run id>", "--tensorboard-dir", str(tb_dir),
-            "--checkpoint", str(ckpt_dir)]
+            "--checkpoint", str(ckpt_dir), *(["--hf-checkpoints", hf_root] if hf_root else [])]
+
+
+def hf_copies_root(argv: List[str]) -> Optional[str]:
+    """Where OpenRLHF 0.11.2 saves the HF copies (``<--ckpt.path>/global_step<N>_hf``), if it does."""
+    return argv[argv.index("--ckpt.path") + 1] if "--ckpt.save_hf" in argv else None
 
 
 def in_allocation(plan: Any, environ: Optional[Dict[str, str]] = None) -> None:
@@ -384,7 +391,15 @@ def launch(job: Dict[str, Any], cfg: Any, tracker: Any, tags: Dict[str, str]) ->
             bridge(tracker.uri, tracker.run_id, tb_dir)
     if rc != 0:
         raise SuiteError(f"OpenRLHF training failed (exit {rc}); see {script.parent / 'logs'}")
-    tracker.set_tags({tags_.CHECKPOINT: job["checkpoint"], **tags})
+    kept: Dict[str, str] = {}
+    hf_root = hf_copies_root(job["openrlhf_args"])
+    if hf_root:  # the copies the job left (its pruner ran last), with their steps
+        from plumbing import checkpoints
+
+        record = checkpoints.record_openrlhf(Path(job["checkpoint"]), Path(hf_root), tb_dir)
+        tracker.log_artifact(record)
+        kept = checkpoints.tags(record)
+    tracker.set_tags({tags_.CHECKPOINT: job["checkpoint"], **kept, **tags})
     return {"exit_code": rc, **job}
 
 
@@ -434,7 +449,8 @@ class OpenRLHFEngine(Engine):
                         ckpt_dir=str(ckpt_dir), tensorboard_dir=str(tb_dir), seed=cfg.seed,
                         state_files=[str(data_path), str(module)], state_known=lengths.get("checked", False),
                         **module_kw)
-        finish = finish_command(cfg.launch, tracker, tb_dir, ckpt_dir) if submits(cfg.cluster) else None
+        finish = finish_command(cfg.launch, tracker, tb_dir, ckpt_dir, hf_copies_root(args)) \
+            if submits(cfg.cluster) else None
         script = write_job(name=job.name, description=job.description, job_dir=job_dir, argv=args, plan=plan,
                            slurm=cfg.cluster.slurm, launch=cfg.launch, judge=sections[0] if sections else None,
                            finish=finish, hf_checkpoints=cfg.engine.hf_checkpoints)

@@ -2,7 +2,7 @@
 and end the run with the job's outcome.
 
     python -m plumbing.launch.finish --tracking-uri URI --run-id ID --exit-code RC \\
-        [--tensorboard-dir DIR] [--checkpoint DIR]
+        [--tensorboard-dir DIR] [--checkpoint DIR] [--hf-checkpoints DIR]
 
 OpenRLHF logs to TensorBoard (or wandb) only; its scalars (``train/reward``, ``train/kl``,
 ``rollout/...``, ``eval/...`` and the reward module's ``extra_logs``) reach the run while the
@@ -35,7 +35,9 @@ KILLED_CODES = (128 + 15, 128 + 2, 128 + 9)
 
 
 def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Optional[Path] = None,
-           checkpoint: Optional[Path] = None) -> str:
+           checkpoint: Optional[Path] = None, hf_checkpoints: Optional[Path] = None) -> str:
+    """End the job's run; ``hf_checkpoints``: the folder of its kept HF copies (``--ckpt.path``),
+    recorded with their steps beside the final checkpoint (plumbing.checkpoints)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -45,6 +47,13 @@ def finish(tracking_uri: str, run_id: str, exit_code: int, tensorboard_dir: Opti
         client.set_tag(run_id, "tensorboard_points_at_finish", str(sent))
     if exit_code == 0 and checkpoint is not None and Path(checkpoint).exists():
         client.set_tag(run_id, CHECKPOINT, str(Path(checkpoint).resolve()))
+        if hf_checkpoints is not None:
+            from plumbing import checkpoints
+
+            record = checkpoints.record_openrlhf(Path(checkpoint), hf_checkpoints, tensorboard_dir)
+            client.log_artifact(run_id, str(record))
+            for k, v in checkpoints.tags(record).items():
+                client.set_tag(run_id, k, v)
     client.set_tag(run_id, "job_exit_code", str(exit_code))
     # a job stopped by a signal (time limit, preemption, scancel: 128 + TERM/INT/KILL) was killed
     status = "FINISHED" if exit_code == 0 else ("KILLED" if exit_code in KILLED_CODES else "FAILED")
@@ -93,6 +102,7 @@ def main(argv: Optional[list] = None) -> int:
     p.add_argument("--pipeline-steps", help="end a pipeline's run from these steps' runs (comma-separated)")
     p.add_argument("--tensorboard-dir", type=Path)
     p.add_argument("--checkpoint", type=Path)
+    p.add_argument("--hf-checkpoints", type=Path, help="the job's kept HF copies (--ckpt.path), to record")
     p.add_argument("--reopen", action="store_true", help="a requeued job runs again: the run is RUNNING again")
     a = p.parse_args(argv)
     if a.reopen:
@@ -108,7 +118,7 @@ def main(argv: Optional[list] = None) -> int:
     if a.exit_code is None:
         p.error("--exit-code is required (or --pipeline-steps)")
     print(f"[ralign] MLflow run {a.run_id}: "
-          f"{finish(a.tracking_uri, a.run_id, a.exit_code, a.tensorboard_dir, a.checkpoint)}")
+          f"{finish(a.tracking_uri, a.run_id, a.exit_code, a.tensorboard_dir, a.checkpoint, a.hf_checkpoints)}")
     return 0
 
 
