@@ -11,7 +11,9 @@ L-Acc of each variant split into the part that is right for the right reasons (F
 the spurious part (the S-Corr share), as the R-Align paper shows it; checklist precision,
 recall, F1 and AP; downstream scores per task and per domain; training curves (reward, KL,
 response length) of the newest training runs from their MLflow metric history, and a note
-where no run logged one. A variant has the same colour in every plot. Writes DIR/report.md
+where no run logged one; downstream scores over the policy's training steps (downstream_eval
+``checkpoints.evaluate=all``: the R-Align paper's Figure 2), one line per variant, and a note
+where no downstream run has scores at more than one step. A variant has the same colour in every plot. Writes DIR/report.md
 (PNG files beside it), DIR/report.html (PNGs embedded), DIR/table.csv and
 DIR/correlations.json, and logs them to MLflow.
 
@@ -36,8 +38,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import pandas as pd
 
 from analysis import plots
-from analysis.collect import (GENRM_TRAIN, HI, HOW, LO, N, POLICY, MlflowSource, RunInfo, family_columns,
-                              latest_runs, natural, resolve_variants, runs_table, search, sort_by_family)
+from analysis.collect import (DOWNSTREAM, GENRM_TRAIN, HI, HOW, LO, N, POLICY, MlflowSource, RunInfo,
+                              family_columns, latest_runs, natural, resolve_variants, runs_table, search,
+                              sort_by_family)
 from analysis.stats import METHODS, TableError, correlate_table
 from plumbing.config.hydra_app import stage_main
 from plumbing.config.schema import Problems, StageConfig
@@ -188,9 +191,12 @@ def head_rows(table: pd.DataFrame) -> List[List[str]]:
 def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int, float]]]], out: Path,
                  title: str, correlations: Optional[Mapping[str, Mapping[str, Any]]] = None, y: str = "downstream/avg",
                  curve_variants: Optional[Mapping[str, str]] = None, notes: Sequence[str] = (),
-                 read: str = "") -> Dict[str, Path]:
+                 read: str = "",
+                 checkpoint_curves: Optional[Mapping[str, Mapping[str, List[Tuple[int, float]]]]] = None
+                 ) -> Dict[str, Path]:
     """Plots + markdown + HTML from a variant table, training curves (``curve_variants``: a
-    curve's label -> its variant, for its colour) and correlations (no MLflow needed);
+    curve's label -> its variant, for its colour), downstream scores over policy steps
+    (``checkpoint_curves``: metric -> label -> points) and correlations (no MLflow needed);
     ``read`` says where the runs came from. Variants are grouped by family."""
     out.mkdir(parents=True, exist_ok=True)
     table = sort_by_family(table)
@@ -236,6 +242,14 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
                              for label in hist}
             figures.append((f"Training curves: {kind}", plots.curves(
                 hist, kind.split(" ", 1)[-1], kind, out / "plots" / f"curve_{plots.safe_name(kind)}.png", curve_colours)))
+    metrics = list((checkpoint_curves or {}).items())
+    for k in range(0, len(metrics), 6):  # Figure 2 of the R-Align paper: score against the policy's RL step
+        part = f" ({k // 6 + 1} of {-(-len(metrics) // 6)})" if len(metrics) > 6 else ""
+        figures.append((f"Downstream score over policy training{part}", plots.curve_panels(
+            dict(metrics[k:k + 6]), "policy step", f"downstream score over policy training{part}",
+            out / "plots" / f"checkpoint_curves_{k // 6 + 1}.png",
+            {label: colours.get(str((curve_variants or {}).get(label, label)), plots.PALETTE[0])
+             for _, hist in metrics[k:k + 6] for label in hist})))
     corr_figures: List[Tuple[str, Path]] = []
     for x, entry in (correlations or {}).items():
         if "undefined" in entry:
@@ -343,6 +357,22 @@ def read_from(source: MlflowSource, uri: str, runs: Sequence[RunInfo]) -> str:
             + (f"; sweep(s) {', '.join(sweeps)}" if sweeps else "") + ".")
 
 
+def checkpoint_curves(uri: str, runs: Sequence[RunInfo], variants: Dict[str, str]
+                      ) -> Dict[str, Dict[str, List[Tuple[int, float]]]]:
+    """``downstream/avg`` and each task's score over the policy's training steps, per
+    downstream_eval run that logged them at more than one step (``checkpoints.evaluate=all``):
+    metric -> run label -> [(step, value)]."""
+    tasks = sorted({m for r in runs for m in r.metrics if _DOWNSTREAM_SCORE.match(m) and m != "downstream/avg"
+                    and not m.startswith(("downstream/domain/", "downstream/tasks_"))})
+    out: Dict[str, Dict[str, List[Tuple[int, float]]]] = {}
+    for metric in ["downstream/avg", *tasks]:
+        hist = {label: points for label, points in histories(uri, runs, variants, [metric], DOWNSTREAM).items()
+                if len({step for step, _ in points}) > 1}
+        if hist:
+            out[metric] = hist
+    return out
+
+
 def curve_label(run: RunInfo, variants: Mapping[str, str]) -> str:
     return f"{variants.get(run.run_id, run.run_id[:8])} (seed {run.tags.get('seed', '-')}, {run.run_id[:6]})"
 
@@ -383,6 +413,14 @@ def run(cfg: CompareConfig, tracker: StageRun) -> Dict[str, Any]:
                 why = f" ({WHY_MISSING[kind]})" if kind in WHY_MISSING else ""
                 notes.append(f"no {kind} curve: none of the {len(trained)} {stage} run(s) logged "
                              f"{' / '.join(names)}{why}")
+    evaluated = [r for r in latest_runs(runs, variants, (DOWNSTREAM,))
+                 if not cfg.variants or variants.get(r.run_id) in cfg.variants]
+    over_steps = checkpoint_curves(uri, evaluated, variants)
+    (out / "checkpoint_curves.json").write_text(json.dumps(over_steps, indent=1))
+    if evaluated and not over_steps:
+        notes.append(f"no downstream score over policy training: none of the {len(evaluated)} downstream_eval run(s) "
+                     "has scores at more than one policy step (evaluate a policy_train run's kept checkpoints: "
+                     "algo.save_steps=k there, checkpoints.evaluate=all here)")
     x = cfg.x or default_x(table)
     correlations = None
     if cfg.y in table.columns and x:
@@ -394,9 +432,9 @@ def run(cfg: CompareConfig, tracker: StageRun) -> Dict[str, Any]:
         notes.append(f"no correlations: the table has no column {cfg.y!r}" if x else "no GenRM metric to correlate")
     table.to_csv(out / "table.csv", index=False)
     files = build_report(table, curves, out, cfg.title, correlations, cfg.y,
-                         {curve_label(r, variants): variants.get(r.run_id, "") for r in chosen}, notes,
-                         read_from(cfg.mlflow, uri, runs))
-    for name in ("report.md", "report.html", "table.csv", "correlations.json"):
+                         {curve_label(r, variants): variants.get(r.run_id, "") for r in chosen + evaluated}, notes,
+                         read_from(cfg.mlflow, uri, runs), over_steps)
+    for name in ("report.md", "report.html", "table.csv", "correlations.json", "checkpoint_curves.json"):
         if (out / name).exists():
             tracker.log_artifact(out / name)
     tracker.log_artifact(out / "plots", "plots")

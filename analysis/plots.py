@@ -173,6 +173,37 @@ def curves(histories: Mapping[str, List[tuple]], ylabel: str, title: str, path: 
     return _save(fig, path)
 
 
+def curve_panels(panels: Mapping[str, Mapping[str, List[tuple]]], xlabel: str, title: str, path: Path,
+                 colours: Mapping[str, str]) -> Path:
+    """A small plot per metric (at most 6 per figure), one line per run in its variant's colour
+    (``colours``: label -> colour) with a marker at each evaluated step: a score over training."""
+    plt = _pyplot()
+    n = len(panels)
+    cols = 1 if n == 1 else 2 if n <= 4 else 3
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=FIGSIZE, squeeze=False)
+    styles = ("-", "--", ":", "-.")
+    for ax, (metric, hist) in zip(axes.flat, panels.items()):
+        seen: Dict[str, int] = {}
+        for name, points in hist.items():
+            steps, values = zip(*sorted(points))
+            colour = colours.get(str(name), PALETTE[0])
+            k = seen[colour] = seen.get(colour, -1) + 1
+            ax.plot(steps, values, marker="o", markersize=3, label=short_label(name), color=colour,
+                    linestyle=styles[k % len(styles)])
+        ax.set_title(short_label(metric), fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=7)
+    axes.flat[0].legend(fontsize=5)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def seed_points(metric: str, values: Mapping[str, Sequence[float]], summary: Mapping[str, Mapping[str, Any]],
                 path: Path, colours: Optional[Mapping[str, str]] = None,
                 point_errors: Optional[Mapping[str, Sequence[Interval]]] = None) -> Path:

@@ -186,3 +186,45 @@ def test_a_huge_label_is_drawn_short(tmp_path, monkeypatch):
                                                           "bootstrap=50", "permutations=50"])))
     assert png_size(out / "plots" / "scatter_a.png") == expected_size()
     assert drawn and max(len(t) for t in drawn) <= 120 and "v2" in drawn
+
+
+def test_compare_plots_downstream_score_over_policy_steps_one_line_per_variant(store, tmp_path):
+    """The R-Align paper's Figure 2: downstream_eval runs over a policy's kept checkpoints
+    (scores logged at each training step, the final last) give a line per variant; a run with
+    the final model alone draws none. Without any such run the report says so."""
+    out = tmp_path / "curves"
+    uri = tracking.tracking_uri(None, tmp_path / "store")
+    curves = {"rlvr": [0.30, 0.35, 0.40], "ralign": [0.30, 0.45, 0.60]}
+    for variant, avgs in curves.items():
+        policy = _run(uri, "policy_train", "policy", {"variant": variant})
+        downstream = _run(uri, "downstream_eval", "downstream", {"policy_run_id": policy})
+        from mlflow.tracking import MlflowClient
+
+        for step, avg in zip((10, 20, 30), avgs):
+            MlflowClient(uri).log_metric(downstream, "downstream/avg", avg, step=step)
+            MlflowClient(uri).log_metric(downstream, "downstream/aime24", avg / 2, step=step)
+        MlflowClient(uri).log_metric(downstream, "downstream/tasks_evaluated", 1, step=10)
+    policy = _run(uri, "policy_train", "policy", {"variant": "base"})
+    _run(uri, "downstream_eval", "downstream", {"policy_run_id": policy}, {"downstream/avg": 0.2})
+    obj, cfg = finalize(*compose("compare", [f"output_dir={out}", "mlflow.experiment=[paper]", f"mlflow.uri={uri}",
+                                             "bootstrap=50", "permutations=50"]))
+    execute("compare", obj, cfg)
+    data = json.loads((out / "checkpoint_curves.json").read_text())
+    assert sorted(data) == ["downstream/aime24", "downstream/avg"]  # scores, not counts
+    lines = {label.split(" ")[0]: points for label, points in data["downstream/avg"].items()}
+    assert lines == {v: [[s, a] for s, a in zip((10, 20, 30), avgs)] for v, avgs in curves.items()}
+    md = (out / "report.md").read_text()
+    png = out / "plots" / "checkpoint_curves_1.png"
+    assert "](plots/checkpoint_curves_1.png)" in md and png_size(png) == expected_size()
+    assert "## Downstream score over policy training" in (out / "report.html").read_text().replace("<h2>", "## ")
+    assert "no downstream score over policy training" not in md
+
+    flat = tmp_path / "flat"  # the shared store: every downstream run scored the final model only
+    obj, cfg = finalize(*compose("compare", [f"output_dir={flat}", "mlflow.experiment=[paper]", f"mlflow.uri={store}",
+                                             "mlflow.filter=\"tags.sweep_id = 's1'\"", "bootstrap=50",
+                                             "permutations=50"]))
+    execute("compare", obj, cfg)
+    assert json.loads((flat / "checkpoint_curves.json").read_text()) == {}
+    assert "no downstream score over policy training: none of the 8 downstream_eval run(s)" in \
+        (flat / "report.md").read_text()
+    assert not list((flat / "plots").glob("checkpoint_curves_*"))
