@@ -534,7 +534,10 @@ def checkpoint_identity(cfg: DownstreamEvalConfig, kept: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def logged_steps(tracker: StageRun, key: str = "downstream/tasks_evaluated") -> set:
+CHECKPOINT_MARK = "checkpoint/tasks_evaluated"  # logged at each checkpoint's step (not a downstream/ score row)
+
+
+def logged_steps(tracker: StageRun, key: str = CHECKPOINT_MARK) -> set:
     """The steps at which this run already logged a checkpoint's scores (a resumed run)."""
     if not tracker.enabled or not tracker.run_id:
         return set()
@@ -593,7 +596,7 @@ def evaluate_checkpoints(cfg: DownstreamEvalConfig, tasks: Dict[str, Task], docs
         if summary["checkpoint"]["partial_suite"]:  # an average over some tasks is not the suite's
             metrics = {m: v for m, v in metrics.items() if m != "downstream/avg" and not m.startswith(
                 ("downstream/domain/", "downstream/tasks_"))}
-        metrics["downstream/tasks_evaluated"] = len(names)
+        metrics[CHECKPOINT_MARK] = len(names)
         if k.step not in done_in_run:
             tracker.log_metrics(metrics, step=k.step)
             tracker.log_artifact(path, f"checkpoints/step-{k.step}")
@@ -641,8 +644,7 @@ def run(cfg: DownstreamEvalConfig, tracker: StageRun) -> Dict[str, Any]:
         summary["checkpoints"] = rows
     write_json(summary_path, summary)
     # the final model's scores last, at the highest step: they are the run's latest values
-    tracker.log_metrics({**flat_metrics(summary), **({"downstream/tasks_evaluated": len(tasks)} if kept else {})},
-                        step=kept[-1].step if kept else None)
+    tracker.log_metrics(flat_metrics(summary), step=kept[-1].step if kept else None)
     tracker.log_artifact(summary_path)
     print_summary(summary)
     conclude(cfg, summary, budget, summary_path)

@@ -203,7 +203,7 @@ def test_compare_plots_downstream_score_over_policy_steps_one_line_per_variant(s
         for step, avg in zip((10, 20, 30), avgs):
             MlflowClient(uri).log_metric(downstream, "downstream/avg", avg, step=step)
             MlflowClient(uri).log_metric(downstream, "downstream/aime24", avg / 2, step=step)
-        MlflowClient(uri).log_metric(downstream, "downstream/tasks_evaluated", 1, step=10)
+            MlflowClient(uri).log_metric(downstream, "downstream/tasks_scored", 1, step=step)  # a count: no curve
     policy = _run(uri, "policy_train", "policy", {"variant": "base"})
     _run(uri, "downstream_eval", "downstream", {"policy_run_id": policy}, {"downstream/avg": 0.2})
     obj, cfg = finalize(*compose("compare", [f"output_dir={out}", "mlflow.experiment=[paper]", f"mlflow.uri={uri}",
