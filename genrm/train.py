@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from genrm.dynamics import SIGNALS, Dynamics, DynamicsSettings
 from genrm.records import PairwiseSample
 from genrm.rewards import RewardConfig
 from genrm.rewards.base import Judge
@@ -43,6 +44,10 @@ class GenRMTrainConfig(StageConfig):
     reward: RewardConfig = field(default_factory=RewardConfig)
     metarm: Optional[LLMConfig] = None  # the ralign reward's judge
     metajudge: Optional[LLMConfig] = None  # the hybrid reward's judge
+    # a judge that only measures the training dynamics' rationale signal where the reward does
+    # not (genrm.dynamics): a MetaRM (and MetaJudge, for checklist AP); never changes the reward
+    monitor: Optional[LLMConfig] = None
+    dynamics: DynamicsSettings = field(default_factory=DynamicsSettings)
     engine: EngineConfig = field(default_factory=EngineConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     swap_balance: bool = True  # show each sample in a random order so A/B labels are balanced
@@ -59,13 +64,26 @@ class GenRMTrainConfig(StageConfig):
         for role in needs:
             if getattr(self, role) is None:
                 p.append((role, f"reward={self.reward.label} needs a {role}: choose one, e.g. llm@{role}=openai"))
-        return p + engine_problems(self, {r: getattr(self, r) for r in needs})
+        measured = dict(zip(SIGNALS, (None, None)))
+        measured.update({s: "reward" for s in self.reward.declared("measures")})
+        for signal in self.dynamics.require:
+            if measured.get(signal) is None and self.monitor is None:
+                p.append(("monitor", f"dynamics.require has {signal}, which reward={self.reward.label} does not "
+                                     "measure: give the monitor a judge, e.g. llm@monitor=openai"))
+        if self.dynamics.every > 1 and self.engine.name == "openrlhf":
+            p.append(("dynamics.every", "engine=openrlhf gives its reward no step: thin the monitor with "
+                                        "dynamics.fraction instead"))
+        judges = {r: getattr(self, r) for r in needs}
+        if self.monitor is not None:
+            judges["monitor"] = self.monitor
+        return p + engine_problems(self, judges)
 
     def plan(self):
         """The OpenRLHF resource plan of this run (engine=openrlhf)."""
         from plumbing.engines.openrlhf_plan import stage_plan
 
         judges = [getattr(self, r) for r in self.reward.declared("needs")]
+        judges += [self.monitor] if self.monitor is not None else []
         return stage_plan(self.engine, self.algo, self.cluster, judges)
 
 
@@ -99,6 +117,7 @@ class GenRMJob(TrainingJob):
         super().__init__(cfg)
         self.name = f"genrm-{cfg.reward.label}"
         self.description = f"GenRM training ({cfg.reward.label} reward)"
+        self.dynamics: Optional[Dynamics] = None  # the local engine's, once its reward is made
 
     @property
     def model(self) -> Any:
@@ -109,11 +128,25 @@ class GenRMJob(TrainingJob):
         return {r: getattr(self.cfg, r) for r in self.cfg.reward.declared("needs") if getattr(self.cfg, r) is not None}
 
     @property
+    def monitors(self) -> Dict[str, Any]:
+        """The monitor, when the reward leaves a rationale signal to it (its checklist AP
+        only on samples with checklists): a ralign run's monitor is not even started."""
+        cfg = self.cfg
+        if cfg.monitor is None:
+            return {}
+        left = [s for s in SIGNALS if s not in cfg.reward.declared("measures")]
+        items = getattr(self, "_items", None)
+        if items is not None and not any(s.gt_checklist for s in items):
+            left = [s for s in left if s != "checklist_ap"]
+        return {"monitor": cfg.monitor} if left else {}
+
+    @property
     def tags(self) -> Dict[str, str]:
         return {"reward": self.cfg.reward.label}
 
     def load(self) -> List[PairwiseSample]:
-        return load_samples(self.cfg)
+        self._items = load_samples(self.cfg)
+        return self._items
 
     def warm_start_rows(self, items: List[PairwiseSample]) -> List[Dict[str, Any]]:
         from genrm.training import warm_start_rows
@@ -125,7 +158,11 @@ class GenRMJob(TrainingJob):
         return training_examples(items, self.cfg.swap_balance, self.cfg.seed)
 
     def local_reward(self, judges: Dict[str, Any]) -> Any:
-        return TRLReward(self.cfg.reward.build({role: Judge(b, s) for role, (b, s) in judges.items()}))
+        opened = {role: Judge(b, s) for role, (b, s) in judges.items()}
+        monitor = opened.pop("monitor", None)
+        reward = self.cfg.reward.build(opened)
+        self.dynamics = Dynamics(reward, self.cfg.dynamics, monitor)
+        return TRLReward(reward, self.dynamics)
 
     def remote_rows(self, items: List[PairwiseSample]) -> List[Dict[str, Any]]:
         return [{"prompt": ex["prompt"], "label": ex["sample"]} for ex in self.local_examples(items)]
@@ -135,10 +172,22 @@ class GenRMJob(TrainingJob):
 
         from plumbing.engines.openrlhf import write_reward_module
 
+        judges = dict(judges)
+        monitor = judges.pop("monitor", None)
         path = write_reward_module(job_dir / "reward_func.py", "genrm.remote_reward:build", {
             "reward": asdict(self.cfg.reward), "judges": judges, "cache_dir": str(job_dir / "judge_cache"),
-            "max_failure_rate": self.cfg.max_failure_rate})
+            "max_failure_rate": self.cfg.max_failure_rate, "monitor": monitor,
+            "dynamics": asdict(self.cfg.dynamics)})
         return path, {"reward_module": str(path)}
+
+    def summary(self, items: Optional[List[PairwiseSample]]) -> Dict[str, Any]:
+        if self.dynamics is None:
+            return {}
+        s = self.dynamics.summary()
+        print(f"[{self.cfg.stage}] training dynamics: rationale_correct from {s['sources']['rationale_correct']}, "
+              f"checklist_ap from {s['sources']['checklist_ap']}; the monitor judged {s['monitor_judged']} "
+              f"rollout(s), {s['monitor_failed']} failed")
+        return {"dynamics": s}
 
 
 def run(cfg: GenRMTrainConfig, tracker: StageRun) -> Dict[str, Any]:

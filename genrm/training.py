@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any, Dict, List, Optional, Sequence
 
+from genrm.dynamics import LOGGED, Dynamics
 from genrm.prompts import JUDGE_SYSTEM, judge_messages
 from genrm.records import PairwiseSample, sample_from_json, sample_to_json
 from genrm.rewards.base import GenRMReward, Rollout
@@ -38,20 +39,27 @@ def completion_text(completion: Any) -> str:
 
 class TRLReward:
     """A GenRM reward as TRL's ``reward_func(prompts, completions, **columns)``; the
-    diagnostics go to TRL's metric log (and from there to MLflow) as ``genrm_reward/*``."""
+    diagnostics go to TRL's metric log (and from there to MLflow) as ``genrm_reward/*``, the
+    training dynamics (``dynamics``, measured after scoring) as ``genrm_dynamics/*``."""
 
-    def __init__(self, reward: GenRMReward):
-        self.reward = reward
+    def __init__(self, reward: GenRMReward, dynamics: Optional[Dynamics] = None):
+        self.reward, self.dynamics = reward, dynamics
         self.__name__ = f"genrm_{reward.name or type(reward).__name__}"
 
     def __call__(self, prompts: List[Any], completions: List[Any], sample: List[str], log_metric: Any = None,
-                 **_: Any) -> List[float]:
+                 trainer_state: Any = None, **_: Any) -> List[float]:
         rollouts = [Rollout(completion_text(c), sample_from_json(s)) for c, s in zip(completions, sample)]
         results = self.reward.score(rollouts)
+        rewards = [r.reward for r in results]
         if log_metric is not None:
             for k, v in batch_means(results, self.reward.produces).items():
                 log_metric(f"genrm_reward/{k}", v)
-        return [r.reward for r in results]
+            if self.dynamics is not None:
+                step = getattr(trainer_state, "global_step", None)
+                rows = self.dynamics.measure(rollouts, results, step)
+                for k in LOGGED:
+                    log_metric(k, sum(r[k] for r in rows) / len(rows))
+        return rewards
 
 
 def warm_start_rows(samples: Sequence[PairwiseSample], targets: str = "golden", cue_share: float = 0.5,

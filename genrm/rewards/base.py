@@ -61,6 +61,9 @@ class GenRMReward(abc.ABC):
     needs: tuple = ()  # judge roles the reward calls: "metarm", "metajudge"
     needs_fields: tuple = ()  # fields of the training samples it reads (PairwiseSample), e.g. gt_checklist
     produces: tuple = DIAGNOSTICS  # the diagnostics it puts on results, logged per step as rates
+    # rationale signals its own judge measures (genrm.dynamics: rationale_correct, checklist_ap),
+    # read from its results instead of asking the monitor
+    measures: tuple = ()
 
     def __init__(self, params: Any, judges: Optional[Dict[str, Judge]] = None):
         self.cfg = params  # an instance of the class's Params

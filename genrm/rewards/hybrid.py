@@ -31,6 +31,7 @@ class HybridReward(GenRMReward):
     name = "hybrid"
     needs = ("metajudge",)
     needs_fields = ("gt_checklist",)  # AP against the golden checklist
+    measures = ("checklist_ap",)  # a valid AP is marked ap_measured (an AP of 0 is one too)
 
     def score(self, rollouts: Sequence[Rollout]) -> List[RewardResult]:
         results = self.outcome(rollouts)
@@ -49,7 +50,7 @@ class HybridReward(GenRMReward):
             d = results[i].diagnostics
             d["metarm_called"] = 1.0
             if a.status == "valid" and a.scores:
-                d["ap"] = a.scores["ap"]
+                d["ap"], d["ap_measured"] = a.scores["ap"], 1.0
                 results[i].reward += self.cfg.lambda_ap * a.scores["ap"]
             elif a.reason == "call_fail":
                 d["metarm_call_fail"] = 1.0

@@ -29,6 +29,7 @@ class RAlignReward(GenRMReward):
     Params = RAlignParams
     name = "ralign"
     needs = ("metarm",)
+    measures = ("rationale_correct",)  # its metarm_correct / metarm_incorrect verdicts
 
     def score(self, rollouts: Sequence[Rollout]) -> List[RewardResult]:
         results = self.outcome(rollouts)

@@ -61,12 +61,15 @@ def trl_settings(algo: Any, engine: Any, out: Path, seed: int) -> Dict[str, Any]
 def _log_callback(tracker: Any) -> Any:
     from transformers import TrainerCallback
 
+    from plumbing.engines import derive_ratios
+
     class MlflowLogCallback(TrainerCallback):
-        """Every TRL log line becomes MLflow metrics of the stage's run, at the global step."""
+        """Every TRL log line becomes MLflow metrics of the stage's run, at the global step
+        (with the ratio of each ``_num`` / ``_den`` pair, see derive_ratios)."""
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Optional[Dict[str, Any]] = None, **kw: Any) -> None:
             if logs:
-                tracker.log_metrics({k: v for k, v in logs.items() if isinstance(v, (int, float))},
+                tracker.log_metrics(derive_ratios({k: v for k, v in logs.items() if isinstance(v, (int, float))}),
                                     step=state.global_step)
 
     return MlflowLogCallback()
@@ -142,9 +145,11 @@ class LocalEngine(Engine):
             model_path = warm_start(model_path, job.warm_start_rows(items), cfg.warm_start, out, cfg.seed, tracker)
         examples = job.local_examples(items)
         with contextlib.ExitStack() as stack:
-            judges = {}
-            for role, llm in job.judges.items():
-                backend = guarded(stack.enter_context(open_backend(llm, out, role)), role, cfg.max_failure_rate)
+            judges, monitors = {}, job.monitors
+            for role, llm in {**job.judges, **monitors}.items():
+                backend = stack.enter_context(open_backend(llm, out, role))
+                if role not in monitors:
+                    backend = guarded(backend, role, cfg.max_failure_rate)
                 judges[role] = (backend, SamplingParams.from_config(llm.sampling))
             reward_fn = job.local_reward(judges)
             print(f"[{cfg.stage}] local engine: {cfg.algo.estimator} on {len(examples)} prompts, {job.description}")
@@ -152,7 +157,7 @@ class LocalEngine(Engine):
             calls = {role: getattr(b, "inner", b).stats.as_dict() for role, (b, _) in judges.items()}
         # A short run may end before the guard has seen enough calls to judge: its judges'
         # failures are counted once more over the whole run, before the checkpoint is its result.
-        enforce(calls, cfg.max_failure_rate, [str(checkpoint)])
+        enforce({r: c for r, c in calls.items() if r not in monitors}, cfg.max_failure_rate, [str(checkpoint)])
         record = checkpoint.parent / checkpoints.FILE
         kept = checkpoints.tags(record) if record.is_file() else {}
         if kept:

@@ -438,7 +438,7 @@ class OpenRLHFEngine(Engine):
         plan = cfg.plan()
         specs: Dict[str, Any] = {}
         sections = []
-        for role, llm in job.judges.items():
+        for role, llm in {**job.judges, **job.monitors}.items():
             specs[role], section = judge_settings(role, llm, job_dir, cfg.launch, plan.judge_gpus, plan.judge_dp)
             sections += [section] if section else []
         if len(sections) > 1:

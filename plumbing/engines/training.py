@@ -39,6 +39,13 @@ class TrainingJob(abc.ABC):
         return {}
 
     @property
+    def monitors(self) -> Dict[str, Any]:
+        """Judge roles that only measure (their verdicts never reach the reward), with their
+        LLM configs: opened like judges and handed to the reward with them, but never
+        guarded: their failures are the job's to count, they never stop training."""
+        return {}
+
+    @property
     def tags(self) -> Dict[str, str]:
         """MLflow tags of the run besides the checkpoint."""
         return {}

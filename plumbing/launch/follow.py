@@ -6,6 +6,8 @@ OpenRLHF logs to TensorBoard only; without this its curves reached MLflow once, 
 ended, every point stamped with that moment. The job script runs this beside training (a
 follower, stopped before the job's finishing step); that step (``plumbing.launch.finish``), or
 the stage that ran the job itself, makes the last pass with the same :class:`ScalarBridge`.
+The suite's own metrics in a reward module's ``extra_logs`` (``genrm_dynamics/*``) keep their
+names (OpenRLHF writes them as ``train/...``), and each ``X_num`` / ``X_den`` pair also gives ``X``.
 
 Each pass sends only points not yet in the run, each with its own step and the wall time the
 event file recorded. MLflow's ``log_batch`` appends, so what was sent is read back from the run
@@ -44,6 +46,37 @@ def wall_ms(wall_time: float) -> int:
     return int(round(wall_time * 1000))
 
 
+# Metric namespaces of the suite's own: OpenRLHF writes every info key (a reward module's
+# extra_logs) as ``train/<key>``; these keep the name the local engine logs them under.
+OWN_NAMESPACES = ("genrm_dynamics/",)
+
+
+def run_tag(tag: str) -> str:
+    """The MLflow name of a TensorBoard tag: ``train/genrm_dynamics/x`` -> ``genrm_dynamics/x``."""
+    rest = tag[len("train/"):] if tag.startswith("train/") else None
+    return rest if rest is not None and rest.startswith(OWN_NAMESPACES) else tag
+
+
+def derive_ratio_points(scalars: Dict[str, List[Tuple[int, int, float]]]) -> Dict[str, List[Tuple[int, int, float]]]:
+    """``scalars`` plus, for each ``X_num`` / ``X_den`` pair, ``X`` at every step both have
+    (den > 0), stamped with the numerator's wall time (plumbing.engines.derive_ratios)."""
+    from plumbing.engines import derive_ratios
+
+    out = dict(scalars)
+    for tag, points in scalars.items():
+        if not tag.endswith("_num") or tag[:-4] + "_den" not in scalars:
+            continue
+        den = {step: v for _, step, v in scalars[tag[:-4] + "_den"]}
+        derived = []
+        for ms, step, num in points:
+            if step in den:
+                ratio = derive_ratios({tag: num, tag[:-4] + "_den": den[step]}).get(tag[:-4])
+                derived += [(ms, step, ratio)] if ratio is not None else []
+        if derived:
+            out[tag[:-4]] = derived
+    return out
+
+
 class ScalarBridge:
     """TensorBoard scalars under ``logdir`` into one MLflow run, only what the run lacks.
 
@@ -77,9 +110,9 @@ class ScalarBridge:
         for acc in self._accumulators.values():
             acc.Reload()
             for tag in acc.Tags().get("scalars", []):
-                out.setdefault(tag, []).extend((wall_ms(e.wall_time), int(e.step), float(e.value))
-                                               for e in acc.Scalars(tag))
-        return out
+                out.setdefault(run_tag(tag), []).extend((wall_ms(e.wall_time), int(e.step), float(e.value))
+                                                        for e in acc.Scalars(tag))
+        return derive_ratio_points(out)
 
     def _mark(self, tag: str) -> Optional[Mark]:
         """The latest (time, step) of ``tag`` in the run, read from the run once per tag."""
