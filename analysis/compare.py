@@ -13,7 +13,9 @@ recall, F1 and AP; downstream scores per task and per domain; training curves (r
 response length) of the newest training runs from their MLflow metric history, and a note
 where no run logged one; downstream scores over the policy's training steps (downstream_eval
 ``checkpoints.evaluate=all``: the R-Align paper's Figure 2), one line per variant, and a note
-where no downstream run has scores at more than one step. A variant has the same colour in every plot. Writes DIR/report.md
+where no downstream run has scores at more than one step; the GenRM training dynamics (outcome
+reward and rationale signal per step, genrm.dynamics), with a note for a training run that
+logged none. A variant has the same colour in every plot. Writes DIR/report.md
 (PNG files beside it), DIR/report.html (PNGs embedded), DIR/table.csv and
 DIR/correlations.json, and logs them to MLflow.
 
@@ -56,6 +58,8 @@ DEFAULT_CURVES = {
                         "response_length"],
 }
 WHY_MISSING = {"kl": "TRL logs `kl` only when algo.kl_coef > 0"}
+# GenRM training dynamics (genrm.dynamics), the same names on both engines
+DYNAMICS = ("outcome_reward", "rationale_correct", "checklist_ap")
 
 
 @dataclass
@@ -192,11 +196,12 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
                  title: str, correlations: Optional[Mapping[str, Mapping[str, Any]]] = None, y: str = "downstream/avg",
                  curve_variants: Optional[Mapping[str, str]] = None, notes: Sequence[str] = (),
                  read: str = "",
-                 checkpoint_curves: Optional[Mapping[str, Mapping[str, List[Tuple[int, float]]]]] = None
-                 ) -> Dict[str, Path]:
+                 checkpoint_curves: Optional[Mapping[str, Mapping[str, List[Tuple[int, float]]]]] = None,
+                 dynamics: Optional[Mapping[str, Dict[str, List[Tuple[int, float]]]]] = None) -> Dict[str, Path]:
     """Plots + markdown + HTML from a variant table, training curves (``curve_variants``: a
     curve's label -> its variant, for its colour), downstream scores over policy steps
-    (``checkpoint_curves``: metric -> label -> points) and correlations (no MLflow needed);
+    (``checkpoint_curves``: metric -> label -> points), GenRM training dynamics (``dynamics``:
+    signal of :data:`DYNAMICS` -> label -> points) and correlations (no MLflow needed);
     ``read`` says where the runs came from. Variants are grouped by family."""
     out.mkdir(parents=True, exist_ok=True)
     table = sort_by_family(table)
@@ -250,6 +255,12 @@ def build_report(table: pd.DataFrame, curves: Dict[str, Dict[str, List[Tuple[int
             out / "plots" / f"checkpoint_curves_{k // 6 + 1}.png",
             {label: colours.get(str((curve_variants or {}).get(label, label)), plots.PALETTE[0])
              for _, hist in metrics[k:k + 6] for label in hist})))
+    if dynamics and any(dynamics.get(k) for k in DYNAMICS):
+        labels = {label for k in DYNAMICS for label in (dynamics.get(k) or {})}
+        dyn_colours = {label: colours.get(str((curve_variants or {}).get(label, label)), plots.PALETTE[0])
+                       for label in labels}
+        figures.append(("GenRM training dynamics: outcome reward and rationale signal", plots.dynamics(
+            *(dynamics.get(k) or {} for k in DYNAMICS), out / "plots" / "genrm_dynamics.png", dyn_colours)))
     corr_figures: List[Tuple[str, Path]] = []
     for x, entry in (correlations or {}).items():
         if "undefined" in entry:
@@ -373,6 +384,20 @@ def checkpoint_curves(uri: str, runs: Sequence[RunInfo], variants: Dict[str, str
     return out
 
 
+def dynamics_notes(trained: Sequence[RunInfo], variants: Mapping[str, str]) -> List[str]:
+    """A note per GenRM training run whose dynamics are missing, or that has no rationale signal."""
+    out = []
+    for r in trained:
+        name = curve_label(r, variants)
+        if "genrm_dynamics/outcome_reward" not in r.metrics:
+            out.append(f"no training dynamics: genrm_train run {name} logged no genrm_dynamics/* metric "
+                       "(trained before they were logged)")
+        elif not any(f"genrm_dynamics/{k}" in r.metrics for k in DYNAMICS[1:]):
+            out.append(f"no rationale signal in the training dynamics of {name}: its reward does not judge "
+                       "rationales and it had no monitor (llm@monitor=...)")
+    return out
+
+
 def curve_label(run: RunInfo, variants: Mapping[str, str]) -> str:
     return f"{variants.get(run.run_id, run.run_id[:8])} (seed {run.tags.get('seed', '-')}, {run.run_id[:6]})"
 
@@ -421,6 +446,9 @@ def run(cfg: CompareConfig, tracker: StageRun) -> Dict[str, Any]:
         notes.append(f"no downstream score over policy training: none of the {len(evaluated)} downstream_eval run(s) "
                      "has scores at more than one policy step (evaluate a policy_train run's kept checkpoints: "
                      "algo.save_steps=k there, checkpoints.evaluate=all here)")
+    trained = [r for r in chosen if r.stage == GENRM_TRAIN]
+    dynamics = {k: histories(uri, trained, variants, [f"genrm_dynamics/{k}"], GENRM_TRAIN) for k in DYNAMICS}
+    notes += dynamics_notes(trained, variants)
     x = cfg.x or default_x(table)
     correlations = None
     if cfg.y in table.columns and x:
@@ -433,7 +461,7 @@ def run(cfg: CompareConfig, tracker: StageRun) -> Dict[str, Any]:
     table.to_csv(out / "table.csv", index=False)
     files = build_report(table, curves, out, cfg.title, correlations, cfg.y,
                          {curve_label(r, variants): variants.get(r.run_id, "") for r in chosen + evaluated}, notes,
-                         read_from(cfg.mlflow, uri, runs), over_steps)
+                         read_from(cfg.mlflow, uri, runs), over_steps, dynamics)
     for name in ("report.md", "report.html", "table.csv", "correlations.json", "checkpoint_curves.json"):
         if (out / name).exists():
             tracker.log_artifact(out / name)

@@ -204,6 +204,34 @@ def curve_panels(panels: Mapping[str, Mapping[str, List[tuple]]], xlabel: str, t
     return _save(fig, path)
 
 
+def dynamics(outcome: Mapping[str, List[tuple]], rationale: Mapping[str, List[tuple]],
+             checklist: Mapping[str, List[tuple]], path: Path, colours: Optional[Mapping[str, str]] = None) -> Path:
+    """GenRM training dynamics (RationaleRM's figure), one line per run in its variant's
+    colour: the outcome reward above, the rationale signal below against the same steps
+    (MetaRM-correct rate among label-correct rollouts solid, checklist AP dashed)."""
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=FIGSIZE, sharex=True)
+    colours = colours if colours is not None else variant_colours([*outcome, *rationale, *checklist])
+    for ax, series, style, suffix in ((top, outcome, "-", ""), (bottom, rationale, "-", " rationale correct"),
+                                      (bottom, checklist, "--", " checklist AP")):
+        for name, points in series.items():
+            if points:
+                steps, values = zip(*sorted(points))
+                line, = ax.plot(steps, values, color=colours.get(str(name), PALETTE[0]), linestyle=style,
+                                marker="." if len(points) < 30 else None, label=short_label(f"{name}{suffix}", 60))
+                line.set_gid(f"{name}|{suffix.strip() or 'outcome'}")
+    top.set_ylabel("outcome reward", fontsize=8)
+    bottom.set_ylabel("rationale signal", fontsize=8)
+    bottom.set_xlabel("GenRM training step")
+    top.set_title("training dynamics: outcome reward vs rationale signal", fontsize=10)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        if ax.get_lines():
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def seed_points(metric: str, values: Mapping[str, Sequence[float]], summary: Mapping[str, Mapping[str, Any]],
                 path: Path, colours: Optional[Mapping[str, str]] = None,
                 point_errors: Optional[Mapping[str, Sequence[Interval]]] = None) -> Path:
@@ -249,6 +277,6 @@ def safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-__all__ = ["scatter", "short_label", "label_vs_fidelity", "grouped_bars", "curves", "seed_points", "png_size",
+__all__ = ["scatter", "short_label", "label_vs_fidelity", "grouped_bars", "curves", "dynamics", "seed_points", "png_size",
            "expected_size", "safe_name", "variant_colours", "PALETTE"]
 
