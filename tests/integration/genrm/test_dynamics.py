@@ -95,3 +95,39 @@ def test_openrlhf_dynamics_reach_mlflow_under_the_local_engines_names(tmp_path):
     assert hist("genrm_dynamics/rationale_correct") == [(1, 0.5), (3, 1.0)]  # step 2: nothing judged
     assert hist("train/label_correct") == [(1, 0.5), (2, 0.5), (3, 0.5)]  # OpenRLHF's own names stay
     assert not hist("train/genrm_dynamics/outcome_reward")
+
+
+def _reward_module(tmp_path, monitor_url):
+    import importlib.util
+
+    data = fx.write(tmp_path / "data.jsonl", fx.ralign_records())
+    overrides = ["experiment=genrm_rlvr_qwen3_8b", "dry_run=true", f"output_dir={tmp_path / 'run'}",
+                 f"data.ralign_rl.path={data}", "swap_balance=false", "llm@monitor=openai",
+                 f"monitor.base_url={monitor_url}", "monitor.model=metarm", "monitor.max_retries=0"]
+    prepared = execute("genrm_train", *finalize(*compose("genrm_train", overrides)))
+    spec = importlib.util.spec_from_file_location("reward_func", prepared["reward_module"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = [json.loads(line) for line in Path(prepared["dataset"]).open()]
+    return module.reward_func, rows
+
+
+def test_openrlhf_reward_module_logs_the_dynamics_and_a_dead_monitor_never_stops_it(tmp_path):
+    from plumbing.launch.server import free_port
+
+    prompt = "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
+    cases = [(0, "A is right because of #fact. \\boxed{A}", 1.0, 1.0), (1, "A sounds nicer #style \\boxed{A}", 1.0, 0.0),
+             (2, "\\boxed{B}", 0.0, None)]  # (row, response, reward, MetaRM-correct)
+    with LoopbackServer(responder=rule_responder) as srv:
+        reward_func, rows = _reward_module(tmp_path / "up", srv.base_url)
+        out = [reward_func([prompt + text + "<|im_end|>"], [prompt], [rows[row]["label"]]) for row, text, _, _ in cases]
+    for (_, _, reward, correct), res in zip(cases, out):
+        logs = res["extra_logs"]
+        assert res["rewards"] == reward and logs[DYN + "outcome_reward"] == reward and logs["reward_error"] == 0
+        assert logs[DYN + "rationale_correct_den"] == (correct is not None)
+        assert logs[DYN + "rationale_correct_num"] == (correct or 0.0) and logs[DYN + "monitor_fail"] == 0
+    # a monitor that is down: 30 calls (the guard of a judge would stop the job after 20), same rewards
+    reward_func, rows = _reward_module(tmp_path / "down", f"http://127.0.0.1:{free_port()}/v1")
+    for k in range(30):
+        res = reward_func([prompt + f"#fact {k} \\boxed{{A}}<|im_end|>"], [prompt], [rows[0]["label"]])
+        assert res["rewards"] == 1.0 and res["extra_logs"][DYN + "monitor_fail"] == 1.0
