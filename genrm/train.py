@@ -64,10 +64,9 @@ class GenRMTrainConfig(StageConfig):
         for role in needs:
             if getattr(self, role) is None:
                 p.append((role, f"reward={self.reward.label} needs a {role}: choose one, e.g. llm@{role}=openai"))
-        measured = dict(zip(SIGNALS, (None, None)))
-        measured.update({s: "reward" for s in self.reward.declared("measures")})
+        measured = self.reward.declared("measures")  # by the reward's own judge
         for signal in self.dynamics.require:
-            if measured.get(signal) is None and self.monitor is None:
+            if signal not in measured and self.monitor is None:
                 p.append(("monitor", f"dynamics.require has {signal}, which reward={self.reward.label} does not "
                                      "measure: give the monitor a judge, e.g. llm@monitor=openai"))
         if self.dynamics.every > 1 and self.engine.name == "openrlhf":
@@ -118,6 +117,7 @@ class GenRMJob(TrainingJob):
         self.name = f"genrm-{cfg.reward.label}"
         self.description = f"GenRM training ({cfg.reward.label} reward)"
         self.dynamics: Optional[Dynamics] = None  # the local engine's, once its reward is made
+        self._items: Optional[List[PairwiseSample]] = None  # once loaded
 
     @property
     def model(self) -> Any:
@@ -135,8 +135,7 @@ class GenRMJob(TrainingJob):
         if cfg.monitor is None:
             return {}
         left = [s for s in SIGNALS if s not in cfg.reward.declared("measures")]
-        items = getattr(self, "_items", None)
-        if items is not None and not any(s.gt_checklist for s in items):
+        if self._items is not None and not any(s.gt_checklist for s in self._items):
             left = [s for s in left if s != "checklist_ap"]
         return {"monitor": cfg.monitor} if left else {}
 
