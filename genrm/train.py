@@ -183,8 +183,9 @@ class GenRMJob(TrainingJob):
         if self.dynamics is None:
             return {}
         s = self.dynamics.summary()
-        print(f"[{self.cfg.stage}] training dynamics: rationale_correct from {s['sources']['rationale_correct']}, "
-              f"checklist_ap from {s['sources']['checklist_ap']}; the monitor judged {s['monitor_judged']} "
+        src = {k: v or "nowhere (no monitor)" for k, v in s["sources"].items()}
+        print(f"[{self.cfg.stage}] training dynamics: rationale_correct from {src['rationale_correct']}, "
+              f"checklist_ap from {src['checklist_ap']}; the monitor judged {s['monitor_judged']} "
               f"rollout(s), {s['monitor_failed']} failed")
         return {"dynamics": s}
 
