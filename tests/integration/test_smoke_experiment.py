@@ -55,3 +55,11 @@ def test_smoke_experiment_end_to_end(tmp_path, cli, ralign):
     assert set(corr) == {"toy_test/l_acc", "toy_test/s_corr", "toy_test/f_score", "toy_test_checklist/ap"}
     assert all(e["n"] == 3 for e in corr.values())
     assert (out / "compare" / "report.md").exists() and list((out / "correlate" / "plots").glob("*.png"))
+    # the report's two figures over training: downstream score per policy step (each variant's
+    # kept checkpoints and its final policy) and the GenRMs' training dynamics
+    report = (out / "compare" / "report.md").read_text()
+    curves = json.loads((out / "compare" / "checkpoint_curves.json").read_text())["downstream/toy_math"]
+    assert len(curves) == 3 and all([s for s, _ in pts][-3:] == [40, 80, 120] for pts in curves.values()), curves
+    assert (out / "compare" / "plots" / "checkpoint_curves_1.png").exists() and "checkpoint_curves_1.png" in report
+    assert (out / "compare" / "plots" / "genrm_dynamics.png").exists() and "genrm_dynamics.png" in report
+    assert "no training dynamics" not in report and "no rationale signal" not in report  # outcome is measured too

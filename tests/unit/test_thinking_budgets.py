@@ -9,7 +9,7 @@ import pytest
 from plumbing.config.hydra_app import compose
 
 THINKING_ROOM = 8192
-ROLES = ("metarm", "metajudge", "judge")  # judge: the downstream general-chat tasks' (Qwen3-32B)
+ROLES = ("metarm", "metajudge", "judge", "monitor")  # judge: the downstream general-chat tasks' (Qwen3-32B)
 
 
 def _step_configs(pipeline: str):
