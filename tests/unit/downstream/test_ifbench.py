@@ -141,6 +141,9 @@ def test_authors_quirks_are_kept():
     assert ib.conjunctions("and and, but", {"small_n": 3})  # "and" and "and," are distinct tokens
     assert not ib.paragraph_last_first("hello, world hello", {})  # inner punctuation kept
     assert not ib.title_case("A Cat And the Hat", {})  # no exception for minor words
+    assert not ib.nested_brackets("(a [b {c (d [e)}])", {})  # a mismatched closer starts over
+    assert ib.alphabet_loop("Zebras are big", {}) and not ib.alphabet_loop("1 fish", {})  # Z wraps to A; digits fail
+    assert ib.trigram_overlap("abcd", {"reference_text": "xabcy", "percentage": 52})  # 1 of 2 = 50%, within 2 points
 
 
 def _pos_tagger_model(root: Path, tags):
