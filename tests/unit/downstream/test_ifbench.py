@@ -232,7 +232,8 @@ def test_accuracies_worked_by_hand_on_a_small_file(tmp_path):
     assert s["instructions"] == 5 and s["approximate_instructions"] == 0
     assert s["verdicts"] == {"followed": 2, "unchecked": 1, "call_fail": 1}
 
-    strict = IFBenchTask(TaskConfig(name="ifbench", domain="if", path=str(data), params={"score": "prompt_level_strict"}))
+    strict = IFBenchTask(TaskConfig(name="ifbench", domain="if", path=str(data),
+                                    params={"score": "prompt_level_strict"}))
     g = strict.grade([(d, [o]) for d, o in zip(docs, outputs)])
     assert [x[0].score for x in g] == [0.0, 1.0, 0.0]
 
