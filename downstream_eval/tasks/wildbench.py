@@ -48,17 +48,19 @@ from plumbing.data import FieldError
 PROMPT_VERSION = "wildbench-v2/ralign-1"  # bump with any change to the judge's prompts below
 MODES = ("score", "reward")
 
-# WildBench's tags -> its five task groups, and the groups' weights in the task macro average
+# WildBench's tags -> its five task groups (named here by slugs: Creative Tasks, Planning &
+# Reasoning, Math & Data Analysis, Information/Advice seeking, Coding & Debugging), and the groups'
+# weights in the task macro average
 TAG_GROUPS = {
-    "Information seeking": "Information/Advice seeking", "Advice seeking": "Information/Advice seeking",
-    "Creative Writing": "Creative Tasks", "Editing": "Creative Tasks", "Brainstorming": "Creative Tasks",
-    "Role playing": "Creative Tasks", "Others": "Creative Tasks",
-    "Coding & Debugging": "Coding & Debugging",
-    "Reasoning": "Planning & Reasoning", "Planning": "Planning & Reasoning",
-    "Math": "Math & Data Analysis", "Data Analysis": "Math & Data Analysis",
+    "Information seeking": "info_advice", "Advice seeking": "info_advice",
+    "Creative Writing": "creative", "Editing": "creative", "Brainstorming": "creative",
+    "Role playing": "creative", "Others": "creative",
+    "Coding & Debugging": "coding_debugging",
+    "Reasoning": "planning_reasoning", "Planning": "planning_reasoning",
+    "Math": "math_data_analysis", "Data Analysis": "math_data_analysis",
 }
-GROUP_WEIGHTS = {"Creative Tasks": 0.5, "Planning & Reasoning": 1.25, "Math & Data Analysis": 1.0,
-                 "Information/Advice seeking": 0.75, "Coding & Debugging": 1.25}
+GROUP_WEIGHTS = {"creative": 0.5, "planning_reasoning": 1.25, "math_data_analysis": 1.0, "info_advice": 0.75,
+                 "coding_debugging": 1.25}
 # a choice, from the side of the answer shown as A -> (outcome name, reward of A)
 CHOICES = {"A++": 1.0, "A+": 0.5, "A=B": 0.0, "B+": -0.5, "B++": -1.0}
 OUTCOMES = {1.0: "win_much", 0.5: "win", 0.0: "tie", -0.5: "lose", -1.0: "lose_much"}
@@ -175,12 +177,14 @@ class WildBenchParams:
     max_words: Optional[int] = None  # cut what the judge sees to this many words
     parse_retries: int = field(default=2, metadata={"range": (0, 10)})
     group_weights: Dict[str, float] = field(default_factory=lambda: dict(GROUP_WEIGHTS))
-    tag_groups: Dict[str, str] = field(default_factory=lambda: dict(TAG_GROUPS))
 
     def check(self) -> List[Tuple[str, str]]:
         p = []
         if self.mode not in MODES:
             p.append(("mode", f"must be one of {list(MODES)}, got {self.mode!r}"))
+        unknown = sorted(set(self.group_weights) - set(GROUP_WEIGHTS))
+        if unknown:
+            p.append(("group_weights", f"unknown group(s) {unknown}; the groups are {sorted(GROUP_WEIGHTS)}"))
         if self.max_words is not None and self.max_words < 1:
             p.append(("max_words", "must be at least 1 (or null: no cut)"))
         return p
@@ -214,9 +218,9 @@ class WildBenchTask(Task):
         for name in o.tag_fields:
             tags = field_at(rec, name)
             for tag in [tags] if isinstance(tags, str) else tags or []:
-                if tag not in o.tag_groups:
-                    raise FieldError(name, f"tag {tag!r} is in no task group (params.tag_groups)")
-                groups.append(o.tag_groups[tag])
+                if tag not in TAG_GROUPS:
+                    raise FieldError(name, f"tag {tag!r} is not one of WildBench's {sorted(TAG_GROUPS)}")
+                groups.append(TAG_GROUPS[tag])
         meta = {"context": context, "checklist": [str(c) for c in checklist], "groups": list(dict.fromkeys(groups))}
         target = None
         if o.mode == "reward":

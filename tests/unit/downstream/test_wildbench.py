@@ -70,23 +70,22 @@ def test_wb_score_macro_by_hand():
     scores Coding (6+2)/2 = 4, Math 2, Creative -4; weighted (4*1.25 + 2*1 - 4*0.5) / 2.75 =
     1.8181..; x10 is the leaderboard's WB-Score 18.18; micro (17/3 - 5) * 2 * 10 = 13.33."""
     t = _task("score")
-    grades = [_g("wb_raw", 8.0, ["Coding & Debugging"]), _g("wb_raw", 6.0, ["Coding & Debugging", "Math & Data Analysis"]),
-              _g("wb_raw", 3.0, ["Creative Tasks"])]
+    grades = [_g("wb_raw", 8.0, ["coding_debugging"]), _g("wb_raw", 6.0, ["coding_debugging", "math_data_analysis"]),
+              _g("wb_raw", 3.0, ["creative"])]
     s = t.summarize(grades)
     macro = (4 * 1.25 + 2 * 1 - 4 * 0.5) / (1.25 + 1 + 0.5)
     assert s["wb_score"] == pytest.approx(macro * 10)
     assert s["score"] == pytest.approx(macro / 10)
     assert s["wb_score_micro"] == pytest.approx((17 / 3 - 5) * 2 * 10)
-    assert s["by_category"] == pytest.approx({"Coding & Debugging": 40.0, "Creative Tasks": -40.0,
-                                              "Math & Data Analysis": 20.0})
+    assert s["by_category"] == pytest.approx({"coding_debugging": 40.0, "creative": -40.0, "math_data_analysis": 20.0})
     assert s["score_ci"][0] <= s["score"] <= s["score_ci"][1]
     assert sum(GROUP_WEIGHTS.values()) == 4.75
 
 
 def test_wb_reward_by_hand():
     t = _task("reward")
-    grades = [_g("wb_reward", 1.0, ["Creative Tasks"]), _g("wb_reward", 0.5, ["Creative Tasks"]),
-              _g("wb_reward", -1.0, ["Planning & Reasoning"]), _g("wb_reward", 0.0, ["Planning & Reasoning"])]
+    grades = [_g("wb_reward", 1.0, ["creative"]), _g("wb_reward", 0.5, ["creative"]),
+              _g("wb_reward", -1.0, ["planning_reasoning"]), _g("wb_reward", 0.0, ["planning_reasoning"])]
     s = t.summarize(grades)
     assert s["wb_reward"] == pytest.approx(12.5)  # (100 + 50 - 100 + 0) / 4
     assert s["score"] == pytest.approx(0.125)
