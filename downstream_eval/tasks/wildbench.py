@@ -101,7 +101,8 @@ REWARD_PROMPT = (
     "# Output\nAnalyse each response first, then say where they do equally well, where A is better and where "
     "B is better, and make your choice, as this JSON object:\n"
     "```\n{{\n    \"analysis of A\": \"...\",\n    \"analysis of B\": \"...\",\n    \"reason of A=B\": \"...\",\n"
-    "    \"reason of A>B\": \"...\",\n    \"reason of B>A\": \"...\",\n    \"choice\": \"<A++, A+, A=B, B+ or B++>\"\n}}\n```")
+    "    \"reason of A>B\": \"...\",\n    \"reason of B>A\": \"...\",\n"
+    "    \"choice\": \"<A++, A+, A=B, B+ or B++>\"\n}}\n```")
 
 
 def _json_value(text: str, key: str) -> Optional[str]:
