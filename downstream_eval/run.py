@@ -126,6 +126,13 @@ class DownstreamEvalConfig(StageConfig):
                                "judge.model=... (e.g. llm@judge=openai judge.base_url=http://host:8000/v1)"))
         if self.predictions is None and self.generator is None:
             p.append(("generator", "give llm@generator=<backend> to generate, or predictions=FILE.jsonl to grade"))
+        if self.predictions is None and self.generator is not None:
+            for name, t in self.tasks.items():
+                temperature = t.sampling.over(self.generator.sampling).temperature
+                if t.n_samples > 1 and temperature == 0:  # k copies of one greedy answer: no avg@k, no pass@k
+                    p.append((f"tasks.{name}.n_samples", f"{t.n_samples} samples at temperature 0 are one greedy "
+                                                         f"answer repeated: set tasks.{name}.sampling.temperature "
+                                                         "(or generator.sampling.temperature) > 0, or n_samples=1"))
         if self.predictions is not None and not Path(self.predictions).is_file():
             p.append(("predictions", f"file not found: {self.predictions}"))
         if self.limit is not None:

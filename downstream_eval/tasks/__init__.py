@@ -239,9 +239,13 @@ class Task:
             for g in gs:
                 verdicts[g.verdict] = verdicts.get(g.verdict, 0) + 1
         out["verdicts"] = verdicts
-        if self.cfg.pass_k > 1:
-            out[f"pass@{self.cfg.pass_k}"] = sum(pass_at_k(len(gs), sum(g.score >= 1 for g in gs), self.cfg.pass_k)
-                                                 for gs in grades) / len(grades)
+        k = self.cfg.pass_k
+        if k > 1 and per_doc:
+            per_doc_pass = [pass_at_k(len(gs), sum(g.score >= 1 for g in gs), k) for gs in grades if gs]
+            out[f"pass@{k}"] = sum(per_doc_pass) / len(per_doc_pass)
+            # the same interval as the score's: problems resampled, each with its pass@k
+            b = self.ctx.get("bootstrap")
+            out[f"pass@{k}_ci"] = mean_ci(per_doc_pass, b.samples, b.seed, b.alpha) if b else mean_ci(per_doc_pass)
         return out
 
 
