@@ -392,6 +392,9 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
     write_jsonl(out / task.cfg.name / "samples.jsonl", rows)
     graded = [grades[d.id] for d in docs if grades[d.id]]
     summary = task.summarize(graded)
+    if task.needs_judge:  # which judge and prompt made these grades (a kind may have said it already)
+        summary.setdefault("judge", (task.ctx.get("judge_identity") or {}).get("model"))
+        summary.setdefault("judge_prompt", task.judge_prompt_version())
     invalidate(summary, max_failure_rate, task.made_of_grades)
     flat = [o for outs in outputs.values() for o in outs]
     summary.update(domain=task.cfg.domain, kind=task.kind, docs=len(docs),
@@ -457,6 +460,8 @@ def print_summary(summary: Dict[str, Any]) -> None:
     print("\n" + table(["task", "domain", "n", "score", "95% CI", "verdicts", "CallFail", "missing", "truncated",
                          "JudgeFail"], rows))
     for n, s in summary["tasks"].items():
+        if s.get("judge_prompt"):
+            print(f"{n}: judged by {s.get('judge')}, prompt {s['judge_prompt']}")
         if s.get("invalid"):
             print(f"{n}: invalid, {s['invalid']}")
     doms = ", ".join(f"{d} {v:.3f}" for d, v in summary["domains"].items())
