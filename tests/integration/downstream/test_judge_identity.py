@@ -10,6 +10,7 @@ import pytest
 
 from downstream_eval.tasks import Task, TaskConfig
 from downstream_eval.tasks import rubric
+from downstream_eval.tasks.multichallenge import MultiChallengeTask
 from downstream_eval.tasks.pairwise import PairwiseTask
 from plumbing.config.hydra_app import compose, execute, finalize
 from plumbing.shipped import asset_path
@@ -58,6 +59,7 @@ def test_an_edited_prompt_or_another_judge_grades_again(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("kind, module, name", [(rubric.RubricTask, "downstream_eval.tasks.rubric", "RUBRIC_SYSTEM"),
+                                                (MultiChallengeTask, "downstream_eval.tasks.multichallenge", "PROMPT"),
                                                 (PairwiseTask, "genrm.prompts", "JUDGE_TEMPLATE")])
 def test_each_judged_kind_s_prompt_is_in_its_grading_key(kind, module, name, monkeypatch):
     import importlib
