@@ -126,6 +126,13 @@ class DownstreamEvalConfig(StageConfig):
                                "judge.model=... (e.g. llm@judge=openai judge.base_url=http://host:8000/v1)"))
         if self.predictions is None and self.generator is None:
             p.append(("generator", "give llm@generator=<backend> to generate, or predictions=FILE.jsonl to grade"))
+        if self.predictions is None and self.generator is not None:
+            for name, t in self.tasks.items():
+                temperature = t.sampling.over(self.generator.sampling).temperature
+                if t.n_samples > 1 and temperature == 0:  # k copies of one greedy answer: no avg@k, no pass@k
+                    p.append((f"tasks.{name}.n_samples", f"{t.n_samples} samples at temperature 0 are one greedy "
+                                                         f"answer repeated: set tasks.{name}.sampling.temperature "
+                                                         "(or generator.sampling.temperature) > 0, or n_samples=1"))
         if self.predictions is not None and not Path(self.predictions).is_file():
             p.append(("predictions", f"file not found: {self.predictions}"))
         if self.limit is not None:
@@ -385,6 +392,9 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
     write_jsonl(out / task.cfg.name / "samples.jsonl", rows)
     graded = [grades[d.id] for d in docs if grades[d.id]]
     summary = task.summarize(graded)
+    if task.needs_judge:  # which judge and prompt made these grades (a kind may have said it already)
+        summary.setdefault("judge", (task.ctx.get("judge_identity") or {}).get("model"))
+        summary.setdefault("judge_prompt", task.judge_prompt_version())
     invalidate(summary, max_failure_rate, task.made_of_grades)
     flat = [o for outs in outputs.values() for o in outs]
     summary.update(domain=task.cfg.domain, kind=task.kind, docs=len(docs),
@@ -450,6 +460,8 @@ def print_summary(summary: Dict[str, Any]) -> None:
     print("\n" + table(["task", "domain", "n", "score", "95% CI", "verdicts", "CallFail", "missing", "truncated",
                          "JudgeFail"], rows))
     for n, s in summary["tasks"].items():
+        if s.get("judge_prompt"):
+            print(f"{n}: judged by {s.get('judge')}, prompt {s['judge_prompt']}")
         if s.get("invalid"):
             print(f"{n}: invalid, {s['invalid']}")
     doms = ", ".join(f"{d} {v:.3f}" for d, v in summary["domains"].items())

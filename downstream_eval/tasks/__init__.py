@@ -207,13 +207,38 @@ class Task:
         """Everything besides the document and the answer that a grade depends on (the
         grading cache key): the kind, its grader version and params (defaults included, so a
         changed default grades again too), and for judged kinds the judge's identity (model,
-        weights fingerprint) and sampling, so changing any of them grades again instead of
-        reporting the old verdicts."""
+        weights fingerprint), sampling and prompt version (:meth:`judge_prompt_version`), so
+        changing any of them grades again instead of reporting the old verdicts."""
         out: Dict[str, Any] = {"task": self.cfg.name, "kind": self.kind, "version": self.grader_version(),
                                "params": dataclasses.asdict(self.params)}
         if self.needs_judge:
             out["judge"] = self.ctx.get("judge_identity")
+            out["judge_prompt"] = self.judge_prompt_version()
         return out
+
+    # -- the judge's prompt (judged kinds)
+    prompt_name = ""  # a judged kind's name for its prompt in judge_prompt_version (default: the class name)
+
+    def judge_prompt(self) -> str:
+        """The judge prompt the kind sends, rendered on placeholder inputs: what its version
+        is made of. Default: the source of the kind's module, so a kind that does not render
+        its prompt here still never reuses grades made with an older prompt (judge calls are
+        cached by their text: an unchanged prompt re-grades from that cache, for free)."""
+        import inspect
+        import sys
+
+        try:
+            return inspect.getsource(sys.modules[type(self).__module__])
+        except (OSError, TypeError, KeyError):
+            return type(self).__qualname__
+
+    def judge_prompt_version(self) -> str:
+        """``<prompt name>@<12 hex digits of the prompt>``: in every judged grade's cache key
+        and in the task's summary (``judge_prompt``), next to the judge model (``judge``)."""
+        import hashlib
+
+        digest = hashlib.sha256(self.judge_prompt().encode()).hexdigest()[:12]
+        return f"{self.prompt_name or type(self).__name__}@{digest}"
 
     def cacheable(self, grade: Grade) -> bool:
         """Whether a grade may be reused by a rerun: not when it reflects a passing fault
@@ -239,9 +264,13 @@ class Task:
             for g in gs:
                 verdicts[g.verdict] = verdicts.get(g.verdict, 0) + 1
         out["verdicts"] = verdicts
-        if self.cfg.pass_k > 1:
-            out[f"pass@{self.cfg.pass_k}"] = sum(pass_at_k(len(gs), sum(g.score >= 1 for g in gs), self.cfg.pass_k)
-                                                 for gs in grades) / len(grades)
+        k = self.cfg.pass_k
+        if k > 1 and per_doc:
+            per_doc_pass = [pass_at_k(len(gs), sum(g.score >= 1 for g in gs), k) for gs in grades if gs]
+            out[f"pass@{k}"] = sum(per_doc_pass) / len(per_doc_pass)
+            # the same interval as the score's: problems resampled, each with its pass@k
+            b = self.ctx.get("bootstrap")
+            out[f"pass@{k}_ci"] = mean_ci(per_doc_pass, b.samples, b.seed, b.alpha) if b else mean_ci(per_doc_pass)
         return out
 
 

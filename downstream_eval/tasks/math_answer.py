@@ -4,18 +4,26 @@ Records: ``problem`` and ``answer`` (params ``question_field``, ``answer_field``
 ``id_field`` rename them). The model is asked for its final answer in ``\\boxed{}`` (param
 ``instruction`` replaces that request; ``""`` asks nothing, for models tuned to a fixed answer
 form); the last boxed answer (after thinking) is read, or failing that the last
-"answer: ..." / "the answer is ..." line.
+"answer: ..." / "the answer is ..." line. Equivalence is math-verify's, each check in a worker
+process with a hard time limit (param ``timeout_s``; :mod:`downstream_eval.math_verifier`): an
+answer whose check overruns is wrong, with the verdict ``timeout`` (counted as ``grade_timeout``).
+
+Sampled tasks (``n_samples`` = k > 1) score avg@k, the mean over problems of the fraction of
+their k samples that are right (pass@1 estimated from k samples), reported also as ``avg@<k>``;
+``pass_k`` adds pass@k by the unbiased estimator (Chen et al., 2021), both with bootstrap
+intervals over problems.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import threading
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
-from downstream_eval.tasks import Doc, Grade, Task
+from downstream_eval.tasks import Doc, Grade, ParallelTask
 from genrm.parsing import boxed
+from plumbing.config.schema import Problems, check_positive
 from plumbing.data import FieldError
 
 INSTRUCTION = "\n\nReason step by step, then give your final answer within \\boxed{}."
@@ -30,30 +38,27 @@ def extract_answer(text: str) -> Optional[str]:
     return lines[-1].strip() if lines else None
 
 
-def equivalent(gold: str, answer: str) -> bool:
-    """math-verify: numeric, symbolic and set equality (1/2 == 0.5, x^2+2x == x(x+2))."""
-    from math_verify import parse, verify
-
-    # math-verify's timeouts use signal.alarm, which only the main thread may set; grading
-    # runs in a worker thread, where the calls go without them.
-    limit = 5 if threading.current_thread() is threading.main_thread() else None
-    wrap = lambda s: s if "$" in s or "\\boxed" in s else f"${s}$"  # noqa: E731
-    gold_p, ans_p = parse(wrap(str(gold)), parsing_timeout=limit), parse(wrap(answer), parsing_timeout=limit)
-    if not gold_p or not ans_p:
-        return str(gold).strip() == answer.strip()
-    return bool(verify(gold_p, ans_p, timeout_seconds=limit))
-
-
 @dataclass
 class MathParams:
     question_field: str = "problem"
     answer_field: str = "answer"
     id_field: str = "id"  # missing in a record: <task>-<line>
     instruction: str = INSTRUCTION  # appended to the question; "" asks nothing
+    timeout_s: float = 10.0  # wall-clock limit of one answer's math-verify check; past it: wrong (timeout)
+
+    def check(self) -> Problems:
+        p: Problems = []
+        check_positive(p, "timeout_s", self.timeout_s)
+        return p
 
 
-class MathTask(Task):
+class MathTask(ParallelTask):
+    """Answers checked several at once (``ctx['workers']`` threads, as many verifier processes)."""
+
     Params = MathParams
+
+    def grader_version(self) -> str:
+        return "2"  # math-verify in a killed-on-timeout worker, its own timeouts off
 
     def doc(self, rec: Dict[str, Any], index: int) -> Doc:
         o = self.params
@@ -66,11 +71,23 @@ class MathTask(Task):
         return Doc(str(rid), self.prompt(rec[q_field].strip() + o.instruction), str(rec[a_field]).strip())
 
     def grade_one(self, doc: Doc, output: str) -> Grade:
+        from downstream_eval import math_verifier
+
         answer = extract_answer(output)
         if answer is None:
             return Grade(0.0, None, "no_answer")
-        try:
-            ok = equivalent(doc.target, answer)
-        except Exception as e:  # math-verify has timeouts and parser edge cases: a wrong answer, not a crash
-            return Grade(0.0, answer, "error", {"error": f"{type(e).__name__}: {e}"})
-        return Grade(1.0 if ok else 0.0, answer, "correct" if ok else "wrong")
+        workers = self.ctx.get("workers") or max(2, os.cpu_count() or 2)
+        verdict, error = math_verifier.check(str(doc.target), answer, self.params.timeout_s, workers)
+        return Grade(1.0 if verdict == "correct" else 0.0, answer, verdict, {"error": error} if error else {})
+
+    def cacheable(self, grade: Grade) -> bool:
+        """A timeout (it depends on the machine's load) or a dead worker is no verdict on the
+        answer: a rerun checks it again."""
+        return grade.verdict not in ("timeout", "grader_error") and super().cacheable(grade)
+
+    def summarize(self, grades: Sequence[Sequence[Grade]]) -> Dict[str, Any]:
+        out = super().summarize(grades)
+        out["grade_timeout"] = sum(g.verdict == "timeout" for gs in grades for g in gs)
+        if self.cfg.n_samples > 1:
+            out[f"avg@{self.cfg.n_samples}"] = out["score"]
+        return out

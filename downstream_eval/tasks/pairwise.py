@@ -121,6 +121,18 @@ class PairwiseTask(Task):
         system = [{"role": "system", "content": self.cfg.system_prompt}] if self.cfg.system_prompt else []
         return Doc(rid, system + context, baseline, {"context": context})
 
+    prompt_name = "genrm-pairwise"
+
+    def judge_prompt(self) -> str:
+        """The GenRM judge prompt (``genrm.prompts``) on placeholders."""
+        import json
+
+        from genrm.prompts import judge_messages
+        from genrm.records import PairwiseSample
+
+        probe = PairwiseSample("probe", [{"role": "user", "content": "{turn}"}], "{answer A}", "{answer B}")
+        return json.dumps(judge_messages(probe), sort_keys=True)
+
     def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
         from genrm.judging import judge
         from genrm.parsing import strip_thinking

@@ -77,6 +77,23 @@ class RubricTask(Task):
         return Doc(rid, system + context, expected,
                    {"context": context, "question": rec[q_field].strip(), "category": category})
 
+    prompt_name = "rubric"
+
+    def judge_messages(self, doc: Doc, answer: str) -> List[Dict[str, str]]:
+        """What the judge is asked about one answer."""
+        return [{"role": "system", "content": RUBRIC_SYSTEM},
+                {"role": "user", "content": render(doc.meta["context"], answer, doc.meta["question"])}]
+
+    @staticmethod
+    def parse_verdict(text: str) -> Optional[str]:
+        return parse_yes_no(text)
+
+    def judge_prompt(self) -> str:
+        import json
+
+        probe = Doc("probe", [], "YES", {"context": [{"role": "user", "content": "{turn}"}], "question": "{question}"})
+        return json.dumps(self.judge_messages(probe, "{answer}"), sort_keys=True)
+
     def grade(self, items: Sequence[tuple]) -> List[List[Grade]]:
         from plumbing.llm.parsed import complete_parsed
         from plumbing.llm.types import ChatRequest, SamplingParams
@@ -84,10 +101,8 @@ class RubricTask(Task):
         backend = self.ctx["judge"]
         sampling = SamplingParams.from_config(self.ctx["judge_sampling"])
         jobs = flatten(items)
-        requests = [ChatRequest.of([{"role": "system", "content": RUBRIC_SYSTEM},
-                                    {"role": "user", "content": render(doc.meta["context"], out, doc.meta["question"])}],
-                                   sampling) for doc, out in jobs]
-        answers = complete_parsed(backend, requests, parse_yes_no, self.params.parse_retries)
+        requests = [ChatRequest.of(self.judge_messages(doc, out), sampling) for doc, out in jobs]
+        answers = complete_parsed(backend, requests, self.parse_verdict, self.params.parse_retries)
         grades = []
         for (doc, _), a in zip(jobs, answers):
             detail = {"judge_raw": a.raw, "judge_status": a.status, "category": doc.meta["category"]}
