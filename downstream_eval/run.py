@@ -319,7 +319,7 @@ def grade_task(task: Task, docs: List[Doc], answers: Dict[str, List[Optional[str
         fp = _doc_fingerprint(d)
         for k, text in enumerate(answers.get(d.id, [])):
             if text is None:
-                grades[d.id][k] = Grade(0.0, None, "call_fail")
+                grades[d.id][k] = task.no_output_grade(d, "call_fail")
             else:
                 keys[d.id, k] = grade_key(identity, fp, text)
     use_cache = not (task.needs_judge and task.ctx.get("judge_uncached"))  # judge.cache.enabled=false: fresh
@@ -378,10 +378,11 @@ def finish_task(task: Task, docs: List[Doc], outputs: Dict[str, List[Dict[str, A
                         if o["text"] is not None else None
                         for o in outs] for doc_id, outs in outputs.items()}
     grades = grade_task(task, docs, answers, cache)
+    by_id = {d.id: d for d in docs}
     for doc_id, outs in outputs.items():  # an item without a prediction: failed, and said so
         for k, o in enumerate(outs):
             if o is MISSING:
-                grades[doc_id][k] = Grade(0.0, None, "missing")
+                grades[doc_id][k] = task.no_output_grade(by_id[doc_id], "missing")
     rows = []
     for d in docs:
         for k, (o, g) in enumerate(zip(outputs.get(d.id, []), grades[d.id])):

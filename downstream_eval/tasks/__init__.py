@@ -240,6 +240,11 @@ class Task:
         digest = hashlib.sha256(self.judge_prompt().encode()).hexdigest()[:12]
         return f"{self.prompt_name or type(self).__name__}@{digest}"
 
+    def no_output_grade(self, doc: Doc, verdict: str) -> Grade:
+        """The grade of an answer that never came (``call_fail``, ``missing``): failed. A kind
+        whose summary groups grades by something of the document adds it here."""
+        return Grade(0.0, None, verdict)
+
     def cacheable(self, grade: Grade) -> bool:
         """Whether a grade may be reused by a rerun: not when it reflects a passing fault
         (the sandbox could not start, the judge did not answer)."""

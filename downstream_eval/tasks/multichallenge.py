@@ -86,6 +86,11 @@ class MultiChallengeTask(RubricTask):
     def parse_verdict(text: str) -> Optional[str]:
         return parse_verdict(text)
 
+    def no_output_grade(self, doc: Doc, verdict: str) -> Grade:
+        """Failed in its own axis, as the benchmark records a conversation without a response
+        (verdict NO, passed false): not an axis of its own."""
+        return Grade(0.0, None, verdict, {"category": doc.meta["category"]})
+
     def summarize(self, grades: Sequence[Sequence[Grade]]) -> Dict[str, Any]:
         from genrm.settings import BootstrapSettings
 

@@ -96,3 +96,23 @@ def test_the_interval_resamples_within_axes():
 ])
 def test_judge_verdict_parsing(text, verdict):
     assert parse_verdict(text) == verdict
+
+
+def test_a_conversation_without_a_response_fails_in_its_own_axis(tmp_path):
+    """c3 has no prediction: the benchmark records it as verdict NO, failed, in its axis
+    (INFERENCE_MEMORY 1/2, INSTRUCTION_RETENTION 1: score 3/4). Without the axis on the
+    no-output grade it formed an axis of its own ("all": 0) and the score fell to 2/3."""
+    items = [("c1", "INSTRUCTION_RETENTION"), ("c2", "INFERENCE_MEMORY"), ("c3", "INFERENCE_MEMORY")]
+    data = _write(tmp_path / "mc.jsonl", [
+        {"QUESTION_ID": i, "AXIS": axis, "PASS_CRITERIA": "YES", "TARGET_QUESTION": f"Criterion of {i}?",
+         "CONVERSATION": [{"role": "user", "content": f"Turn of {i}"}]} for i, axis in items])
+    preds = _write(tmp_path / "preds.jsonl", [{"task_id": i, "output": f"Answer {i}."} for i in ("c1", "c2")])
+    with LoopbackServer(responder=lambda body: "Met.\nVERDICT: YES") as srv:
+        obj, cfg = finalize(*compose("downstream_eval", [
+            "~suite", "task=[multichallenge]", f"tasks.multichallenge.path={data}", f"predictions={preds}",
+            f"output_dir={tmp_path / 'out'}", "llm@judge=openai", f"judge.base_url={srv.base_url}",
+            "judge.model=mc-judge", "judge.max_retries=0", "allow_missing=true"]))
+        summary = execute("downstream_eval", obj, cfg)
+    s = summary["tasks"]["multichallenge"]
+    assert s["by_axis"] == pytest.approx({"INFERENCE_MEMORY": 1 / 2, "INSTRUCTION_RETENTION": 1.0})
+    assert s["score"] == pytest.approx(3 / 4) and s["pass_rate_micro"] == pytest.approx(2 / 3)
