@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
-from downstream_eval.tasks.judge_protocol import answers_by_id, judge_record, percentile_interval
+from downstream_eval.tasks.judge_protocol import ProtocolJudgeTask, answers_by_id, judge_record, percentile_interval
 from downstream_eval.tasks.pairwise import field_at
 from genrm.records import conversation
 from plumbing.data import FieldError
@@ -213,13 +213,17 @@ class ArenaHardParams:
         return [("style_control", f"unknown feature(s) {bad}; choose from {list(STYLE_FEATURES)}")] if bad else []
 
 
-class ArenaHardTask(Task):
+class ArenaHardTask(ProtocolJudgeTask):
     Params = ArenaHardParams
-    needs_judge = True
     made_of_grades = Task.made_of_grades + ("win_rate", "by_category", "battles")
+    prompt_name = PROMPT_VERSION
 
-    def grader_version(self) -> str:
-        return PROMPT_VERSION
+    def judge_prompt(self) -> str:
+        """Both categories' judge prompts on placeholders."""
+        import json
+
+        doc = Doc("probe", [], "", {"context": [{"role": "user", "content": "{prompt}"}], "category": None})
+        return json.dumps([SYSTEM_COMPARE, self.judge_messages(doc, "{answer A}", "{answer B}")], sort_keys=True)
 
     def raw_records(self) -> List[Tuple[int, Dict[str, Any]]]:
         rows = super().raw_records()
@@ -272,7 +276,7 @@ class ArenaHardTask(Task):
             requests += [ChatRequest.of(self.judge_messages(doc, base, out), sampling),  # game 1: baseline is A
                          ChatRequest.of(self.judge_messages(doc, out, base), sampling)]  # game 2: policy is A
         answers = complete_parsed(self.ctx["judge"], requests, parse_verdict, o.parse_retries)
-        who = judge_record(self.ctx, PROMPT_VERSION)
+        who = judge_record(self.ctx, self.judge_prompt_version())
         grades = []
         for k, (doc, out) in enumerate(jobs):
             g1, g2 = answers[2 * k], answers[2 * k + 1]
@@ -289,9 +293,6 @@ class ArenaHardTask(Task):
             grades.append(Grade(score, f"{g1.value}|{g2.value}", verdict, detail))
         return regroup(items, grades)
 
-    def cacheable(self, grade: Grade) -> bool:
-        return "call_fail" not in grade.detail.get("judge_status", [])
-
     def battle_table(self, grades: Sequence[Grade]) -> Tuple[np.ndarray, np.ndarray, List[Any]]:
         """(outcomes, scaled style covariates, category) per battle."""
         y, feats, cats = [], [], []
@@ -301,7 +302,9 @@ class ArenaHardTask(Task):
                 y.append(outcome)
                 feats.append(style_features(policy, base, self.params.style_control))
                 cats.append(g.detail.get("category"))
-        covariates = scaled(np.array(feats, float).reshape(len(y), -1))
+        none = dict.fromkeys(("tokens", "header", "list", "bold"), 0)
+        width = len(style_features(none, none, self.params.style_control))  # also with no battle at all
+        covariates = scaled(np.array(feats, float).reshape(len(y), width))
         return np.array(y, float), covariates, cats
 
     def win_rate_and_interval(self, y: np.ndarray, covariates: Optional[np.ndarray]) -> Tuple[float, Any]:
@@ -316,10 +319,7 @@ class ArenaHardTask(Task):
         out = super().summarize(grades)
         o = self.params
         flat = [g for gs in grades for g in gs]
-        status = [st for g in flat for st in g.detail.get("judge_status", [])]
-        out["judge_call_fail"], out["judge_parse_fail"] = status.count("call_fail"), status.count("parse_fail")
-        out["judge_verdicts"] = len(status)
-        out.update(judge_record(self.ctx, PROMPT_VERSION))
+        out.update(self.judge_summary(flat))
         y, cov, cats = self.battle_table(flat)
         chosen = np.array([o.score_categories is None or c in o.score_categories for c in cats], bool)
         out["battles"] = int(chosen.sum())

@@ -9,7 +9,28 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
+from downstream_eval.tasks import Grade, Task
 from downstream_eval.tasks.pairwise import field_at
+
+
+class ProtocolJudgeTask(Task):
+    """Base of the benchmark-protocol judged kinds: their grader version is their prompt's
+    name (``prompt_name``), a grade is cached unless a judge call failed, and the summary
+    counts the judge's failures and names the judge and the prompt version, the same
+    ``<name>@<digest>`` as in the cache key (a kind renders its prompts in ``judge_prompt``)."""
+
+    needs_judge = True
+
+    def grader_version(self) -> str:
+        return self.prompt_name
+
+    def cacheable(self, grade: Grade) -> bool:
+        return "call_fail" not in grade.detail.get("judge_status", [])
+
+    def judge_summary(self, flat: Sequence[Grade]) -> Dict[str, Any]:
+        status = [st for g in flat for st in g.detail.get("judge_status", [])]
+        return {"judge_call_fail": status.count("call_fail"), "judge_parse_fail": status.count("parse_fail"),
+                "judge_verdicts": len(status), **judge_record(self.ctx, self.judge_prompt_version())}
 
 
 def judge_record(ctx: Dict[str, Any], prompt_version: str) -> Dict[str, Any]:

@@ -40,7 +40,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from downstream_eval.tasks import Doc, Grade, Task, flatten, regroup
-from downstream_eval.tasks.judge_protocol import answers_by_id, judge_record, percentile_interval, weighted_groups
+from downstream_eval.tasks.judge_protocol import (ProtocolJudgeTask, answers_by_id, judge_record, percentile_interval,
+                                                   weighted_groups)
 from downstream_eval.tasks.pairwise import field_at
 from genrm.records import conversation
 from plumbing.data import FieldError
@@ -191,13 +192,14 @@ class WildBenchParams:
         return p
 
 
-class WildBenchTask(Task):
+class WildBenchTask(ProtocolJudgeTask):
     Params = WildBenchParams
-    needs_judge = True
     made_of_grades = Task.made_of_grades + ("wb_", "by_category", "outcomes")
+    prompt_name = PROMPT_VERSION
 
-    def grader_version(self) -> str:
-        return PROMPT_VERSION
+    def judge_prompt(self) -> str:
+        """Both modes' judge prompts (WB-Score, WB-Reward), as templates."""
+        return SCORE_PROMPT + "\0" + REWARD_PROMPT
 
     def raw_records(self) -> List[Tuple[int, Dict[str, Any]]]:
         rows = super().raw_records()
@@ -276,7 +278,7 @@ class WildBenchTask(Task):
         per_job: Dict[int, list] = {}
         for (k, policy_is_a), a in zip(asks, answers):
             per_job.setdefault(k, []).append((policy_is_a, a))
-        who = judge_record(self.ctx, PROMPT_VERSION)
+        who = judge_record(self.ctx, self.judge_prompt_version())
         grades = [self._grade(doc, out, per_job.get(k, []), who) for k, (doc, out) in enumerate(jobs)]
         return regroup(items, grades)
 
@@ -310,9 +312,6 @@ class WildBenchTask(Task):
                       rewards=rewards, wb_reward=reward)
         return Grade(reward, "|".join(a.value for _, a in asked), OUTCOMES.get(reward, "mixed"), detail)
 
-    def cacheable(self, grade: Grade) -> bool:
-        return "call_fail" not in grade.detail.get("judge_status", [])
-
     def macro(self, values: Sequence[float], groups: Sequence[Sequence[str]]) -> Optional[float]:
         """Weighted mean over the task groups present of each group's mean."""
         means = weighted_groups(values, groups)
@@ -324,10 +323,7 @@ class WildBenchTask(Task):
         out = super().summarize(grades)
         o = self.params
         flat = [g for gs in grades for g in gs]
-        status = [st for g in flat for st in g.detail.get("judge_status", [])]
-        out["judge_call_fail"], out["judge_parse_fail"] = status.count("call_fail"), status.count("parse_fail")
-        out["judge_verdicts"] = len(status)
-        out.update(judge_record(self.ctx, PROMPT_VERSION))
+        out.update(self.judge_summary(flat))
         key = "wb_raw" if o.mode == "score" else "wb_reward"
         kept = [g for g in flat if key in g.detail]
         vals = np.array([g.detail[key] for g in kept], float)

@@ -99,7 +99,7 @@ def test_arena_hard_v2_end_to_end(tmp_path, monkeypatch):
         assert 0 <= s["score_ci"][0] <= s["score"] <= s["score_ci"][1] <= 1
         assert s["by_category"]["creative_writing"] == pytest.approx(1.0, abs=1e-3)
         assert (s["judge_parse_fail"], s["judge_call_fail"], s["judge_verdicts"]) == (2, 0, 10)
-        assert (s["judge"], s["judge_prompt"]) == ("openai:rule-judge", ARENA_PROMPT)
+        assert s["judge"] == "openai:rule-judge" and s["judge_prompt"].startswith(ARENA_PROMPT + "@")
         # the creative item was judged against gemini's answer with the compare-only prompt, both orders
         creative = [x for x in SEEN if "a poem" in x[1] + x[2]]
         assert sorted(creative) == [("compare", "<<good>> a poem", "a poem"), ("compare", "a poem", "<<good>> a poem")]
@@ -109,7 +109,7 @@ def test_arena_hard_v2_end_to_end(tmp_path, monkeypatch):
         assert by_id["q1"]["detail"]["battles"] == [1.0] * 6 and by_id["q1"]["detail"]["games"] == ["B>>A", "A>>B"]
         assert by_id["q5"]["verdict"] == "no_verdict" and by_id["q5"]["detail"]["battles"] == []
         recorded = {(r["detail"]["judge"], r["detail"]["judge_prompt"]) for r in rows}
-        assert recorded == {("openai:rule-judge", ARENA_PROMPT)}
+        assert {(j, p.split("@")[0]) for j, p in recorded} == {("openai:rule-judge", ARENA_PROMPT)}
         # a rerun grades nothing again: every grade but q5's (no verdict is still a verdict) is cached
         calls = srv.chat_requests
         again = _run(args + _judge(srv.base_url))["tasks"]["arena_hard_v2"]
@@ -185,7 +185,7 @@ def test_wb_score_end_to_end(tmp_path):
     assert s["wb_score_micro"] == pytest.approx(-10.0) and s["judged"] == 4
     assert s["by_category"] == pytest.approx({"coding_debugging": 40.0, "math_data_analysis": 20.0, "creative": -60.0})
     assert (s["judge_parse_fail"], s["judge_verdicts"]) == (1, 4)
-    assert (s["judge"], s["judge_prompt"]) == ("openai:rule-judge", WB_PROMPT)
+    assert s["judge"] == "openai:rule-judge" and s["judge_prompt"].startswith(WB_PROMPT + "@")
     first = next(t for t in SEEN if "<<s=8>>" in t)
     assert "USER: Earlier question\n\nASSISTANT: Earlier answer" in first and "Query 0" in first
     assert "- Is item 0 answered?\n- Is it correct?\n" in first
@@ -221,7 +221,7 @@ def test_wb_reward_end_to_end(tmp_path):
                 assert positions == [["policy=A", "policy=B"]] * 4
             else:
                 assert [len(p) for p in positions] == [1] * 4
-            assert all(r["detail"]["judge_prompt"] == WB_PROMPT for r in rows)
+            assert all(r["detail"]["judge_prompt"].startswith(WB_PROMPT + "@") for r in rows)
         # without the length margin the slight win counts
         s = _run(["~suite", "task=[wildbench_reward]", f"tasks.wildbench_reward.path={data}", f"predictions={preds}",
                   f"output_dir={tmp_path / 'nok'}", *_judge(srv.base_url),

@@ -134,3 +134,36 @@ def test_bad_params_are_named():
     problems = dict(err.value.problems)
     assert "unknown feature(s) ['colour']" in problems["tasks.arena_hard_v2.params.style_control"]
     assert "tasks.arena_hard_v2.params.interval" in problems
+
+
+def _no_verdict():
+    from downstream_eval.tasks import Grade
+
+    style = {"tokens": 3, "header": 0, "list": 0, "bold": 0}
+    return Grade(0.5, None, "no_verdict", {"battles": [], "judge_status": ["parse_fail", "ok"],
+                                           "style": [style, style], "category": "hard_prompt"})
+
+
+@pytest.mark.parametrize("style", [[], ["length", "markdown"]])
+def test_no_battle_at_all_gives_no_score_not_a_crash(style):
+    """Every judgment without a verdict: no score, the failures counted (the battle table's
+    reshape of zero rows raised before, ending the run)."""
+    from downstream_eval.tasks import TaskConfig
+    from downstream_eval.tasks.arena_hard import ArenaHardTask
+
+    t = ArenaHardTask(TaskConfig(name="ah", domain="general", params={"style_control": style}))
+    s = t.summarize([[_no_verdict()]])
+    assert s["score"] is None and s["battles"] == 0 and s["judge_parse_fail"] == 1
+
+
+def test_the_summary_s_prompt_version_follows_the_prompt(monkeypatch):
+    """The summary names the prompt version of the cache key (<name>@<digest>); an edited
+    judge prompt changes both (the summary said the bare name whatever the prompt was)."""
+    from downstream_eval.tasks import TaskConfig
+    from downstream_eval.tasks import arena_hard as ah
+
+    t = ah.ArenaHardTask(TaskConfig(name="ah", domain="general"))
+    before = t.summarize([[_no_verdict()]])["judge_prompt"]
+    assert before == t.judge_prompt_version() and before.startswith(ah.PROMPT_VERSION + "@")
+    monkeypatch.setattr(ah, "SYSTEM_COMPARE", ah.SYSTEM_COMPARE + " Edited.")
+    assert t.summarize([[_no_verdict()]])["judge_prompt"] != before
