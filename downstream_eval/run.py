@@ -115,6 +115,12 @@ class DownstreamEvalConfig(StageConfig):
             if self.model is None or self.predictions is not None:
                 p.append(("checkpoints.evaluate", "all evaluates the models a training run kept: give "
                                                   "model.path=runs:/<policy_train run id>, not predictions="))
+            elif not any(llm is not None and llm.model == self.model.path for llm in (self.generator, self.judge)):
+                # each checkpoint is put in place of model.path: a generator of another model
+                # (a hub id, a served endpoint's name) would evaluate that model at every step
+                p.append(("checkpoints.evaluate", f"all puts each checkpoint in place of model.path, which no role "
+                                                  f"runs (generator.model={self.generator and self.generator.model!r}):"
+                                                  " leave generator.model at ${model.path}"))
             unknown = sorted(set(self.checkpoints.tasks or ()) - set(self.tasks))
             if unknown:
                 p.append(("checkpoints.tasks", f"{unknown} are not tasks of this suite ({sorted(self.tasks)})"))
