@@ -206,6 +206,8 @@ class AlgoConfig:
             check_positive(p, key, getattr(self, key))
         for key in ("kl_coef", "actor_lr", "critic_lr", "temperature"):
             check_positive(p, key, getattr(self, key), allow_zero=True)
+        if self.save_steps == 0:  # OpenRLHF takes global_step % save_steps
+            p.append(("save_steps", "must be -1 (only the final model) or >= 1, got 0"))
         if self.estimator in ("grpo", "dr_grpo", "rloo", "reinforce_baseline", "group_norm") and self.n_samples_per_prompt < 2:
             p.append(("n_samples_per_prompt", f"{self.estimator} compares samples of one prompt: needs >= 2"))
         return p

@@ -418,6 +418,9 @@ class OpenRLHFEngine(Engine):
         p: List[Tuple[str, str]] = []
         for role, llm in judges.items():
             p += judge_problems(role, llm)
+        if cfg.engine.hf_checkpoints and cfg.algo.save_steps < 1:  # the job would keep copies it never saves
+            p.append(("engine.hf_checkpoints", f"keeps the HF copies saved every algo.save_steps, which is "
+                                               f"{cfg.algo.save_steps} (none saved): set algo.save_steps=k"))
         return p + problems(cfg.plan(), cfg.engine, cfg.algo)
 
     def run(self, job: TrainingJob, tracker: Any) -> Dict[str, Any]:

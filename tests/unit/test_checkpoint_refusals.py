@@ -25,3 +25,18 @@ def test_all_checkpoints_need_a_role_that_runs_the_policy_s_model(tmp_path):
     # the default generator runs ${model.path}: accepted
     compose("downstream_eval", ["suite=toy", f"output_dir={tmp_path}", "model.path=runs:/0123456789abcdef",
                                 "checkpoints.evaluate=all"])
+
+
+POLICY = ["experiment=policy_ppo_qwen3_8b", "dry_run=true", "data=smoke_prompts", "genrm.model=/ckpt/genrm"]
+
+
+def test_hf_copies_without_a_save_interval_are_refused(tmp_path):
+    problems = _problems("policy_train", [*POLICY, f"output_dir={tmp_path}", "algo.save_steps=-1",
+                                          "engine.hf_checkpoints=3"])
+    assert "engine.hf_checkpoints" in problems and "algo.save_steps" in problems["engine.hf_checkpoints"]
+
+
+def test_a_save_interval_of_zero_is_refused(tmp_path):
+    # OpenRLHF takes global_step % save_steps: 0 fails after the first training step
+    problems = _problems("policy_train", [*POLICY, f"output_dir={tmp_path}", "algo.save_steps=0"])
+    assert "algo.save_steps" in problems
