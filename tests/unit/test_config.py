@@ -258,7 +258,7 @@ def test_pipeline_checks_step_references_and_slurm_keys():
     obj, _ = compose("pipeline", ["experiment=smoke", "cluster=slurm"])
     obj.steps["b"] = PipelineStep(stage="preflight", overrides=["model.path=@run:nope"], slurm={"gpus": 2})
     problems = dict(obj.check())
-    assert "nope" in problems["steps.b.after"] and "steps.b.slurm.gpus" in problems
+    assert "nope" in problems["steps.b.overrides"] and "steps.b.slurm.gpus" in problems  # the reference is in overrides
     obj.steps["b"] = PipelineStep(stage="preflight", overrides=["model.path=@dir:preflight"], slurm={"gpus_per_node": 2})
     assert obj.check() == [] and obj.steps["b"].needs() == ["preflight"]
 
