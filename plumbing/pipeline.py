@@ -31,7 +31,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from plumbing.components import fill_params
 from plumbing.config.hydra_app import STAGES, compose, execute, finalize, plain, stage_main, stage_module
@@ -160,23 +160,28 @@ def config_hash(cfg: "PipelineConfig", name: str, hashes: Dict[str, str]) -> str
     seed = cfg.seed if step.seed is None else step.seed
     obj, scfg = compose(step.stage, overrides + [f"seed={seed}", f"name={cfg.name}", "output_dir=/hash"])
     data = {k: v for k, v in fill_params(obj, plain(scfg)).items() if k not in UNHASHED}  # params with defaults
-    for key in unhashed_keys(obj):  # settings marked field(metadata={"unhashed": True}), e.g. retention
+    for key, how in unhashed_keys(obj):  # settings marked field(metadata={"unhashed": ...}), e.g. retention
         *parents, last = key.split(".")
         node = data
         for part in parents:
             node = node.get(part, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(last, None)
+        if isinstance(node, dict) and last in node:
+            if how == "whether":  # how many is not what a run computes, whether at all is
+                node[last] = bool(node[last])
+            else:
+                node.pop(last)
     used = sorted((d, hashes[d]) for d in step.needs() if d in hashes)  # a disabled step: order only
     blob = json.dumps([step.stage, data, used], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def unhashed_keys(obj: Any) -> List[str]:
-    """Dotted keys of the fields marked ``metadata={"unhashed": True}`` in a typed config."""
+def unhashed_keys(obj: Any) -> List[Tuple[str, Any]]:
+    """Dotted keys of the fields marked ``metadata={"unhashed": True}`` (left out of a step's
+    hash) or ``{"unhashed": "whether"}`` (only whether it is set is hashed) in a typed config,
+    each with its mark."""
     from plumbing.config.validate import walk
 
-    return [f"{path}.{f.name}" if path else f.name for path, node in walk(obj, "")
+    return [(f"{path}.{f.name}" if path else f.name, f.metadata["unhashed"]) for path, node in walk(obj, "")
             for f in fields(node) if f.metadata.get("unhashed")]
 
 

@@ -140,7 +140,9 @@ class EngineConfig:
     # Hugging Face copies of the model saved every algo.save_steps besides the final one:
     # how many of the newest to keep (0: none; an 8B copy is 16 GB). DeepSpeed states for
     # resuming are rotated by OpenRLHF itself (--ckpt.max_num).
-    hf_checkpoints: int = field(default=0, metadata={"unhashed": True})  # retention: not what a run computes
+    # retention: how many is not what a run computes, but whether it keeps copies at all is (a
+    # downstream step evaluates them), so 0 -> 3 trains again and 3 -> 2 does not
+    hf_checkpoints: int = field(default=0, metadata={"unhashed": "whether"})
 
     def adapter(self) -> Any:
         """The engine (an instance of the ``_target_`` class)."""

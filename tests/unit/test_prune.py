@@ -94,5 +94,7 @@ def test_retention_changes_neither_the_resume_state_nor_the_step_hash():
         obj, _ = compose("pipeline", ["experiment=ralign_paper_8b", "output_dir=/tmp/h", *extra])
         return Plan(obj, NoStore()).hashes
 
-    assert hashes() == hashes("+stage_overrides.genrm_train=['engine.hf_checkpoints=2']")
+    keep = {n: hashes(f"+stage_overrides.genrm_train=['engine.hf_checkpoints={n}']")["genrm_rlvr_8b"] for n in (0, 2, 3)}
+    assert keep[2] == keep[3]  # how many copies are kept is retention, not what the run computes
+    assert keep[0] != keep[2]  # whether any are kept is: a downstream step evaluates them (0 -> 2 trains again)
     assert hashes()["genrm_rlvr_8b"] != hashes("+stage_overrides.genrm_train=['algo.actor_lr=3e-6']")["genrm_rlvr_8b"]
