@@ -32,6 +32,16 @@ def _write(path, rows):
     return path
 
 
+def _run(tmp_path, data, preds, responder, *extra):
+    """downstream_eval on MultiChallenge with its judge on a real loopback server."""
+    with LoopbackServer(responder=responder) as srv:
+        obj, cfg = finalize(*compose("downstream_eval", [
+            "~suite", "task=[multichallenge]", f"tasks.multichallenge.path={data}", f"predictions={preds}",
+            f"output_dir={tmp_path / 'out'}", "llm@judge=openai", f"judge.base_url={srv.base_url}",
+            "judge.model=mc-judge", "judge.max_retries=0", *extra]))
+        return execute("downstream_eval", obj, cfg)["tasks"]["multichallenge"]
+
+
 def test_scores_by_the_benchmark_s_protocol_end_to_end(tmp_path):
     """Axis scores 2/3 (instruction retention) and 1/2 (inference memory); the score is their
     mean 7/12, not the 3/5 of all conversations."""
@@ -47,13 +57,7 @@ def test_scores_by_the_benchmark_s_protocol_end_to_end(tmp_path):
         prompts.append(msg["content"])
         return replies[re.search(r"\[(r\d)\]", msg["content"]).group(1)]
 
-    with LoopbackServer(responder=judge) as srv:
-        obj, cfg = finalize(*compose("downstream_eval", [
-            "~suite", "task=[multichallenge]", f"tasks.multichallenge.path={data}", f"predictions={preds}",
-            f"output_dir={tmp_path / 'out'}", "llm@judge=openai", f"judge.base_url={srv.base_url}",
-            "judge.model=mc-judge", "judge.max_retries=0", "max_failure_rate=0.5"]))
-        summary = execute("downstream_eval", obj, cfg)
-    s = summary["tasks"]["multichallenge"]
+    s = _run(tmp_path, data, preds, judge, "max_failure_rate=0.5")
     assert s["by_axis"] == pytest.approx({"INFERENCE_MEMORY": 1 / 2, "INSTRUCTION_RETENTION": 2 / 3})
     assert s["score"] == pytest.approx((2 / 3 + 1 / 2) / 2) and s["pass_rate_micro"] == pytest.approx(3 / 5)
     assert s["verdicts"] == {"pass": 3, "fail": 1, "judge_parse_fail": 1} and s["judge_parse_fail"] == 1
@@ -107,12 +111,6 @@ def test_a_conversation_without_a_response_fails_in_its_own_axis(tmp_path):
         {"QUESTION_ID": i, "AXIS": axis, "PASS_CRITERIA": "YES", "TARGET_QUESTION": f"Criterion of {i}?",
          "CONVERSATION": [{"role": "user", "content": f"Turn of {i}"}]} for i, axis in items])
     preds = _write(tmp_path / "preds.jsonl", [{"task_id": i, "output": f"Answer {i}."} for i in ("c1", "c2")])
-    with LoopbackServer(responder=lambda body: "Met.\nVERDICT: YES") as srv:
-        obj, cfg = finalize(*compose("downstream_eval", [
-            "~suite", "task=[multichallenge]", f"tasks.multichallenge.path={data}", f"predictions={preds}",
-            f"output_dir={tmp_path / 'out'}", "llm@judge=openai", f"judge.base_url={srv.base_url}",
-            "judge.model=mc-judge", "judge.max_retries=0", "allow_missing=true"]))
-        summary = execute("downstream_eval", obj, cfg)
-    s = summary["tasks"]["multichallenge"]
+    s = _run(tmp_path, data, preds, lambda body: "Met.\nVERDICT: YES", "allow_missing=true")
     assert s["by_axis"] == pytest.approx({"INFERENCE_MEMORY": 1 / 2, "INSTRUCTION_RETENTION": 1.0})
     assert s["score"] == pytest.approx(3 / 4) and s["pass_rate_micro"] == pytest.approx(2 / 3)
