@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError
 
 from plumbing.components import fill_names, fill_params
-from plumbing.config.validate import ConfigError, unknown_key, validate
+from plumbing.config.validate import ConfigError, unknown_entry_keys, unknown_key, unknown_keys, validate
 from plumbing.errors import SuiteError, Terminated
 
 
@@ -143,11 +143,12 @@ def compose(stage: str, overrides: Sequence[str] = (), validate_config: bool = T
             del cfg["hydra"]
         try:
             cfg = OmegaConf.merge(OmegaConf.structured(mod.SCHEMA), cfg)  # entries typed again (open_entries)
-        except ConfigKeyError as e:  # a key no field of an entry takes (+data.x={pth: ..}): the one it may mean
+        except ConfigKeyError as e:  # keys no field of an entry takes (+data.x={pth: ..}): every one, with the one it may mean
             kind = getattr(e, "object_type", None)
             if not dataclasses.is_dataclass(kind) or getattr(e, "key", None) is None:
                 raise
-            raise ConfigError([(_key_of(e), unknown_key(kind, str(e.key)))], f"conf/{stage}.yaml") from None
+            problems = unknown_keys(cfg) + unknown_entry_keys(cfg, mod.SCHEMA) or [(_key_of(e), unknown_key(kind, str(e.key)))]
+            raise ConfigError(problems, f"conf/{stage}.yaml") from None
         fill_names(cfg, choices, overrides)
     except HydraException as e:
         raise ConfigError([(_key_of(e), _message(e) + _preset_hint(stage, overrides))], f"conf/{stage}.yaml") from None

@@ -115,6 +115,38 @@ def unknown_keys(node: Any, prefix: str = "") -> List[Tuple[str, str]]:
     return out
 
 
+def unknown_entry_keys(node: Any, schema: Any, prefix: str = "") -> List[Tuple[str, str]]:
+    """Keys no field takes inside the entries of ``schema``'s maps of typed entries (a
+    pipeline's steps, a stage's data sets) in a config composed with those maps open
+    (``hydra_app.open_entries``): every one, where a structured merge stops at the first."""
+    import typing
+
+    out: List[Tuple[str, str]] = []
+    if not OmegaConf.is_dict(node) or not dataclasses.is_dataclass(schema):
+        return out
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        if f.name not in node:
+            continue
+        value, hint = node._get_node(f.name), hints.get(f.name)
+        if value is None or value._is_none() or value._is_missing() or not OmegaConf.is_dict(value):
+            continue
+        where = f"{prefix}.{f.name}" if prefix else f.name
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if typing.get_origin(hint) is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+            for key in value.keys():
+                entry = value._get_node(key)
+                fields = {g.name for g in dataclasses.fields(args[1])}
+                if OmegaConf.is_dict(entry) and OmegaConf.get_type(entry) is not args[1]:
+                    out += [(f"{where}.{key}.{k}", unknown_key(args[1], str(k))) for k in entry.keys() if k not in fields]
+                    out += unknown_entry_keys(entry, args[1], f"{where}.{key}")
+        else:
+            kind = next((a for a in [hint, *args] if dataclasses.is_dataclass(a)), None)
+            if kind is not None:
+                out += unknown_entry_keys(value, kind, where)
+    return out
+
+
 def validate(cfg: DictConfig, schema: Type[T], source: str = "config", checks: bool = True) -> T:
     """Resolve ``cfg`` into ``schema`` (types, required fields), then run the semantic checks
     (``checks=False``: the typed object only, for tools that inspect a refused config)."""

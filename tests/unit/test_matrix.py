@@ -42,7 +42,8 @@ def test_the_paper_matrix_with_an_off_the_shelf_and_a_command_line_variant():
     assert "experiment=genrm_ralign_qwen3_14b" in steps["genrm_ralign_14b"].overrides
     # resources: the template's, the variant's own over them
     assert steps["genrm_ralign_8b"].slurm == {"nodes": 3, "time": "48:00:00"}
-    assert steps["genrm_rlvr_8b"].slurm == {"nodes": 2, "time": "48:00:00"}
+    assert steps["genrm_rlvr_8b"].slurm == {"nodes": 3, "time": "48:00:00"}  # its monitor's node
+    assert steps["genrm_eval_rrm_32b"].slurm == {"nodes": 1, "time": "12:00:00"}  # the template's alone
     # the family as tags; correlate follows every variant's evaluation and downstream steps
     assert steps["downstream_mine"].tags == {"family_size": "8b", "family_reward": "mine"}
     assert steps["correlate"].needs() == [f"genrm_eval_{v}" for v in variants] + [f"downstream_{v}" for v in variants]
@@ -91,7 +92,8 @@ def test_the_smoke_matrix_writes_the_smoke_s_steps():
                                                "warm_start.steps=0"]
     assert steps["eval_base"].overrides == ["experiment=toy_genrm_eval", f"genrm.model={warm}"]
     assert steps["policy_outcome"].overrides == ["experiment=toy_policy", "genrm.model=@run:genrm_outcome"]
-    assert steps["downstream_ralign"].overrides == ["suite=smoke_toy", "model.path=@run:policy_ralign"]
+    assert steps["downstream_ralign"].overrides == ["suite=smoke_toy", "model.path=@run:policy_ralign",
+                                                    "checkpoints.evaluate=all", "checkpoints.tasks=[toy_math]"]
     assert steps["correlate"].after == ["eval_base", "eval_outcome", "eval_ralign", "downstream_base",
                                         "downstream_outcome", "downstream_ralign"]
 
