@@ -446,6 +446,9 @@ def start_run(
             run_id = None
     if run_id:
         if fluent:
+            # the run's own experiment: the process's active one may be another's (an earlier
+            # stage run in this process), which mlflow.start_run(run_id=...) refuses
+            mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
             mlflow.start_run(run_id=run_id)
         else:
             client.update_run(run_id, status="RUNNING")

@@ -103,7 +103,8 @@ def _reward_module(tmp_path, monitor_url):
     data = fx.write(tmp_path / "data.jsonl", fx.ralign_records())
     overrides = ["experiment=genrm_rlvr_qwen3_8b", "dry_run=true", f"output_dir={tmp_path / 'run'}",
                  f"data.ralign_rl.path={data}", "swap_balance=false", "llm@monitor=openai",
-                 f"monitor.base_url={monitor_url}", "monitor.model=metarm", "monitor.max_retries=0"]
+                 f"monitor.base_url={monitor_url}", "monitor.model=metarm", "monitor.max_retries=0",
+                 "dynamics.fraction=1.0"]  # every label-correct rollout (the preset measures a quarter)
     prepared = execute("genrm_train", *finalize(*compose("genrm_train", overrides)))
     spec = importlib.util.spec_from_file_location("reward_func", prepared["reward_module"])
     module = importlib.util.module_from_spec(spec)
