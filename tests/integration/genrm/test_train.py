@@ -127,13 +127,14 @@ def test_cluster_launch_files_for_each_reward(tmp_path):
     assert "vllm serve Qwen/Qwen3-32B" in script and "metarm_endpoint" in script
     assert "ray start --head" in script and "ray_job " in script and "openrlhf.cli.train_ppo_ray" in script
     assert "plumbing.launch.finish" in script and "--exit-code" in script
-    rlvr_out = tmp_path / "v"
-    obj, cfg = finalize(*compose("genrm_train", ["experiment=genrm_rlvr_qwen3_8b", "dry_run=true",
-                                                 f"output_dir={rlvr_out}",
-                                                 f"data.ralign_rl.path={fx.write(tmp_path / 'd.jsonl', fx.ralign_records())}"]))
-    rlvr = execute("genrm_train", obj, cfg)
-    text = Path(rlvr["script"]).read_text()
-    assert "#SBATCH --nodes=2" in text and "vllm serve" not in text  # no judge for the outcome reward
+    data = fx.write(tmp_path / "d.jsonl", fx.ralign_records())
+    for monitor, nodes in (([], 3), (["~llm@monitor", "~monitor"], 2)):  # the outcome reward calls no judge; its monitor does
+        obj, cfg = finalize(*compose("genrm_train", ["experiment=genrm_rlvr_qwen3_8b", "dry_run=true",
+                                                     f"output_dir={tmp_path / f'v{nodes}'}",
+                                                     f"data.ralign_rl.path={data}", *monitor]))
+        text = Path(execute("genrm_train", obj, cfg)["script"]).read_text()
+        assert f"#SBATCH --nodes={nodes}" in text
+        assert ("vllm serve Qwen/Qwen3-32B" in text) == bool(nodes == 3)
 
 
 def test_finish_copies_tensorboard_scalars_and_ends_the_run(tmp_path):
