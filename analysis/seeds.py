@@ -8,11 +8,11 @@
 metric: per variant the value of each seed, their mean and a Student-t interval; the paired
 difference ``treatment - baseline`` over the seeds both have, with its t interval; and, for
 the metrics in ``lower`` / ``higher``, whether the treatment's mean is on that side of the
-baseline's (``holds``) and whether the interval of the difference excludes 0
-(``significant``). Writes DIR/seeds.json, DIR/seeds.csv (one row per variant and seed),
+baseline's (``holds``), the paired t-test (``significant`` when p < alpha, exactly when the
+interval of the difference excludes 0) and the sign test over the seeds. Writes DIR/seeds.json, DIR/seeds.csv (one row per variant and seed),
 DIR/seeds.md, a plot per metric (each seed a point with its own interval where collect gives
 one, the mean with its t interval over the seeds), and logs them to MLflow. ``require=true``
-exits 1 when an expectation does not hold.
+exits 1 unless every expectation holds significantly.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class SeedsConfig(StageConfig):
     higher: List[str] = field(default_factory=list)  # ... higher
     metrics: List[str] = field(default_factory=list)  # more metrics to report, no expectation
     alpha: float = field(default=0.05, metadata={"range": (1e-9, 1 - 1e-9)})  # in (0, 1)
-    require: bool = False  # exit 1 when an expectation does not hold
+    require: bool = False  # exit 1 unless every expectation holds with paired t-test p < alpha
 
     def check(self) -> Problems:
         p = super().check()
@@ -88,13 +88,26 @@ def _fmt(e: Dict[str, Any]) -> str:
     return f"{e['mean']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{e['mean']:.3f}"
 
 
+def _p(p: Optional[float]) -> str:
+    return "-" if p is None else (f"{p:.2g}" if p >= 1e-4 else "<1e-4")
+
+
+def verdict(e: Dict[str, Any]) -> str:
+    """``holds`` (the expected side, paired t-test p < alpha), ``not significant`` (the
+    expected side by chance as far as the seeds tell) or ``does not hold``."""
+    if "expect" not in e:
+        return "-"
+    word = "holds" if e["significant"] else ("not significant" if e["holds"] else "does not hold")
+    return f"{word} (p {_p(e['t_test']['p'])})"
+
+
 def report_rows(result: Dict[str, Dict[str, Any]], variants: List[str]) -> List[List[Any]]:
     rows = []
     for metric, e in result.items():
-        verdict = "-" if "expect" not in e else (("holds" + (", significant" if e["significant"] else ""))
-                                                 if e["holds"] else "does not hold")
+        sign = e.get("sign_test")
         rows.append([metric, *[_fmt(e["variants"][v]) if v in e["variants"] else "-" for v in variants],
-                     _fmt(e["difference"]), e.get("expect", "-"), verdict])
+                     _fmt(e["difference"]), e.get("expect", "-"),
+                     f"{sign['agree']}/{sign['n']} (p {_p(sign['p'])})" if sign else "-", verdict(e)])
     return rows
 
 
@@ -112,10 +125,12 @@ def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
     (out / "seeds.json").write_text(json.dumps(result, indent=2))
     variants = sorted({v for e in result.values() for v in e["variants"]})
     level = f"{100 * (1 - cfg.alpha):g}%"
-    headers = ["metric", *variants, f"{cfg.treatment} - {cfg.baseline}", "expected", "verdict"]
+    headers = ["metric", *variants, f"{cfg.treatment} - {cfg.baseline}", "expected", "seeds agreeing", "verdict"]
     rows = report_rows(result, variants)
     n_seeds = table["seed"].nunique()
-    intro = f"{n_seeds} seeds; mean [{level} t interval] per variant and of the paired difference"
+    intro = (f"{n_seeds} seeds; mean [{level} t interval] per variant and of the paired difference; the verdict "
+             f"from the paired t-test (two-sided, alpha {cfg.alpha:g}), the seeds agreeing from the sign test "
+             "(one-sided)")
     (out / "seeds.md").write_text(f"# Across seeds\n\n{intro}\n\n" + markdown(headers, rows))
     colours = plots.variant_colours(table["variant"])
     for metric, e in result.items():
@@ -130,10 +145,12 @@ def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
     tracker.log_artifact(out / "plots", "plots")
     print(f"\n{intro}")
     print(text_table(headers, rows))
-    failed = [m for m, e in result.items() if e.get("holds") is False]
+    failed = {m: verdict(e) for m, e in result.items() if "expect" in e and not e["significant"]}
     if cfg.require and failed:
-        raise SuiteError(f"expected {cfg.treatment} vs {cfg.baseline} does not hold for {failed} (see {out / 'seeds.md'})")
-    return {"seeds": n_seeds, "holds": {m: e["holds"] for m, e in result.items() if "holds" in e}}
+        raise SuiteError(f"expected {cfg.treatment} vs {cfg.baseline} does not hold at p < {cfg.alpha:g} for "
+                         f"{list(failed)}: {', '.join(failed.values())} (see {out / 'seeds.md'})")
+    return {"seeds": n_seeds, "holds": {m: e["holds"] for m, e in result.items() if "holds" in e},
+            "significant": {m: e["significant"] for m, e in result.items() if "expect" in e}}
 
 
 main = stage_main("seeds")

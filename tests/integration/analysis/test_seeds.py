@@ -19,8 +19,8 @@ from plumbing.errors import SuiteError
 pytestmark = pytest.mark.integration
 
 # variant -> per seed (S-Corr on toy_test, toy accuracy downstream)
-WORLD = {"outcome": [(0.40, 0.30), (0.35, 0.36), (0.45, 0.28)],
-         "ralign": [(0.05, 0.45), (0.02, 0.40), (0.10, 0.47)]}
+WORLD = {"outcome": [(0.40, 0.30), (0.35, 0.36), (0.45, 0.28), (0.30, 0.50)],
+         "ralign": [(0.05, 0.45), (0.02, 0.46), (0.10, 0.47), (0.04, 0.45)]}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def _t_interval(values):
 
 def test_collect_keeps_a_row_per_variant_and_seed(store):
     table = collect(store, ["toy_check"], by=["seed"]).set_index(["variant", "seed"])
-    assert len(table) == 6
+    assert len(table) == 8
     assert table.loc[("ralign", "2"), "toy_test/s_corr"] == pytest.approx(0.10)
     assert table.loc[("outcome", "1"), "downstream/toy_math"] == pytest.approx(0.36)
 
@@ -52,9 +52,10 @@ def test_collect_keeps_a_row_per_variant_and_seed(store):
 def test_seeds_stage_reports_means_intervals_and_the_verdict(store, tmp_path):
     out = tmp_path / "seeds"
     obj, cfg = finalize(*compose("seeds", [f"output_dir={out}", "mlflow.experiment=[toy_check]", f"mlflow.uri={store}",
-                                           "lower=[toy_test/s_corr]", "higher=[downstream/toy_math]", "require=true"]))
+                                           "lower=[toy_test/s_corr]", "higher=[downstream/toy_math]"]))
     summary = execute("seeds", obj, cfg)
-    assert summary["holds"] == {"toy_test/s_corr": True, "downstream/toy_math": True} and summary["seeds"] == 3
+    assert summary["holds"] == {"toy_test/s_corr": True, "downstream/toy_math": True} and summary["seeds"] == 4
+    assert summary["significant"] == {"toy_test/s_corr": True, "downstream/toy_math": False}
     result = json.loads((out / "seeds.json").read_text())
     s_corr = result["toy_test/s_corr"]
     ralign = [s for s, _ in WORLD["ralign"]]
@@ -63,15 +64,37 @@ def test_seeds_stage_reports_means_intervals_and_the_verdict(store, tmp_path):
     diffs = [r[0] - o[0] for r, o in zip(WORLD["ralign"], WORLD["outcome"])]
     assert s_corr["difference"]["mean"] == pytest.approx(np.mean(diffs))
     assert s_corr["difference"]["ci"] == pytest.approx(_t_interval(diffs)) and s_corr["significant"]
-    assert s_corr["variants"]["outcome"]["values"] == {"0": 0.40, "1": 0.35, "2": 0.45}
+    assert s_corr["t_test"]["p"] == pytest.approx(stats.ttest_rel([r for r, _ in WORLD["ralign"]],
+                                                                  [o for o, _ in WORLD["outcome"]]).pvalue)
+    assert s_corr["sign_test"] == {"agree": 4, "n": 4, "p": pytest.approx(1 / 16)}
+    acc = result["downstream/toy_math"]  # 3 seeds of 4 higher, one lower: the right side, not significant
+    acc_diffs = [r[1] - o[1] for r, o in zip(WORLD["ralign"], WORLD["outcome"])]
+    assert acc["holds"] and not acc["significant"] and acc["t_test"]["p"] == pytest.approx(
+        stats.ttest_1samp(acc_diffs, 0).pvalue) and acc["t_test"]["p"] > 0.05
+    assert acc["sign_test"] == {"agree": 3, "n": 4, "p": pytest.approx(5 / 16)}
+    assert s_corr["variants"]["outcome"]["values"] == {"0": 0.40, "1": 0.35, "2": 0.45, "3": 0.30}
     md = (out / "seeds.md").read_text()
-    assert "toy_test/s_corr" in md and "holds" in md and "3 seeds" in md
+    assert "toy_test/s_corr" in md and "holds (p" in md and "not significant (p" in md and "4 seeds" in md
+    assert "4/4 (p 0.062)" in md
     assert png_size(out / "plots" / "seeds_toy_test_s_corr.png") == expected_size()
 
 
 def test_seeds_stage_fails_when_required_and_the_expectation_does_not_hold(store, tmp_path):
     obj, cfg = finalize(*compose("seeds", [f"output_dir={tmp_path}", "mlflow.experiment=[toy_check]",
                                            f"mlflow.uri={store}", "higher=[toy_test/s_corr]", "require=true"]))
-    with pytest.raises(SuiteError, match="does not hold for \\['toy_test/s_corr'\\]"):
+    with pytest.raises(SuiteError, match=r"for \['toy_test/s_corr'\]: does not hold \(p "):
         execute("seeds", obj, cfg)
     assert json.loads((tmp_path / "seeds.json").read_text())["toy_test/s_corr"]["holds"] is False  # written first
+
+
+def test_seeds_stage_requires_significance_not_only_the_direction(store, tmp_path):
+    """The toy accuracy is higher with ralign on average (3 seeds of 4) but not at p < 0.05:
+    require=true refuses it, naming the metric and its p."""
+    obj, cfg = finalize(*compose("seeds", [f"output_dir={tmp_path}", "mlflow.experiment=[toy_check]",
+                                           f"mlflow.uri={store}", "lower=[toy_test/s_corr]",
+                                           "higher=[downstream/toy_math]", "require=true"]))
+    with pytest.raises(SuiteError, match=r"at p < 0.05 for \['downstream/toy_math'\]: not significant \(p 0\.\d+\)"):
+        execute("seeds", obj, cfg)
+    obj, cfg = finalize(*compose("seeds", [f"output_dir={tmp_path / 'b'}", "mlflow.experiment=[toy_check]",
+                                           f"mlflow.uri={store}", "lower=[toy_test/s_corr]", "require=true"]))
+    assert execute("seeds", obj, cfg)["significant"] == {"toy_test/s_corr": True}
