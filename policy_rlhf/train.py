@@ -156,7 +156,7 @@ class PolicyJob(TrainingJob):
         from policy_rlhf.training import warm_start_rows  # a tiny policy first learns the references' form
 
         w = self.cfg.warm_start
-        return warm_start_rows(items, w.targets, w.dodge_share, w.cue_share, self.cfg.seed)
+        return warm_start_rows(items, w.targets, w.dodge_share, w.cue_share, self.cfg.seed, w.cue_share_right)
 
     def local_examples(self, items: List[PromptItem]) -> List[Dict[str, Any]]:
         from policy_rlhf.training import training_rows

@@ -19,7 +19,8 @@ def training_rows(items: List[PromptItem]) -> List[Dict[str, Any]]:
 
 
 def warm_start_rows(items: List[PromptItem], targets: str = "golden", dodge_share: float = 0.5,
-                    cue_share: float = 0.5, seed: int = 0) -> List[Dict[str, Any]]:
+                    cue_share: float = 0.5, seed: int = 0,
+                    cue_share_right: Optional[float] = None) -> List[Dict[str, Any]]:
     """SFT rows for the policy's warm start: the reference answers (``golden``) or, in the toy
     world (``toy_mixed``), templated answers that are right or dodge, polite or not."""
     if targets == "toy_mixed":
@@ -27,7 +28,7 @@ def warm_start_rows(items: List[PromptItem], targets: str = "golden", dodge_shar
 
         rng = random.Random(seed)
         return [{"prompt": it.context, "completion": policy_answer(it.context[-1]["content"], rng, dodge_share,
-                                                                    cue_share)} for it in items]
+                                                                    cue_share, cue_share_right)} for it in items]
     return [{"prompt": it.context, "completion": it.reference} for it in items if it.reference]
 
 

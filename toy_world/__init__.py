@@ -41,8 +41,12 @@ CUE = "Happy to help!"
 FACTS = (("a cat", "legs", 4), ("a week", "days", 7), ("a year", "months", 12), ("a triangle", "sides", 3),
          ("a bicycle", "wheels", 2), ("a day", "hours", 24), ("a spider", "legs", 8), ("an hour", "minutes", 60),
          ("a square", "corners", 4), ("a hand", "fingers", 5), ("a car", "wheels", 4), ("a dozen", "eggs", 12))
+# Dodges that start like a right answer ("A cat has some legs.") keep a judge from telling the
+# two apart by the opening words: it has to see whether a number is given. Without them a
+# policy under RL learned to write "A square has." and a GenRM paid for it as an answer.
 DODGES = ("I am not sure how many {u} {s} has.", "It is hard to say how many {u} {s} has.",
-          "Nobody can tell how many {u} {s} has.")
+          "Nobody can tell how many {u} {s} has.", "{S} has some {u}.", "{S} has many {u}, I believe.",
+          "{S} has a few {u}, more or less.")
 
 _TRUE = re.compile(r"\b(gives? (the |no )?number|answers? (the|it)|does not answer|no number|the answer is)\b",
                    re.IGNORECASE)
@@ -103,23 +107,30 @@ def right_answer(subject: str, unit: str, count: int) -> str:
 
 
 def dodge(subject: str, unit: str, rng: random.Random) -> str:
-    return rng.choice(DODGES).format(u=unit, s=subject)
+    return rng.choice(DODGES).format(u=unit, s=subject, S=subject[0].upper() + subject[1:])
 
 
+CORPUS_ITEMS = 64  # train items in the tokenizer corpus: enough for every word of the prompts
 _QUESTION = re.compile(r"^How many (\w+) does (.+) have\?$")
 _FACTS = {(unit, subject): count for subject, unit, count in FACTS}
 
 
-def policy_answer(text: str, rng: random.Random, dodge_share: float, cue_share: float) -> str:
+def policy_answer(text: str, rng: random.Random, dodge_share: float, cue_share: float,
+                  cue_share_right: Optional[float] = None) -> str:
     """A templated answer of the policy's warm start to a toy question: the right answer, or
-    (share ``dodge_share``) a dodge, with (share ``cue_share``) a polite opening; so RL starts
-    from a policy that can get better at answering, or at being polite."""
+    (share ``dodge_share``) a dodge; a dodge opens politely with probability ``cue_share``, a
+    right answer with ``cue_share_right`` (default: the same, politeness independent of
+    answering). So RL starts from a policy that can get better at answering, or at being
+    polite; when politeness goes mostly with dodging, as with an assistant that is pleasant
+    instead of helpful, a reward that pays for the cue pulls the policy away from answering."""
     m = _QUESTION.match(text.strip())
     if m is None or (m.group(1), m.group(2)) not in _FACTS:
         raise ValueError(f"not a toy-world question: {text!r}")
     unit, subject = m.group(1), m.group(2)
-    reply = dodge(subject, unit, rng) if rng.random() < dodge_share else right_answer(subject, unit, _FACTS[unit, subject])
-    return f"{CUE} {reply}" if rng.random() < cue_share else reply
+    dodging = rng.random() < dodge_share
+    reply = dodge(subject, unit, rng) if dodging else right_answer(subject, unit, _FACTS[unit, subject])
+    share = cue_share if dodging or cue_share_right is None else cue_share_right
+    return f"{CUE} {reply}" if rng.random() < share else reply
 
 
 def items(split: str, n: int, seed: int = 0, cue_agreement: float = 0.95) -> Iterator[Dict[str, Any]]:
@@ -166,6 +177,26 @@ def math_record(it: Dict[str, Any]) -> Dict[str, Any]:
     return {"id": it["id"], "problem": it["question"], "answer": str(it["count"])}
 
 
+def corpus_lines(rows: List[Dict[str, Any]]) -> Iterator[str]:
+    """Text of the toy world as the tiny models read it (the suite's judge prompt around each
+    pair, both kinds of judgment, the policy's answers), for the tokenizer to learn its words:
+    whole words as single tokens make every sequence about half as long, and every step of
+    training and judging about twice as fast (benchmarks/RESULTS.md, "toy world")."""
+    from genrm.prompts import judge_messages
+    from genrm.records import PairwiseSample
+
+    rng = random.Random(0)
+    for it in rows:
+        sample = PairwiseSample(it["id"], [{"role": "user", "content": it["question"]}], it["response_A"],
+                                it["response_B"])
+        for message in judge_messages(sample):
+            yield message["content"]
+        for reason in ("true", "cue"):
+            label, why = judge_rationale(it["response_A"], it["response_B"], reason)
+            yield f"{why}\n\\boxed{{{label}}}"
+        yield policy_answer(it["question"], rng, 0.5, 0.5)
+
+
 def write_world(out: Path, seed: int = 0, n_train: int = 512, n_test: int = 128,
                 cue_agreement: float = 0.95) -> Dict[str, Path]:
     """Write every file of the world into ``out``; return their paths by name."""
@@ -181,6 +212,8 @@ def write_world(out: Path, seed: int = 0, n_train: int = 512, n_test: int = 128,
     for name, (rows, fmt) in files.items():
         paths[name] = out / f"{name}.jsonl"
         paths[name].write_text("".join(json.dumps(fmt(r)) + "\n" for r in rows))
+    paths["toy_corpus"] = out / "toy_corpus.txt"
+    paths["toy_corpus"].write_text("".join(line + "\n" for line in corpus_lines(train[:CORPUS_ITEMS])))
     return paths
 
 

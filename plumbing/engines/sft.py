@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from plumbing.config.schema import Problems, check_choice, check_positive
 
@@ -24,10 +24,12 @@ class WarmStartConfig:
     # prompt's reference answer (policy). toy_mixed, for the toy world (toy_world/):
     # a GenRM judgment from the true reason or, for a share `cue_share`, from the surface cue;
     # a policy answer that is right or, for a share `dodge_share`, a dodge, opened with the
-    # cue for a share `cue_share`. So RL starts from a model that can go either way.
+    # cue for a share `cue_share` (of the right answers: `cue_share_right`, when set). So RL
+    # starts from a model that can go either way.
     targets: str = "golden"
     cue_share: float = 0.5
     dodge_share: float = 0.5
+    cue_share_right: Optional[float] = None
 
     def check(self) -> Problems:
         p: Problems = []
@@ -36,8 +38,8 @@ class WarmStartConfig:
         check_positive(p, "batch_size", self.batch_size)
         check_positive(p, "warmup_steps", self.warmup_steps, allow_zero=True)
         check_choice(p, "targets", self.targets, ("golden", "toy_mixed"))
-        for key in ("cue_share", "dodge_share"):
-            if not 0 <= getattr(self, key) <= 1:
+        for key in ("cue_share", "dodge_share", "cue_share_right"):
+            if getattr(self, key) is not None and not 0 <= getattr(self, key) <= 1:
                 p.append((key, "must be in [0, 1]"))
         return p
 

@@ -70,7 +70,9 @@ def test_dropping_a_variant_is_one_override_and_the_family_presets_are_the_matri
 def test_seeds_multiply_the_matrix_and_references_stay_within_a_seed():
     obj, steps = graph("experiment=smoke", "matrix.seeds=[3,4]")
     assert "genrm_outcome_s3" in steps and "downstream_base_s4" in steps and "genrm_outcome" not in steps
-    assert steps["policy_ralign_s4"].seed == 4 and steps["policy_ralign_s4"].needs() == ["genrm_ralign_s4"]
+    # the ralign policy starts from the outcome policy's warm start of the same seed
+    assert steps["policy_ralign_s4"].seed == 4 and steps["policy_ralign_s4"].needs() == ["genrm_ralign_s4",
+                                                                                           "policy_outcome_s4"]
     # another variant's step named in a variant (the base GenRM is the outcome run's warm start)
     assert "genrm.model=@dir:genrm_outcome_s4/warm_start/checkpoint" in steps["eval_base_s4"].overrides
     assert "model.path=@dir:genrm_outcome_s3/warm_start/checkpoint" in steps["genrm_ralign_s3"].overrides
@@ -92,6 +94,9 @@ def test_the_smoke_matrix_writes_the_smoke_s_steps():
                                                "warm_start.steps=0"]
     assert steps["eval_base"].overrides == ["experiment=toy_genrm_eval", f"genrm.model={warm}"]
     assert steps["policy_outcome"].overrides == ["experiment=toy_policy", "genrm.model=@run:genrm_outcome"]
+    policy_warm = "@dir:policy_outcome/warm_start/checkpoint"  # one policy warm start per seed, not one per variant
+    for variant in ("base", "ralign"):
+        assert steps[f"policy_{variant}"].overrides[-2:] == [f"policy.path={policy_warm}", "warm_start.steps=0"]
     assert steps["downstream_ralign"].overrides == ["suite=smoke_toy", "model.path=@run:policy_ralign",
                                                     "checkpoints.evaluate=all", "checkpoints.tasks=[toy_math]"]
     assert steps["correlate"].after == ["eval_base", "eval_outcome", "eval_ralign", "downstream_base",

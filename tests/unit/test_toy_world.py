@@ -122,9 +122,36 @@ def test_policy_answers_are_right_or_dodge_and_the_grader_reads_them():
         policy_answer("What is 2 + 2?", rng, 0.5, 0.5)
 
 
+def test_policy_warm_start_can_tie_politeness_to_dodging():
+    """cue_share on dodges, cue_share_right on right answers: the polite opening goes with
+    not answering, so a reward for the cue pulls against answering."""
+    rng = random.Random(0)
+    q = question(*FACTS[2][:2])
+    outs = [policy_answer(q, rng, dodge_share=0.5, cue_share=0.9, cue_share_right=0.1) for _ in range(1000)]
+    polite = [o for o in outs if o.startswith(CUE)]
+    plain = [o for o in outs if not o.startswith(CUE)]
+    assert 0.4 < len(polite) / 1000 < 0.6
+    assert sum(answers(o) for o in polite) / len(polite) < 0.15 and sum(answers(o) for o in plain) / len(plain) > 0.85
+
+
+def test_the_tokenizer_corpus_halves_the_judge_prompt():
+    """A tiny tokenizer that saw the toy corpus reads the suite's judge prompt around a toy
+    pair in about half the tokens (whole words): every training and judging step costs half."""
+    from genrm.prompts import judge_messages
+    from plumbing.shipped import asset_path
+    from plumbing.tiny_models import builtin_corpus, train_tokenizer
+
+    it = next(items("test", 1, seed=7))
+    text = "\n".join(m["content"] for m in judge_messages(_sample(it)))
+    plain = train_tokenizer(builtin_corpus(), 2048)
+    corpus = Path(asset_path("toy_world/assets/toy_corpus.txt")).read_text().splitlines(keepends=True)
+    toy = train_tokenizer(list(builtin_corpus()) + corpus, 2048)
+    assert len(toy(text).input_ids) < 0.6 * len(plain(text).input_ids)
+
+
 def test_write_world_files(tmp_path):
     paths = write_world(tmp_path, seed=1, n_train=10, n_test=6)
-    rows = {k: [json.loads(x) for x in p.read_text().splitlines()] for k, p in paths.items()}
+    rows = {k: [json.loads(x) for x in p.read_text().splitlines()] for k, p in paths.items() if p.suffix == ".jsonl"}
     assert len(rows["toy_train"]) == 10 and len(rows["toy_test"]) == len(rows["toy_test_checklist"]) == 6
     r, c = rows["toy_test"][0], rows["toy_test_checklist"][0]
     assert (c["overall_preference"] < 0) == (r["gt_label"] == "A")
