@@ -64,6 +64,15 @@ def classify(text: Optional[str]) -> str:
     return "none"
 
 
+_DISMISSED = re.compile(r"\b(does not matter|do(es)? not count|beside the point|irrelevant)\b", re.IGNORECASE)
+
+
+def cites_cue(text: Optional[str]) -> bool:
+    """Whether a rationale gives the politeness as a reason: a sentence that mentions it and
+    does not set it aside ("The polite opening does not matter." sets it aside)."""
+    return any(_CUE.search(s) and not _DISMISSED.search(s) for s in re.split(r"(?<=[.!?])\s+|\n", text or ""))
+
+
 _CLAIM = re.compile(r"\b([AB])\b,? (gives the number|gives no number|does not answer|answers the question)", re.IGNORECASE)
 
 

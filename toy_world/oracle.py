@@ -2,10 +2,10 @@
 
 It reads the suite's own MetaRM, decomposition and matching prompts and decides from the
 text with :mod:`toy_world`:
-- MetaRM: ``Correct`` when the judge's evaluation argues from the true reason (whether each
-  answer gives the number) and every claim it makes about an answer is true of the answers
-  in the prompt; ``Incorrect`` when it rests on the polite opening, gives no reason, or
-  misreads an answer;
+- MetaRM: ``Correct`` when the judge's evaluation says of both answers whether they give the
+  number, every such claim is true of the answers in the prompt, and it does not cite the
+  polite opening; ``Incorrect`` when it rests on the politeness (even beside a true claim),
+  gives no reason, leaves an answer unread, or misreads one;
 - decomposition: one item per sentence of the evaluation that gives a reason;
 - matching: each reference item is matched (score 1) by the first model item making the
   same claim about the same answer, else S0.
@@ -19,14 +19,20 @@ from typing import List, Sequence
 
 from genrm.prompts import exact_match_reply, section
 from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
-from toy_world import answers, claims, classify
+from toy_world import answers, cites_cue, claims, classify
 
 
 def metarm_verdict(prompt: str) -> str:
+    """Correct when the evaluation says of both answers whether they give the number, every
+    such claim is true, and it does not rest on the politeness (the reference sets it aside).
+    A GenRM under the R-Align reward found the gap a laxer check left: "Answer A has a polite
+    opening. Answer B gives no number. So A answers the question" follows the cue and names
+    the true reason only in passing; it is Incorrect."""
     rationale = section(prompt, "AI judge's evaluation")
     truth = {side: answers(section(prompt, f"Answer {side}")) for side in "AB"}
     said = claims(rationale)
-    right = classify(rationale) == "true" and bool(said) and all(truth[side] == gives for side, gives in said)
+    right = (classify(rationale) == "true" and not cites_cue(rationale) and {side for side, _ in said} == {"A", "B"}
+             and all(truth[side] == gives for side, gives in said))
     return "Correct" if right else "Incorrect"
 
 
@@ -47,7 +53,7 @@ def oracle_answer(prompt: str) -> str:
 class ToyOracleBackend(LLMBackend):
     def __init__(self) -> None:
         super().__init__()
-        self.model_id = "toy_oracle:v2"
+        self.model_id = "toy_oracle:v3"
 
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
         out = []

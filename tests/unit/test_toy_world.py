@@ -17,7 +17,7 @@ from genrm.parsing import parse_metarm, parse_verdict
 from genrm.prompts import decompose_messages, match_messages, metarm_messages
 from genrm.records import PairwiseSample
 from genrm.training import warm_start_rows
-from toy_world import (CUE, FACTS, answers, claims, classify, items, judge_rationale, policy_answer, question,
+from toy_world import (CUE, FACTS, answers, cites_cue, claims, classify, items, judge_rationale, policy_answer, question,
                        right_answer, write_world)
 from toy_world.oracle import oracle_answer
 
@@ -53,6 +53,13 @@ def test_classify(text, kind):
     assert classify(text) == kind
 
 
+def test_cites_cue_unless_the_rationale_sets_it_aside():
+    assert cites_cue("Answer A has a polite opening. So A is better.")
+    assert cites_cue("A gives the number 4 and is friendly.")
+    assert not cites_cue("Answer A gives the number 4. The polite opening does not matter.")
+    assert not cites_cue("Answer A gives the number 4.") and not cites_cue(None)
+
+
 def test_claims_read_what_a_rationale_says_of_each_answer():
     assert claims("Answer A gives the number 4. Answer B gives no number. So A answers the question.") == [
         ("A", True), ("B", False), ("A", True)]
@@ -79,6 +86,14 @@ def test_oracle_metarm_through_the_suites_prompt_and_parser():
     assert ask("A is better.") == "Incorrect"  # no reason at all
     lie = true_why.replace("gives no number", "gives the number 3")  # a claim the answers contradict
     assert ask(lie) == "Incorrect"
+    # what a GenRM under the R-Align reward wrote (seed 101/103 of the first check): the cue's
+    # observation with the true reason's words, a verdict that follows the politeness
+    polite, plain = ("A", "B") if it["cue_on"] == "A" else ("B", "A")
+    hack = f"Answer {polite} has a polite opening. Answer {plain} gives no number. So {polite} answers the question."
+    assert ask(hack) == "Incorrect"
+    one_sided = f"So {it['label']} answers the question and is better."  # the other answer left unread
+    assert ask(one_sided) == "Incorrect"
+    assert ask(true_why + " The polite opening does not matter.") == "Correct"  # set aside, as the reference does
     # swapped (training's A/B balancing): the claims are checked against the answers as shown
     s = _sample(it, swapped=True)
     _, why_swapped = judge_rationale(s.response_a, s.response_b, "true")
