@@ -45,7 +45,10 @@ class SeedsConfig(StageConfig):
     higher: List[str] = field(default_factory=list)  # ... higher
     metrics: List[str] = field(default_factory=list)  # more metrics to report, no expectation
     alpha: float = field(default=0.05, metadata={"range": (1e-9, 1 - 1e-9)})  # in (0, 1)
-    require: bool = False  # exit 1 unless every expectation holds with paired t-test p < alpha
+    # only these seeds (default: every seed in the store); with require, each must have both
+    # variants' values, so a verdict is about the seeds asked for, not whatever else ran there
+    seeds: List[str] = field(default_factory=list)
+    require: bool = False  # exit 1 unless every expectation holds (paired t-test and sign test p < alpha)
 
     def check(self) -> Problems:
         p = super().check()
@@ -93,12 +96,15 @@ def _p(p: Optional[float]) -> str:
 
 
 def verdict(e: Dict[str, Any]) -> str:
-    """``holds`` (the expected side, paired t-test p < alpha), ``not significant`` (the
-    expected side by chance as far as the seeds tell) or ``does not hold``."""
+    """``holds`` (the expected side, paired t-test and sign test p < alpha), ``not
+    significant`` (the expected side, by chance as far as the seeds tell), ``does not hold``,
+    or ``no paired seeds`` (the metric is missing for a variant in every seed)."""
     if "expect" not in e:
         return "-"
+    if not e["difference"]["seeds"]:
+        return "no paired seeds"
     word = "holds" if e["significant"] else ("not significant" if e["holds"] else "does not hold")
-    return f"{word} (p {_p(e['t_test']['p'])})"
+    return f"{word} (p {_p(e['t_test']['p'])}, sign {_p(e['sign_test']['p'])}, n {len(e['difference']['seeds'])})"
 
 
 def report_rows(result: Dict[str, Dict[str, Any]], variants: List[str]) -> List[List[Any]]:
@@ -117,8 +123,11 @@ def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
 
     out = Path(cfg.output_dir)
     table = seed_table(cfg)
+    if cfg.seeds:
+        table = table[table["seed"].astype(str).isin([str(s) for s in cfg.seeds])]
     if table.empty:
-        raise TableError("no genrm_eval or downstream_eval runs with a variant were found")
+        raise TableError("no genrm_eval or downstream_eval runs with a variant were found"
+                         + (f" for seeds {list(cfg.seeds)}" if cfg.seeds else ""))
     table.to_csv(out / "seeds.csv", index=False)
     expect = {**{m: None for m in cfg.metrics}, **{m: "lower" for m in cfg.lower}, **{m: "higher" for m in cfg.higher}}
     result = {m: compare_seeds(table, m, cfg.baseline, cfg.treatment, e, cfg.alpha) for m, e in expect.items()}
@@ -146,9 +155,13 @@ def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
     print(f"\n{intro}")
     print(text_table(headers, rows))
     failed = {m: verdict(e) for m, e in result.items() if "expect" in e and not e["significant"]}
+    for m, e in result.items():
+        missing = sorted({str(s) for s in cfg.seeds} - set(e["difference"]["seeds"]))
+        if "expect" in e and missing:
+            failed[m] = f"{failed.get(m, verdict(e))}; no {cfg.baseline}/{cfg.treatment} pair for seeds {missing}"
     if cfg.require and failed:
         raise SuiteError(f"expected {cfg.treatment} vs {cfg.baseline} does not hold at p < {cfg.alpha:g} for "
-                         f"{list(failed)}: {', '.join(failed.values())} (see {out / 'seeds.md'})")
+                         f"{list(failed)}: {'; '.join(failed.values())} (see {out / 'seeds.md'})")
     return {"seeds": n_seeds, "holds": {m: e["holds"] for m, e in result.items() if "holds" in e},
             "significant": {m: e["significant"] for m, e in result.items() if "expect" in e}}
 

@@ -1,5 +1,6 @@
 """What each step of a toy_check run cost, from its MLflow store: per step, the median and
-range of its wall time over the seeds, and the whole run's wall time (first start to last end).
+range of its wall time over the seeds, and the whole run's wall time (first start to last end
+of every run in the store: a store holding an earlier or resumed run reads longer).
 With seeds in lanes at once (scripts/toy_check.sh, JOBS=2) a step's time is its share of a
 machine busy with the other lane as well.
 

@@ -23,7 +23,8 @@ answers of the supervised warm starts.
 
 writes the R-Align-format pairs (``toy_train.jsonl``, ``toy_test.jsonl``), the test pairs
 with checklists in the RationaleRM format (``toy_test_checklist.jsonl``), policy prompts with
-references (``toy_prompts.jsonl``) and the downstream task (``toy_math.jsonl``); the suite ships
+references (``toy_prompts.jsonl``), the downstream task (``toy_math.jsonl``) and the text the
+tiny tokenizer learns its words from (``toy_corpus.txt``); the suite ships
 seed 0's files in ``toy_world/assets`` (``${ralign.asset:toy_world/assets/NAME}`` in conf/).
 """
 
@@ -37,6 +38,11 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 CUE = "Happy to help!"
+# The seeds the toy presets were tuned on (benchmarks/RESULTS.md, "Toy world"): a check on one
+# of them is not independent of the design, so scripts/toy_check.sh refuses them (exit 2)
+# unless told ALLOW_TUNING_SEEDS=1. Its default seeds, 200-207, were first run after the
+# design was fixed.
+TUNING_SEEDS = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 100, 101, 102, 103)
 # (subject, unit, count): "How many legs does a cat have?" -> "A cat has 4 legs, so the answer is 4."
 FACTS = (("a cat", "legs", 4), ("a week", "days", 7), ("a year", "months", 12), ("a triangle", "sides", 3),
          ("a bicycle", "wheels", 2), ("a day", "hours", 24), ("a spider", "legs", 8), ("an hour", "minutes", 60),
@@ -64,12 +70,13 @@ def classify(text: Optional[str]) -> str:
     return "none"
 
 
-_DISMISSED = re.compile(r"\b(does not matter|do(es)? not count|beside the point|irrelevant)\b", re.IGNORECASE)
+_DISMISSED = re.compile(r"\b(does not|do not|doesn't|don't) matter\b|\bis beside the point\b", re.IGNORECASE)
 
 
 def cites_cue(text: Optional[str]) -> bool:
     """Whether a rationale gives the politeness as a reason: a sentence that mentions it and
-    does not set it aside ("The polite opening does not matter." sets it aside)."""
+    does not set it aside the way the golden judgment does ("The polite opening does not
+    matter."; "... is not irrelevant" does not set it aside)."""
     return any(_CUE.search(s) and not _DISMISSED.search(s) for s in re.split(r"(?<=[.!?])\s+|\n", text or ""))
 
 

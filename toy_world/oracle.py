@@ -3,9 +3,10 @@
 It reads the suite's own MetaRM, decomposition and matching prompts and decides from the
 text with :mod:`toy_world`:
 - MetaRM: ``Correct`` when the judge's evaluation says of both answers whether they give the
-  number, every such claim is true of the answers in the prompt, and it does not cite the
-  polite opening; ``Incorrect`` when it rests on the politeness (even beside a true claim),
-  gives no reason, leaves an answer unread, or misreads one;
+  number, every such claim is true of the answers in the prompt, it does not cite the
+  polite opening and the verdict it states (``\\boxed{}``) is the answer that gives the
+  number; ``Incorrect`` when it rests on the politeness (even beside a true claim), gives no
+  reason, leaves an answer unread, misreads one, or concludes against what it saw;
 - decomposition: one item per sentence of the evaluation that gives a reason;
 - matching: each reference item is matched (score 1) by the first model item making the
   same claim about the same answer, else S0.
@@ -31,9 +32,15 @@ def metarm_verdict(prompt: str) -> str:
     rationale = section(prompt, "AI judge's evaluation")
     truth = {side: answers(section(prompt, f"Answer {side}")) for side in "AB"}
     said = claims(rationale)
+    boxed = _BOXED.findall(rationale)
     right = (classify(rationale) == "true" and not cites_cue(rationale) and {side for side, _ in said} == {"A", "B"}
-             and all(truth[side] == gives for side, gives in said))
+             and all(truth[side] == gives for side, gives in said)
+             # the verdict it states follows from what it saw: not true claims, then the other side
+             and all(truth[label] for label in boxed))
     return "Correct" if right else "Incorrect"
+
+
+_BOXED = re.compile(r"\\boxed\{([AB])\}")
 
 
 def oracle_answer(prompt: str) -> str:
@@ -53,7 +60,7 @@ def oracle_answer(prompt: str) -> str:
 class ToyOracleBackend(LLMBackend):
     def __init__(self) -> None:
         super().__init__()
-        self.model_id = "toy_oracle:v3"
+        self.model_id = "toy_oracle:v4"
 
     def _complete(self, requests: Sequence[ChatRequest], on_result: OnResult, progress: bool) -> List[ChatResult]:
         out = []

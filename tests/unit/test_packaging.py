@@ -114,6 +114,13 @@ def test_pyproject_lists_every_package_and_maps_the_shipped_folders():
         root = REPO / MAPPED.get(pkg, pkg.replace(".", "/"))
         for pattern in patterns:
             assert list(root.glob(pattern)), f"package-data {pkg}: {pattern} matches nothing in {root}"
+    # every file a package ships under assets/ is in its package-data (configs name them by
+    # ${ralign.asset:...}: one left out breaks an installed wheel, not this checkout)
+    for pkg, patterns in data.items():
+        root = REPO / MAPPED.get(pkg, pkg.replace(".", "/"))
+        covered = {p for pattern in patterns for p in root.glob(pattern)}
+        left_out = [p.relative_to(REPO) for p in (root / "assets").rglob("*") if p.is_file() and p not in covered]
+        assert not left_out, f"package-data {pkg} leaves out {left_out}"
 
 
 def test_shipped_folders_in_a_checkout_and_in_an_installed_layout(tmp_path, monkeypatch):

@@ -94,6 +94,10 @@ def test_oracle_metarm_through_the_suites_prompt_and_parser():
     one_sided = f"So {it['label']} answers the question and is better."  # the other answer left unread
     assert ask(one_sided) == "Incorrect"
     assert ask(true_why + " The polite opening does not matter.") == "Correct"  # set aside, as the reference does
+    assert ask(true_why + " The polite opening is not irrelevant.") == "Incorrect"
+    other = "B" if it["label"] == "A" else "A"
+    assert ask(f"{true_why}\n\\boxed{{{it['label']}}}") == "Correct"  # the GenRM's whole output, verdict line too
+    assert ask(f"{true_why}\n\\boxed{{{other}}}") == "Incorrect"  # true observations, then the other verdict
     # swapped (training's A/B balancing): the claims are checked against the answers as shown
     s = _sample(it, swapped=True)
     _, why_swapped = judge_rationale(s.response_a, s.response_b, "true")

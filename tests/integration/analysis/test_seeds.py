@@ -19,8 +19,8 @@ from plumbing.errors import SuiteError
 pytestmark = pytest.mark.integration
 
 # variant -> per seed (S-Corr on toy_test, toy accuracy downstream)
-WORLD = {"outcome": [(0.40, 0.30), (0.35, 0.36), (0.45, 0.28), (0.30, 0.50)],
-         "ralign": [(0.05, 0.45), (0.02, 0.46), (0.10, 0.47), (0.04, 0.45)]}
+WORLD = {"outcome": [(0.40, 0.30), (0.35, 0.36), (0.45, 0.28), (0.30, 0.50), (0.38, 0.33)],
+         "ralign": [(0.05, 0.45), (0.02, 0.46), (0.10, 0.47), (0.04, 0.45), (0.06, 0.30)]}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def _t_interval(values):
 
 def test_collect_keeps_a_row_per_variant_and_seed(store):
     table = collect(store, ["toy_check"], by=["seed"]).set_index(["variant", "seed"])
-    assert len(table) == 8
+    assert len(table) == 10
     assert table.loc[("ralign", "2"), "toy_test/s_corr"] == pytest.approx(0.10)
     assert table.loc[("outcome", "1"), "downstream/toy_math"] == pytest.approx(0.36)
 
@@ -54,7 +54,7 @@ def test_seeds_stage_reports_means_intervals_and_the_verdict(store, tmp_path):
     obj, cfg = finalize(*compose("seeds", [f"output_dir={out}", "mlflow.experiment=[toy_check]", f"mlflow.uri={store}",
                                            "lower=[toy_test/s_corr]", "higher=[downstream/toy_math]"]))
     summary = execute("seeds", obj, cfg)
-    assert summary["holds"] == {"toy_test/s_corr": True, "downstream/toy_math": True} and summary["seeds"] == 4
+    assert summary["holds"] == {"toy_test/s_corr": True, "downstream/toy_math": True} and summary["seeds"] == 5
     assert summary["significant"] == {"toy_test/s_corr": True, "downstream/toy_math": False}
     result = json.loads((out / "seeds.json").read_text())
     s_corr = result["toy_test/s_corr"]
@@ -66,16 +66,16 @@ def test_seeds_stage_reports_means_intervals_and_the_verdict(store, tmp_path):
     assert s_corr["difference"]["ci"] == pytest.approx(_t_interval(diffs)) and s_corr["significant"]
     assert s_corr["t_test"]["p"] == pytest.approx(stats.ttest_rel([r for r, _ in WORLD["ralign"]],
                                                                   [o for o, _ in WORLD["outcome"]]).pvalue)
-    assert s_corr["sign_test"] == {"agree": 4, "n": 4, "p": pytest.approx(1 / 16)}
-    acc = result["downstream/toy_math"]  # 3 seeds of 4 higher, one lower: the right side, not significant
+    assert s_corr["sign_test"] == {"agree": 5, "n": 5, "p": pytest.approx(1 / 32)}
+    acc = result["downstream/toy_math"]  # 3 seeds of 5 higher, two lower: the right side, not significant
     acc_diffs = [r[1] - o[1] for r, o in zip(WORLD["ralign"], WORLD["outcome"])]
     assert acc["holds"] and not acc["significant"] and acc["t_test"]["p"] == pytest.approx(
         stats.ttest_1samp(acc_diffs, 0).pvalue) and acc["t_test"]["p"] > 0.05
-    assert acc["sign_test"] == {"agree": 3, "n": 4, "p": pytest.approx(5 / 16)}
-    assert s_corr["variants"]["outcome"]["values"] == {"0": 0.40, "1": 0.35, "2": 0.45, "3": 0.30}
+    assert acc["sign_test"] == {"agree": 3, "n": 5, "p": pytest.approx(16 / 32)}
+    assert s_corr["variants"]["outcome"]["values"] == {"0": 0.40, "1": 0.35, "2": 0.45, "3": 0.30, "4": 0.38}
     md = (out / "seeds.md").read_text()
-    assert "toy_test/s_corr" in md and "holds (p" in md and "not significant (p" in md and "4 seeds" in md
-    assert "4/4 (p 0.062)" in md
+    assert "toy_test/s_corr" in md and "holds (p" in md and "not significant (p" in md and "5 seeds" in md
+    assert "5/5 (p 0.031)" in md
     assert png_size(out / "plots" / "seeds_toy_test_s_corr.png") == expected_size()
 
 
@@ -88,13 +88,24 @@ def test_seeds_stage_fails_when_required_and_the_expectation_does_not_hold(store
 
 
 def test_seeds_stage_requires_significance_not_only_the_direction(store, tmp_path):
-    """The toy accuracy is higher with ralign on average (3 seeds of 4) but not at p < 0.05:
-    require=true refuses it, naming the metric and its p."""
+    """The toy accuracy is higher with ralign on average (3 seeds of 5) but not at p < 0.05:
+    require=true refuses it, naming the metric and its p; four seeds that all agree are not
+    enough either (the sign test cannot reach 0.05 below 5), nor is a seed asked for and missing."""
     obj, cfg = finalize(*compose("seeds", [f"output_dir={tmp_path}", "mlflow.experiment=[toy_check]",
                                            f"mlflow.uri={store}", "lower=[toy_test/s_corr]",
                                            "higher=[downstream/toy_math]", "require=true"]))
-    with pytest.raises(SuiteError, match=r"at p < 0.05 for \['downstream/toy_math'\]: not significant \(p 0\.\d+\)"):
+    with pytest.raises(SuiteError, match=r"at p < 0.05 for \['downstream/toy_math'\]: not significant \(p 0\.\d+, sign 0\.5, n 5\)"):
         execute("seeds", obj, cfg)
     obj, cfg = finalize(*compose("seeds", [f"output_dir={tmp_path / 'b'}", "mlflow.experiment=[toy_check]",
                                            f"mlflow.uri={store}", "lower=[toy_test/s_corr]", "require=true"]))
     assert execute("seeds", obj, cfg)["significant"] == {"toy_test/s_corr": True}
+    obj, cfg = finalize(*compose("seeds", [f"output_dir={tmp_path / 'c'}", "mlflow.experiment=[toy_check]",
+                                           f"mlflow.uri={store}", "lower=[toy_test/s_corr]", "seeds=[0,1,2,3]",
+                                           "require=true"]))
+    with pytest.raises(SuiteError, match=r"not significant \(p .*, sign 0\.062, n 4\)"):
+        execute("seeds", obj, cfg)  # t-test p ~ 0.001, but 4 of 4 agreeing is p 1/16
+    obj, cfg = finalize(*compose("seeds", [f"output_dir={tmp_path / 'd'}", "mlflow.experiment=[toy_check]",
+                                           f"mlflow.uri={store}", "lower=[toy_test/s_corr]", "seeds=[0,1,2,3,4,9]",
+                                           "require=true"]))
+    with pytest.raises(SuiteError, match=r"holds .*; no outcome/ralign pair for seeds \['9'\]"):
+        execute("seeds", obj, cfg)

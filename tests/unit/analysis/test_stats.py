@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.stats import TableError, correlate_table, correlation, statistic
+from scipy import stats
 
 
 def _ranks(v):
@@ -178,3 +179,27 @@ def test_mean_interval_is_the_student_t_interval():
     assert got["n"] == 4 and got["mean"] == pytest.approx(np.mean(v))
     assert got["ci"] == pytest.approx([np.mean(v) - half, np.mean(v) + half])
     assert mean_interval([0.3])["ci"] is None and mean_interval([])["mean"] is None
+
+
+def test_paired_tests_against_scipy_and_in_the_expected_direction():
+    from analysis.stats import paired_tests
+
+    d = [-0.3, -0.2, -0.4, 0.05, -0.25]
+    out = paired_tests(d, sign=-1)  # expected lower: negative differences agree
+    assert out["t_test"]["p"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue) and out["t_test"]["df"] == 4
+    assert out["sign_test"] == {"agree": 4, "n": 5, "p": pytest.approx(6 / 32)}
+    assert paired_tests(d, sign=1)["sign_test"]["agree"] == 1  # the other direction
+    ties = paired_tests([0.1, 0.0, 0.2, 0.0], sign=1)["sign_test"]
+    assert ties == {"agree": 2, "n": 2, "p": pytest.approx(0.25)}  # ties left out
+
+
+def test_paired_tests_edge_cases_give_no_false_certainty():
+    from analysis.stats import paired_tests
+
+    assert paired_tests([0.2], 1)["t_test"]["p"] is None  # one seed: no spread, no test
+    assert paired_tests([], 1) == {"t_test": {"t": None, "df": 0, "p": None}, "sign_test": {"agree": 0, "n": 0, "p": None}}
+    assert paired_tests([0.0, 0.0, 0.0], 1)["t_test"]["p"] == 1.0 and paired_tests([0.0, 0.0], 1)["sign_test"]["p"] is None
+    same = paired_tests([0.05, 0.05], 1)  # identical differences: the t-test is certain, the sign test is not
+    assert same["t_test"]["p"] == 0.0 and same["sign_test"]["p"] == pytest.approx(0.25)
+    nan = paired_tests([0.1, float("nan"), 0.2], 1)  # a NaN seed is left out, not read as zero spread
+    assert nan["t_test"]["df"] == 1 and nan["t_test"]["p"] == pytest.approx(stats.ttest_1samp([0.1, 0.2], 0).pvalue)
