@@ -40,8 +40,9 @@ def main(steps: int = 60, batch: int = 8) -> None:
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(model)
-            n_tok = sum(len(tok.apply_chat_template(r["prompt"] + [{"role": "assistant", "content": r["completion"]}],
-                                                    tokenize=True)) for r in rows[:64]) / 64
+            chats = [tok.apply_chat_template(r["prompt"] + [{"role": "assistant", "content": r["completion"]}],
+                                             tokenize=False) for r in rows[:64]]
+            n_tok = sum(len(tok(c).input_ids) for c in chats) / len(chats)
             t0 = time.perf_counter()
             warm_start(str(model), rows, cfg, Path(tmp) / f"out_{name.replace(' ', '_')}", seed=0)
             dt = time.perf_counter() - t0
