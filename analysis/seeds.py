@@ -1,6 +1,6 @@
 """seeds: is one GenRM variant better than another across seeds? (python -m analysis.seeds)
 
-    ralign run -m experiment=toy_check seed=0,1,2 output_dir=runs/toy_check
+    ralign run -m experiment=toy_check seed=200,201,202,203,204 output_dir=runs/toy_check
     python -m analysis.seeds mlflow.uri=sqlite:///$PWD/runs/toy_check/mlflow.db mlflow.experiment=[toy_check] \\
         'lower=[toy_test/s_corr]' 'higher=[downstream/toy_math]' output_dir=runs/toy_check/seeds
 
@@ -8,8 +8,8 @@
 metric: per variant the value of each seed, their mean and a Student-t interval; the paired
 difference ``treatment - baseline`` over the seeds both have, with its t interval; and, for
 the metrics in ``lower`` / ``higher``, whether the treatment's mean is on that side of the
-baseline's (``holds``), the paired t-test (``significant`` when p < alpha, exactly when the
-interval of the difference excludes 0) and the sign test over the seeds. Writes DIR/seeds.json, DIR/seeds.csv (one row per variant and seed),
+baseline's (``holds``), and the paired t-test and the sign test over the seeds (``significant``
+when both give p < alpha). Writes DIR/seeds.json, DIR/seeds.csv (one row per variant and seed),
 DIR/seeds.md, a plot per metric (each seed a point with its own interval where collect gives
 one, the mean with its t interval over the seeds), and logs them to MLflow. ``require=true``
 exits 1 unless every expectation holds significantly.
@@ -137,9 +137,9 @@ def run(cfg: SeedsConfig, tracker: StageRun) -> Dict[str, Any]:
     headers = ["metric", *variants, f"{cfg.treatment} - {cfg.baseline}", "expected", "seeds agreeing", "verdict"]
     rows = report_rows(result, variants)
     n_seeds = table["seed"].nunique()
-    intro = (f"{n_seeds} seeds; mean [{level} t interval] per variant and of the paired difference; the verdict "
-             f"from the paired t-test (two-sided, alpha {cfg.alpha:g}), the seeds agreeing from the sign test "
-             "(one-sided)")
+    intro = (f"{n_seeds} seeds; mean [{level} t interval] per variant and of the paired difference; a claim holds "
+             f"when the paired t-test (two-sided) and the sign test (one-sided, the seeds agreeing) both give "
+             f"p < {cfg.alpha:g}")
     (out / "seeds.md").write_text(f"# Across seeds\n\n{intro}\n\n" + markdown(headers, rows))
     colours = plots.variant_colours(table["variant"])
     for metric, e in result.items():
