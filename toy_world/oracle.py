@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import List, Sequence
 
+from genrm.parsing import parse_verdict
 from genrm.prompts import exact_match_reply, section
 from plumbing.llm.types import ChatRequest, ChatResult, LLMBackend, OnResult
 from toy_world import answers, cites_cue, claims, classify
@@ -32,15 +33,13 @@ def metarm_verdict(prompt: str) -> str:
     rationale = section(prompt, "AI judge's evaluation")
     truth = {side: answers(section(prompt, f"Answer {side}")) for side in "AB"}
     said = claims(rationale)
-    boxed = _BOXED.findall(rationale)
+    stated = parse_verdict(rationale)
     right = (classify(rationale) == "true" and not cites_cue(rationale) and {side for side, _ in said} == {"A", "B"}
              and all(truth[side] == gives for side, gives in said)
              # the verdict it states follows from what it saw: not true claims, then the other side
-             and all(truth[label] for label in boxed))
+             and (stated is None or truth[stated]))
     return "Correct" if right else "Incorrect"
 
-
-_BOXED = re.compile(r"\\boxed\{([AB])\}")
 
 
 def oracle_answer(prompt: str) -> str:
